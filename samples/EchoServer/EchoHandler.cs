@@ -1,0 +1,46 @@
+using Microsoft.AspNetCore.Connections;
+using SukatDtls.Transport.Features;
+
+namespace SukatDtls.Samples.EchoServer;
+
+/// <summary>Echoes every received DTLS record back to its sender as one record, until the peer closes.</summary>
+public sealed partial class EchoHandler(ILogger<EchoHandler> logger) : ConnectionHandler
+{
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        var datagrams = connection.Features.Get<IDtlsDatagramFeature>()
+            ?? throw new InvalidOperationException("EchoHandler serves DTLS endpoints only.");
+        var session = connection.Features.Get<IDtlsSessionFeature>();
+        Log.Connected(logger, connection.ConnectionId, connection.RemoteEndPoint, session?.CipherSuiteName);
+
+        var buffer = new byte[Math.Max(datagrams.MaxRecordSize, 1)];
+        try
+        {
+            while (true)
+            {
+                int length = await datagrams.ReceiveAsync(buffer, connection.ConnectionClosed);
+                if (length == 0 && datagrams.IsCompleted)
+                {
+                    break;
+                }
+
+                await datagrams.SendAsync(buffer.AsMemory(0, length), connection.ConnectionClosed);
+            }
+        }
+        catch (Exception ex) when (ex is ConnectionAbortedException or OperationCanceledException)
+        {
+            // Aborted (idle timeout, shutdown) or gone: nothing left to echo to.
+        }
+
+        Log.Disconnected(logger, connection.ConnectionId, connection.RemoteEndPoint);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} established ({CipherSuite}).")]
+        public static partial void Connected(ILogger logger, string connectionId, System.Net.EndPoint? remoteEndPoint, string? cipherSuite);
+
+        [LoggerMessage(2, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} closed.")]
+        public static partial void Disconnected(ILogger logger, string connectionId, System.Net.EndPoint? remoteEndPoint);
+    }
+}

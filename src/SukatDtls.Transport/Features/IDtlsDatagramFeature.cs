@@ -1,0 +1,43 @@
+namespace SukatDtls.Transport.Features;
+
+/// <summary>
+/// Whole-record access to a DTLS connection, for protocols whose messages are datagrams (CoAP, game state, voice):
+/// each <see cref="SendAsync"/> sends exactly one DTLS record and each <see cref="ReceiveAsync"/> returns exactly one
+/// received record.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The datagram view and the connection's pipes share one stream of records. Received records are written to
+/// <c>ConnectionContext.Transport.Input</c> in arrival order, and the transport remembers where each record ends;
+/// <see cref="ReceiveAsync"/> takes exactly the next record out of that same pipe. Use one of the two to receive on a
+/// connection, not both: bytes read through the pipe are gone for the datagram view, and the other way round.
+/// </para>
+/// <para>
+/// <see cref="SendAsync"/> sends one record immediately, beside <c>Transport.Output</c>, which cuts what it is given into
+/// records of at most <see cref="MaxRecordSize"/> bytes. The two are not ordered with respect to each other unless the
+/// caller awaits one before using the other.
+/// </para>
+/// <para>DTLS is not reliable: a record lost on the network is lost, for the pipes and the datagram view alike.</para>
+/// </remarks>
+public interface IDtlsDatagramFeature
+{
+    /// <summary>The largest application payload one record can carry on this connection now.</summary>
+    int MaxRecordSize { get; }
+
+    /// <summary>
+    /// Receives the next whole record into <paramref name="buffer"/> and returns its length.
+    /// Returns 0 with <see cref="IsCompleted"/> set once the peer closed the connection (close_notify).
+    /// </summary>
+    /// <exception cref="ArgumentException">
+    /// The next record is longer than <paramref name="buffer"/>; nothing was consumed, so call again with a buffer of
+    /// at least <see cref="MaxRecordSize"/> bytes.
+    /// </exception>
+    ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends <paramref name="record"/> as exactly one DTLS record.</summary>
+    /// <exception cref="ArgumentException">The record is longer than <see cref="MaxRecordSize"/>.</exception>
+    ValueTask SendAsync(ReadOnlyMemory<byte> record, CancellationToken cancellationToken = default);
+
+    /// <summary>True once no more records will arrive.</summary>
+    bool IsCompleted { get; }
+}

@@ -1,0 +1,22 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace SukatDtls.Transport.Features;
+
+/// <summary>What the DTLS handshake of a connection negotiated.</summary>
+public interface IDtlsSessionFeature
+{
+    /// <summary>The protocol version, e.g. <c>DTLS 1.2</c>.</summary>
+    string ProtocolVersion { get; }
+
+    /// <summary>The IANA number of the negotiated cipher suite (same numbering as <see cref="System.Net.Security.TlsCipherSuite"/>).</summary>
+    int CipherSuite { get; }
+
+    /// <summary>The IANA name of the negotiated cipher suite, e.g. <c>TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256</c>.</summary>
+    string CipherSuiteName { get; }
+
+    /// <summary>The certificate the peer presented, or <see langword="null"/> when it sent none.</summary>
+    X509Certificate2? PeerCertificate { get; }
+
+    /// <summary>How long the handshake took, from the verified ClientHello to the last Finished message.</summary>
+    TimeSpan HandshakeDuration { get; }
+}

@@ -1,0 +1,140 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Security;
+using Org.BouncyCastle.Tls;
+using Org.BouncyCastle.Tls.Crypto;
+using Org.BouncyCastle.Tls.Crypto.Impl.BC;
+using HashAlgorithm = Org.BouncyCastle.Tls.HashAlgorithm;
+
+namespace SukatDtls.Transport.Internal.BouncyCastle;
+
+/// <summary>
+/// An <see cref="X509Certificate2"/> with its private key and chain, converted once into BouncyCastle's types,
+/// plus the cipher suites that fit the key. Shared by every handshake of a listener.
+/// </summary>
+internal sealed class CertificateCredentials
+{
+    // ECDHE only (forward secrecy), AEAD only: what OpenSSL, pion/dtls and Scandium negotiate by default.
+    private static readonly int[] s_ecdsaSuites =
+    [
+        CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+
+    private static readonly int[] s_rsaSuites =
+    [
+        CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+
+    private CertificateCredentials(Certificate chain, AsymmetricKeyParameter privateKey, short signatureAlgorithm, int[] cipherSuites)
+    {
+        Chain = chain;
+        PrivateKey = privateKey;
+        SignatureAlgorithm = signatureAlgorithm;
+        CipherSuites = cipherSuites;
+    }
+
+    public Certificate Chain { get; }
+
+    public AsymmetricKeyParameter PrivateKey { get; }
+
+    /// <summary>BouncyCastle's <see cref="Org.BouncyCastle.Tls.SignatureAlgorithm"/> of the key.</summary>
+    public short SignatureAlgorithm { get; }
+
+    public int[] CipherSuites { get; }
+
+    public static CertificateCredentials Create(TlsCrypto crypto, X509Certificate2 certificate, X509Certificate2Collection? chain)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        byte[] pkcs8;
+        short signatureAlgorithm;
+        int[] suites;
+        if (certificate.GetECDsaPrivateKey() is { } ecdsa)
+        {
+            using (ecdsa)
+            {
+                pkcs8 = ExportPkcs8(ecdsa, certificate);
+            }
+
+            signatureAlgorithm = Org.BouncyCastle.Tls.SignatureAlgorithm.ecdsa;
+            suites = s_ecdsaSuites;
+        }
+        else if (certificate.GetRSAPrivateKey() is { } rsa)
+        {
+            using (rsa)
+            {
+                pkcs8 = ExportPkcs8(rsa, certificate);
+            }
+
+            signatureAlgorithm = Org.BouncyCastle.Tls.SignatureAlgorithm.rsa;
+            suites = s_rsaSuites;
+        }
+        else
+        {
+            throw new InvalidOperationException(
+                $"The server certificate '{certificate.Subject}' has no ECDSA or RSA private key; DTLS needs one of them.");
+        }
+
+        var entries = new List<TlsCertificate> { crypto.CreateCertificate(certificate.RawData) };
+        if (chain is not null)
+        {
+            foreach (var extra in chain)
+            {
+                bool isLeaf = extra.RawDataMemory.Span.SequenceEqual(certificate.RawDataMemory.Span);
+                bool isSelfSignedRoot = extra.SubjectName.RawData.AsSpan().SequenceEqual(extra.IssuerName.RawData);
+                if (!isLeaf && !isSelfSignedRoot)
+                {
+                    entries.Add(crypto.CreateCertificate(extra.RawData));
+                }
+            }
+        }
+
+        var privateKey = PrivateKeyFactory.CreateKey(pkcs8);
+        return new CertificateCredentials(new Certificate(entries.ToArray()), privateKey, signatureAlgorithm, suites);
+    }
+
+    /// <summary>Makes the signer for one handshake, choosing a signature scheme the client offered.</summary>
+    public TlsCredentialedSigner CreateSigner(TlsContext context, BcTlsCrypto crypto)
+    {
+        var clientAlgorithms = context.SecurityParameters.ClientSigAlgs;
+        SignatureAndHashAlgorithm? chosen = null;
+        if (clientAlgorithms is not null)
+        {
+            foreach (var algorithm in clientAlgorithms)
+            {
+                if (algorithm.Signature == SignatureAlgorithm && IsSupportedHash(algorithm.Hash))
+                {
+                    chosen = algorithm;
+                    break;
+                }
+            }
+        }
+
+        chosen ??= SignatureAlgorithm == Org.BouncyCastle.Tls.SignatureAlgorithm.ecdsa
+            ? SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha256, Org.BouncyCastle.Tls.SignatureAlgorithm.ecdsa)
+            : SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha256, Org.BouncyCastle.Tls.SignatureAlgorithm.rsa);
+
+        return new BcDefaultTlsCredentialedSigner(new TlsCryptoParameters(context), crypto, PrivateKey, Chain, chosen);
+    }
+
+    private static bool IsSupportedHash(short hash) =>
+        hash is HashAlgorithm.sha256 or HashAlgorithm.sha384 or HashAlgorithm.sha512;
+
+    private static byte[] ExportPkcs8(AsymmetricAlgorithm key, X509Certificate2 certificate)
+    {
+        try
+        {
+            return key.ExportPkcs8PrivateKey();
+        }
+        catch (CryptographicException ex)
+        {
+            throw new InvalidOperationException(
+                $"The private key of the server certificate '{certificate.Subject}' cannot be exported; load the certificate with an exportable key (e.g. X509Certificate2.CreateFromPemFile).",
+                ex);
+        }
+    }
+}

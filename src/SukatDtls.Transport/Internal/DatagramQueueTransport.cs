@@ -1,0 +1,181 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Org.BouncyCastle.Tls;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// The <see cref="DatagramTransport"/> that BouncyCastle reads from and writes to for one peer. Datagrams are pushed
+/// in by our async socket loops (the peer's own connected socket, and the listener for datagrams that raced the
+/// <c>connect()</c>) and pulled out by BouncyCastle; sends go straight to the connected socket.
+/// </summary>
+/// <remarks>
+/// <para>
+/// During the handshake BouncyCastle runs on a dedicated handshake thread and <see cref="Receive(Span{byte}, int)"/>
+/// blocks there until a datagram arrives or its wait ends. Once established (<see cref="SwitchToNonBlocking"/>),
+/// BouncyCastle is only called when a datagram is queued, and an empty queue answers "timed out" at once so that no
+/// thread ever waits in it.
+/// </para>
+/// <para>The queue is bounded; datagrams beyond it are dropped (and counted), as a full socket buffer would.</para>
+/// </remarks>
+internal sealed class DatagramQueueTransport : DatagramTransport
+{
+    private readonly Socket _socket;
+    private readonly int _receiveLimit;
+    private readonly int _sendLimit;
+    private readonly int _capacity;
+    private readonly Queue<(byte[] Buffer, int Length)> _queue;
+    // A monitor (not System.Threading.Lock): the handshake thread waits on it with Monitor.Wait.
+    private readonly object _lock = new();
+    private bool _blocking = true;
+    private bool _closed;
+
+    public DatagramQueueTransport(Socket socket, int receiveLimit, int sendLimit, int capacity)
+    {
+        _socket = socket;
+        _receiveLimit = receiveLimit;
+        _sendLimit = sendLimit;
+        _capacity = capacity;
+        _queue = new Queue<(byte[], int)>(capacity);
+    }
+
+    /// <summary>How many datagrams were dropped because the queue was full.</summary>
+    public long DroppedDatagrams { get; private set; }
+
+    public bool HasQueuedDatagrams
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _queue.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>BouncyCastle closed the transport (after sending or answering close_notify, or on failure).</summary>
+    public bool IsClosed => Volatile.Read(ref _closed);
+
+    /// <summary>Queues a copy of <paramref name="datagram"/>. Returns false when the queue is full or closed.</summary>
+    public bool Enqueue(ReadOnlySpan<byte> datagram)
+    {
+        byte[] copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
+        datagram.CopyTo(copy);
+        lock (_lock)
+        {
+            if (!_closed && _queue.Count < _capacity)
+            {
+                _queue.Enqueue((copy, datagram.Length));
+                Monitor.Pulse(_lock);
+                return true;
+            }
+
+            DroppedDatagrams++;
+        }
+
+        ArrayPool<byte>.Shared.Return(copy);
+        return false;
+    }
+
+    /// <summary>From now on, an empty queue makes <c>Receive</c> return at once.</summary>
+    public void SwitchToNonBlocking()
+    {
+        lock (_lock)
+        {
+            _blocking = false;
+        }
+    }
+
+    /// <summary>Wakes a blocked handshake and makes every later call fail: the connection is going away.</summary>
+    public void Shutdown()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+            while (_queue.TryDequeue(out var item))
+            {
+                ArrayPool<byte>.Shared.Return(item.Buffer);
+            }
+
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    public int GetReceiveLimit() => _receiveLimit;
+
+    public int GetSendLimit() => _sendLimit;
+
+    public int Receive(byte[] buf, int off, int len, int waitMillis) => Receive(buf.AsSpan(off, len), waitMillis);
+
+    public int Receive(Span<byte> buffer, int waitMillis)
+    {
+        (byte[] Buffer, int Length) item;
+        lock (_lock)
+        {
+            while (true)
+            {
+                if (_closed)
+                {
+                    // Returning -1 here would make BouncyCastle spin on a dead transport.
+                    throw new IOException("The DTLS connection was closed.");
+                }
+
+                if (_queue.TryDequeue(out item))
+                {
+                    break;
+                }
+
+                if (!_blocking)
+                {
+                    return -1;
+                }
+
+                // waitMillis == 0 means "wait forever" in BouncyCastle's contract; the handshake timeout bounds it.
+                if (!Monitor.Wait(_lock, waitMillis == 0 ? Timeout.Infinite : waitMillis))
+                {
+                    return -1;
+                }
+            }
+        }
+
+        try
+        {
+            // A datagram larger than the caller's buffer is truncated, as recv() truncates; the record layer then
+            // rejects the broken record.
+            int length = Math.Min(item.Length, buffer.Length);
+            item.Buffer.AsSpan(0, length).CopyTo(buffer);
+            return length;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(item.Buffer);
+        }
+    }
+
+    public void Send(byte[] buf, int off, int len) => Send(buf.AsSpan(off, len));
+
+    public void Send(ReadOnlySpan<byte> buffer)
+    {
+        if (Volatile.Read(ref _closed))
+        {
+            return;
+        }
+
+        try
+        {
+            _socket.Send(buffer, SocketFlags.None);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock)
+        {
+            // UDP: an ICMP port-unreachable left by an earlier datagram, or a momentarily full send buffer. The
+            // datagram is lost as it could be on the network; retransmission (handshake) or the application's own
+            // protocol deals with it. Not a reason to fail the connection.
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw new IOException("The DTLS connection's socket is closed.", ex);
+        }
+    }
+
+    public void Close() => Shutdown();
+}

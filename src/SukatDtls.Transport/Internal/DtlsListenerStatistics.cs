@@ -1,0 +1,68 @@
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// Running totals of one listener, updated with interlocked increments. Tests read them to assert what was (and,
+/// above all, what was not) allocated for hostile peers; the metrics layer reads them too.
+/// </summary>
+internal sealed class DtlsListenerStatistics
+{
+    private long _datagramsReceived;
+    private long _datagramsDropped;
+    private long _cookiesSent;
+    private long _peerSocketsCreated;
+    private long _handshakesStarted;
+    private long _handshakesCompleted;
+    private long _handshakesFailed;
+    private long _handshakesRefused;
+    private long _connectionsRefused;
+    private long _connectionsClosed;
+    private long _datagramsForwarded;
+
+    public long DatagramsReceived => Interlocked.Read(ref _datagramsReceived);
+
+    /// <summary>Datagrams from unknown peers that were not a ClientHello, or not a parsable one.</summary>
+    public long DatagramsDropped => Interlocked.Read(ref _datagramsDropped);
+
+    public long CookiesSent => Interlocked.Read(ref _cookiesSent);
+
+    public long PeerSocketsCreated => Interlocked.Read(ref _peerSocketsCreated);
+
+    public long HandshakesStarted => Interlocked.Read(ref _handshakesStarted);
+
+    public long HandshakesCompleted => Interlocked.Read(ref _handshakesCompleted);
+
+    public long HandshakesFailed => Interlocked.Read(ref _handshakesFailed);
+
+    /// <summary>Verified peers turned away because the handshake threads and their queue were full.</summary>
+    public long HandshakesRefused => Interlocked.Read(ref _handshakesRefused);
+
+    /// <summary>Established connections turned away because the accept queue was full.</summary>
+    public long ConnectionsRefused => Interlocked.Read(ref _connectionsRefused);
+
+    public long ConnectionsClosed => Interlocked.Read(ref _connectionsClosed);
+
+    /// <summary>Datagrams of known peers that reached the listening socket and were handed to their connection.</summary>
+    public long DatagramsForwarded => Interlocked.Read(ref _datagramsForwarded);
+
+    public void OnDatagramReceived() => Interlocked.Increment(ref _datagramsReceived);
+
+    public void OnDatagramDropped() => Interlocked.Increment(ref _datagramsDropped);
+
+    public void OnCookieSent() => Interlocked.Increment(ref _cookiesSent);
+
+    public void OnPeerSocketCreated() => Interlocked.Increment(ref _peerSocketsCreated);
+
+    public void OnHandshakeStarted() => Interlocked.Increment(ref _handshakesStarted);
+
+    public void OnHandshakeCompleted() => Interlocked.Increment(ref _handshakesCompleted);
+
+    public void OnHandshakeFailed() => Interlocked.Increment(ref _handshakesFailed);
+
+    public void OnHandshakeRefused() => Interlocked.Increment(ref _handshakesRefused);
+
+    public void OnConnectionRefused() => Interlocked.Increment(ref _connectionsRefused);
+
+    public void OnConnectionClosed() => Interlocked.Increment(ref _connectionsClosed);
+
+    public void OnDatagramForwarded() => Interlocked.Increment(ref _datagramsForwarded);
+}

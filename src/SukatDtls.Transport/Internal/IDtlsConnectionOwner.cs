@@ -1,0 +1,13 @@
+using System.Net;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>What a <see cref="DtlsConnection"/> tells the side that created it (the server listener or the client factory).</summary>
+internal interface IDtlsConnectionOwner
+{
+    /// <summary>A datagram from another address reached this peer's socket (it raced the socket's <c>connect()</c>).</summary>
+    void OnStrayDatagram(ReadOnlySpan<byte> datagram, SocketAddress from);
+
+    /// <summary>The connection is gone: forget the peer.</summary>
+    void OnConnectionClosed(DtlsConnection connection);
+}
