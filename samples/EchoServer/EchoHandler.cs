@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using SukatDtls.Transport.Features;
 
 namespace SukatDtls.Samples.EchoServer;
@@ -13,18 +14,20 @@ public sealed partial class EchoHandler(ILogger<EchoHandler> logger) : Connectio
         var session = connection.Features.Get<IDtlsSessionFeature>();
         Log.Connected(logger, connection.ConnectionId, connection.RemoteEndPoint, session?.CipherSuiteName);
 
+        // Kestrel requests the close on shutdown: ending the handler then sends close_notify to the peer.
+        var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
         var buffer = new byte[Math.Max(datagrams.MaxRecordSize, 1)];
         try
         {
             while (true)
             {
-                int length = await datagrams.ReceiveAsync(buffer, connection.ConnectionClosed);
+                int length = await datagrams.ReceiveAsync(buffer, closeRequested);
                 if (length == 0 && datagrams.IsCompleted)
                 {
                     break;
                 }
 
-                await datagrams.SendAsync(buffer.AsMemory(0, length), connection.ConnectionClosed);
+                await datagrams.SendAsync(buffer.AsMemory(0, length), closeRequested);
             }
         }
         catch (Exception ex) when (ex is ConnectionAbortedException or OperationCanceledException)

@@ -1,0 +1,180 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Org.BouncyCastle.Security;
+using Org.BouncyCastle.Tls;
+using Org.BouncyCastle.Tls.Crypto;
+using Org.BouncyCastle.Tls.Crypto.Impl.BC;
+
+namespace SukatDtls.Transport.Tests.Infrastructure;
+
+/// <summary>
+/// A plain BouncyCastle DTLS 1.2 client on a connected UDP socket, independent of the transport under test.
+/// Blocking by nature: handshakes run on dedicated threads so that the server's thread pool is not starved.
+/// </summary>
+internal sealed class TestDtlsClient : IDisposable
+{
+    private static readonly BcTlsCrypto s_crypto = new(new SecureRandom());
+
+    private readonly Client _client;
+
+    private TestDtlsClient(Socket socket, DtlsTransport dtls, Client client)
+    {
+        Socket = socket;
+        Dtls = dtls;
+        _client = client;
+    }
+
+    public Socket Socket { get; }
+
+    public DtlsTransport Dtls { get; }
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)Socket.LocalEndPoint!;
+
+    public bool PeerSentCloseNotify => _client.CloseNotifyReceived;
+
+    public int CipherSuite => _client.NegotiatedCipherSuite;
+
+    public TlsCertificate? ServerCertificate => _client.ServerCertificate;
+
+    public static Task<TestDtlsClient> ConnectAsync(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000) =>
+        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    public static TestDtlsClient Connect(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000)
+    {
+        var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (localEndPoint is not null)
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                socket.Bind(localEndPoint);
+            }
+
+            socket.Connect(server);
+            var client = new Client(handshakeTimeoutMillis);
+            var dtls = new DtlsClientProtocol().Connect(client, new UdpTransport(socket));
+            return new TestDtlsClient(socket, dtls, client);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public void Send(byte[] data) => Dtls.Send(data, 0, data.Length);
+
+    public void Send(string text) => Send(Encoding.UTF8.GetBytes(text));
+
+    /// <summary>The next application record, or null when none arrives within <paramref name="timeoutMillis"/>.</summary>
+    public byte[]? Receive(int timeoutMillis = 10_000)
+    {
+        var buffer = new byte[Dtls.GetReceiveLimit()];
+        int length = Dtls.Receive(buffer, 0, buffer.Length, timeoutMillis);
+        return length < 0 ? null : buffer.AsSpan(0, length).ToArray();
+    }
+
+    public string? ReceiveText(int timeoutMillis = 10_000) =>
+        Receive(timeoutMillis) is { } data ? Encoding.UTF8.GetString(data) : null;
+
+    /// <summary>Sends close_notify and closes the socket.</summary>
+    public void Close() => Dtls.Close();
+
+    /// <summary>Closes the socket without close_notify, as a crashed client would.</summary>
+    public void Dispose() => Socket.Dispose();
+
+    private sealed class Client(int handshakeTimeoutMillis) : DefaultTlsClient(s_crypto)
+    {
+        public volatile bool CloseNotifyReceived;
+
+        public int NegotiatedCipherSuite { get; private set; }
+
+        public TlsCertificate? ServerCertificate { get; set; }
+
+        public override int GetHandshakeTimeoutMillis() => handshakeTimeoutMillis;
+
+        protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
+
+        protected override int[] GetSupportedCipherSuites() => TlsUtilities.GetSupportedCipherSuites(Crypto,
+        [
+            Org.BouncyCastle.Tls.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            Org.BouncyCastle.Tls.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            Org.BouncyCastle.Tls.CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            Org.BouncyCastle.Tls.CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            Org.BouncyCastle.Tls.CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ]);
+
+        public override TlsAuthentication GetAuthentication() => new AcceptAnyServer(this);
+
+        public override void NotifyHandshakeComplete()
+        {
+            base.NotifyHandshakeComplete();
+            NegotiatedCipherSuite = m_context.SecurityParameters.CipherSuite;
+        }
+
+        public override void NotifyAlertReceived(short alertLevel, short alertDescription)
+        {
+            base.NotifyAlertReceived(alertLevel, alertDescription);
+            if (alertDescription == AlertDescription.close_notify)
+            {
+                CloseNotifyReceived = true;
+            }
+        }
+    }
+
+    /// <summary>Test client only: the transport's certificate validation is tested elsewhere.</summary>
+    private sealed class AcceptAnyServer(Client client) : TlsAuthentication
+    {
+        public void NotifyServerCertificate(TlsServerCertificate serverCertificate) =>
+            client.ServerCertificate = serverCertificate.Certificate.GetCertificateAt(0);
+
+        public TlsCredentials? GetClientCredentials(CertificateRequest certificateRequest) => null;
+    }
+
+    private sealed class UdpTransport(Socket socket) : DatagramTransport
+    {
+        public int GetReceiveLimit() => 65_535;
+
+        public int GetSendLimit() => 1_400;
+
+        public int Receive(byte[] buf, int off, int len, int waitMillis) => Receive(buf.AsSpan(off, len), waitMillis);
+
+        public int Receive(Span<byte> buffer, int waitMillis)
+        {
+            while (true)
+            {
+                if (!socket.Poll(waitMillis == 0 ? -1 : waitMillis * 1000, SelectMode.SelectRead))
+                {
+                    return -1;
+                }
+
+                try
+                {
+                    return socket.Receive(buffer);
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+                {
+                    // ICMP port unreachable from an earlier send: no datagram, try again.
+                    return -1;
+                }
+            }
+        }
+
+        public void Send(byte[] buf, int off, int len) => Send(buf.AsSpan(off, len));
+
+        public void Send(ReadOnlySpan<byte> buffer)
+        {
+            try
+            {
+                socket.Send(buffer);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+            }
+        }
+
+        public void Close() => socket.Dispose();
+    }
+}
