@@ -37,11 +37,18 @@ internal sealed class TestDtlsClient : IDisposable
 
     public TlsCertificate? ServerCertificate => _client.ServerCertificate;
 
-    public static Task<TestDtlsClient> ConnectAsync(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000) =>
-        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis),
+    /// <param name="server">Where to connect.</param>
+    /// <param name="localEndPoint">A fixed local address and port, else any.</param>
+    /// <param name="handshakeTimeoutMillis">The client's own handshake timeout.</param>
+    /// <param name="stopSendingAfter">Go silent after this many datagrams (a peer that vanishes mid-handshake).</param>
+    /// <param name="cipherSuites">The suites to offer, else AEAD ECDHE-ECDSA and ECDHE-RSA.</param>
+    public static Task<TestDtlsClient> ConnectAsync(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000,
+        int? stopSendingAfter = null, int[]? cipherSuites = null) =>
+        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis, stopSendingAfter, cipherSuites),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    public static TestDtlsClient Connect(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000)
+    public static TestDtlsClient Connect(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000,
+        int? stopSendingAfter = null, int[]? cipherSuites = null)
     {
         var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -53,8 +60,8 @@ internal sealed class TestDtlsClient : IDisposable
             }
 
             socket.Connect(server);
-            var client = new Client(handshakeTimeoutMillis);
-            var dtls = new DtlsClientProtocol().Connect(client, new UdpTransport(socket));
+            var client = new Client(handshakeTimeoutMillis, cipherSuites);
+            var dtls = new DtlsClientProtocol().Connect(client, new UdpTransport(socket, stopSendingAfter ?? int.MaxValue));
             return new TestDtlsClient(socket, dtls, client);
         }
         catch
@@ -72,8 +79,16 @@ internal sealed class TestDtlsClient : IDisposable
     public byte[]? Receive(int timeoutMillis = 10_000)
     {
         var buffer = new byte[Dtls.GetReceiveLimit()];
-        int length = Dtls.Receive(buffer, 0, buffer.Length, timeoutMillis);
-        return length < 0 ? null : buffer.AsSpan(0, length).ToArray();
+        try
+        {
+            int length = Dtls.Receive(buffer, 0, buffer.Length, timeoutMillis);
+            return length < 0 ? null : buffer.AsSpan(0, length).ToArray();
+        }
+        catch (Exception) when (PeerSentCloseNotify)
+        {
+            // BouncyCastle answers close_notify, closes our transport and then fails on it: that is the end of data.
+            return null;
+        }
     }
 
     public string? ReceiveText(int timeoutMillis = 10_000) =>
@@ -85,7 +100,7 @@ internal sealed class TestDtlsClient : IDisposable
     /// <summary>Closes the socket without close_notify, as a crashed client would.</summary>
     public void Dispose() => Socket.Dispose();
 
-    private sealed class Client(int handshakeTimeoutMillis) : DefaultTlsClient(s_crypto)
+    private sealed class Client(int handshakeTimeoutMillis, int[]? cipherSuites) : DefaultTlsClient(s_crypto)
     {
         public volatile bool CloseNotifyReceived;
 
@@ -97,7 +112,7 @@ internal sealed class TestDtlsClient : IDisposable
 
         protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
-        protected override int[] GetSupportedCipherSuites() => TlsUtilities.GetSupportedCipherSuites(Crypto,
+        protected override int[] GetSupportedCipherSuites() => TlsUtilities.GetSupportedCipherSuites(Crypto, cipherSuites ??
         [
             Org.BouncyCastle.Tls.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
             Org.BouncyCastle.Tls.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
@@ -133,8 +148,10 @@ internal sealed class TestDtlsClient : IDisposable
         public TlsCredentials? GetClientCredentials(CertificateRequest certificateRequest) => null;
     }
 
-    private sealed class UdpTransport(Socket socket) : DatagramTransport
+    private sealed class UdpTransport(Socket socket, int stopSendingAfter) : DatagramTransport
     {
+        private int _sent;
+
         public int GetReceiveLimit() => 65_535;
 
         public int GetSendLimit() => 1_400;
@@ -166,6 +183,11 @@ internal sealed class TestDtlsClient : IDisposable
 
         public void Send(ReadOnlySpan<byte> buffer)
         {
+            if (++_sent > stopSendingAfter)
+            {
+                return;
+            }
+
             try
             {
                 socket.Send(buffer);
