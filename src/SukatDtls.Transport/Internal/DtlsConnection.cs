@@ -172,6 +172,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     public void OnForwardedDatagram(ReadOnlySpan<byte> datagram)
     {
         OnDatagram(datagram);
+        if (IsEstablished)
+        {
+            // Not inline: this runs on the listener's loop, which must never wait for one connection.
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.ProcessReceivedAsync(), this, preferLocal: false);
+        }
     }
 
     /// <summary>

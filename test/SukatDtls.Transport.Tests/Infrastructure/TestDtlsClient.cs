@@ -17,12 +17,21 @@ internal sealed class TestDtlsClient : IDisposable
     private static readonly BcTlsCrypto s_crypto = new(new SecureRandom());
 
     private readonly Client _client;
+    private readonly UdpTransport _transport;
 
-    private TestDtlsClient(Socket socket, DtlsTransport dtls, Client client)
+    private TestDtlsClient(Socket socket, DtlsTransport dtls, Client client, UdpTransport transport)
     {
         Socket = socket;
         Dtls = dtls;
         _client = client;
+        _transport = transport;
+    }
+
+    /// <summary>When set, the next datagram is handed to this callback instead of being sent.</summary>
+    public Action<byte[]>? DivertNextDatagram
+    {
+        get => _transport.Divert;
+        set => _transport.Divert = value;
     }
 
     public Socket Socket { get; }
@@ -61,8 +70,9 @@ internal sealed class TestDtlsClient : IDisposable
 
             socket.Connect(server);
             var client = new Client(handshakeTimeoutMillis, cipherSuites);
-            var dtls = new DtlsClientProtocol().Connect(client, new UdpTransport(socket, stopSendingAfter ?? int.MaxValue));
-            return new TestDtlsClient(socket, dtls, client);
+            var transport = new UdpTransport(socket, stopSendingAfter ?? int.MaxValue);
+            var dtls = new DtlsClientProtocol().Connect(client, transport);
+            return new TestDtlsClient(socket, dtls, client, transport);
         }
         catch
         {
@@ -152,6 +162,8 @@ internal sealed class TestDtlsClient : IDisposable
     {
         private int _sent;
 
+        public Action<byte[]>? Divert { get; set; }
+
         public int GetReceiveLimit() => 65_535;
 
         public int GetSendLimit() => 1_400;
@@ -185,6 +197,13 @@ internal sealed class TestDtlsClient : IDisposable
         {
             if (++_sent > stopSendingAfter)
             {
+                return;
+            }
+
+            if (Divert is { } divert)
+            {
+                Divert = null;
+                divert(buffer.ToArray());
                 return;
             }
 

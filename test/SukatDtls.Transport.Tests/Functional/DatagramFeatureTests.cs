@@ -1,0 +1,131 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using SukatDtls.Transport.Features;
+using SukatDtls.Transport.Internal;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Functional;
+
+/// <summary>The whole-record view, and how it shares the input with the pipe.</summary>
+public sealed class DatagramFeatureTests : IAsyncLifetime
+{
+    private DtlsConnectionListener _listener = null!;
+    private IPEndPoint _endPoint = null!;
+
+    public async Task InitializeAsync()
+    {
+        var options = new DtlsTransportOptions { ServerCertificate = TestCertificates.EcdsaServer() };
+        var factory = new DtlsTransportFactory(Options.Create(options), NullLoggerFactory.Instance);
+        _listener = (DtlsConnectionListener)await factory.BindAsync(new DtlsEndPoint(IPAddress.Loopback, 0));
+        _endPoint = ((DtlsEndPoint)_listener.EndPoint).IPEndPoint;
+    }
+
+    public async Task DisposeAsync() => await _listener.DisposeAsync();
+
+    private async Task<(TestDtlsClient Client, ConnectionContext Connection, IDtlsDatagramFeature Datagrams)> ConnectAsync()
+    {
+        var client = await TestDtlsClient.ConnectAsync(_endPoint);
+        var connection = (await _listener.AcceptAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)))!;
+        return (client, connection, connection.Features.Get<IDtlsDatagramFeature>()!);
+    }
+
+    [Fact]
+    public async Task Each_receive_returns_exactly_one_record_even_when_several_are_queued()
+    {
+        var (client, connection, datagrams) = await ConnectAsync();
+        using (client)
+        {
+            client.Send(new byte[] { 1 });
+            client.Send(new byte[] { 2, 2 });
+            client.Send(new byte[] { 3, 3, 3 });
+
+            var buffer = new byte[datagrams.MaxRecordSize];
+            for (int expected = 1; expected <= 3; expected++)
+            {
+                int length = await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                Assert.Equal(expected, length);
+                Assert.All(buffer.AsSpan(0, length).ToArray(), b => Assert.Equal(expected, b));
+            }
+
+            await connection.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Each_send_is_exactly_one_record()
+    {
+        var (client, connection, datagrams) = await ConnectAsync();
+        using (client)
+        {
+            var big = new byte[datagrams.MaxRecordSize];
+            Random.Shared.NextBytes(big);
+            await datagrams.SendAsync(big);
+            await datagrams.SendAsync(new byte[] { 42 });
+
+            Assert.Equal(big, client.Receive());
+            Assert.Equal(new byte[] { 42 }, client.Receive());
+            await connection.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Oversized_send_and_undersized_receive_buffer_are_clear_errors_that_lose_nothing()
+    {
+        var (client, connection, datagrams) = await ConnectAsync();
+        using (client)
+        {
+            var tooBig = new byte[datagrams.MaxRecordSize + 1];
+            var sendError = await Assert.ThrowsAsync<ArgumentException>(() => datagrams.SendAsync(tooBig).AsTask());
+            Assert.Contains(datagrams.MaxRecordSize.ToString(System.Globalization.CultureInfo.InvariantCulture), sendError.Message);
+
+            client.Send(new byte[100]);
+            var small = new byte[10];
+            await Assert.ThrowsAsync<ArgumentException>(() => datagrams.ReceiveAsync(small).AsTask());
+
+            var buffer = new byte[datagrams.MaxRecordSize];
+            Assert.Equal(100, await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+            await connection.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Peer_close_notify_completes_the_datagram_view()
+    {
+        var (client, connection, datagrams) = await ConnectAsync();
+        client.Send(new byte[] { 7 });
+        client.Close();
+
+        var buffer = new byte[datagrams.MaxRecordSize];
+        Assert.Equal(1, await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(datagrams.IsCompleted);
+        await connection.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_datagram_of_a_known_peer_that_reaches_the_listener_is_forwarded_to_its_connection()
+    {
+        var (client, connection, datagrams) = await ConnectAsync();
+        using (client)
+        {
+            // The kernel hands a connected peer's datagrams to its own socket, so a datagram that reached the listening
+            // socket before connect() is simulated: divert the client's next record and dispatch it as the listener would.
+            byte[]? diverted = null;
+            client.DivertNextDatagram = d => diverted = d;
+            client.Send(new byte[] { 9, 9 });
+            Assert.NotNull(diverted);
+
+            var from = client.LocalEndPoint.Serialize();
+            ((IDtlsConnectionOwner)_listener).OnStrayDatagram(diverted, from);
+            Assert.Equal(1, _listener.Statistics.DatagramsForwarded);
+
+            var buffer = new byte[datagrams.MaxRecordSize];
+            Assert.Equal(2, await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(1, _listener.Statistics.PeerSocketsCreated);
+            await connection.DisposeAsync();
+        }
+    }
+}
