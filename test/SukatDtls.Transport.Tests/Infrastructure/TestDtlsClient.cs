@@ -51,13 +51,15 @@ internal sealed class TestDtlsClient : IDisposable
     /// <param name="handshakeTimeoutMillis">The client's own handshake timeout.</param>
     /// <param name="stopSendingAfter">Go silent after this many datagrams (a peer that vanishes mid-handshake).</param>
     /// <param name="cipherSuites">The suites to offer, else AEAD ECDHE-ECDSA and ECDHE-RSA.</param>
+    /// <param name="beforeSend">Called with the 1-based number of each datagram before it is sent.</param>
+    /// <param name="duplicateSends">Send every datagram twice, as a duplicating network would.</param>
     public static Task<TestDtlsClient> ConnectAsync(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000,
-        int? stopSendingAfter = null, int[]? cipherSuites = null) =>
-        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis, stopSendingAfter, cipherSuites),
+        int? stopSendingAfter = null, int[]? cipherSuites = null, Action<int>? beforeSend = null, bool duplicateSends = false) =>
+        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis, stopSendingAfter, cipherSuites, beforeSend, duplicateSends),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     public static TestDtlsClient Connect(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000,
-        int? stopSendingAfter = null, int[]? cipherSuites = null)
+        int? stopSendingAfter = null, int[]? cipherSuites = null, Action<int>? beforeSend = null, bool duplicateSends = false)
     {
         var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -70,7 +72,7 @@ internal sealed class TestDtlsClient : IDisposable
 
             socket.Connect(server);
             var client = new Client(handshakeTimeoutMillis, cipherSuites);
-            var transport = new UdpTransport(socket, stopSendingAfter ?? int.MaxValue);
+            var transport = new UdpTransport(socket, stopSendingAfter ?? int.MaxValue, beforeSend, duplicateSends);
             var dtls = new DtlsClientProtocol().Connect(client, transport);
             return new TestDtlsClient(socket, dtls, client, transport);
         }
@@ -158,7 +160,7 @@ internal sealed class TestDtlsClient : IDisposable
         public TlsCredentials? GetClientCredentials(CertificateRequest certificateRequest) => null;
     }
 
-    private sealed class UdpTransport(Socket socket, int stopSendingAfter) : DatagramTransport
+    private sealed class UdpTransport(Socket socket, int stopSendingAfter, Action<int>? beforeSend, bool duplicateSends) : DatagramTransport
     {
         private int _sent;
 
@@ -200,6 +202,8 @@ internal sealed class TestDtlsClient : IDisposable
                 return;
             }
 
+            beforeSend?.Invoke(_sent);
+
             if (Divert is { } divert)
             {
                 Divert = null;
@@ -210,6 +214,10 @@ internal sealed class TestDtlsClient : IDisposable
             try
             {
                 socket.Send(buffer);
+                if (duplicateSends)
+                {
+                    socket.Send(buffer);
+                }
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
             {
