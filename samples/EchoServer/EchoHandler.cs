@@ -4,7 +4,10 @@ using SukatDtls.Transport.Features;
 
 namespace SukatDtls.Samples.EchoServer;
 
-/// <summary>Echoes every received DTLS record back to its sender as one record, until the peer closes.</summary>
+/// <summary>
+/// Echoes every received DTLS record back to its sender as one record, until the peer closes. A peer may send records
+/// larger than we may send back in one (it sizes its records by its own path MTU); those are echoed in pieces.
+/// </summary>
 public sealed partial class EchoHandler(ILogger<EchoHandler> logger) : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -16,7 +19,7 @@ public sealed partial class EchoHandler(ILogger<EchoHandler> logger) : Connectio
 
         // Kestrel requests the close on shutdown: ending the handler then sends close_notify to the peer.
         var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-        var buffer = new byte[Math.Max(datagrams.MaxRecordSize, 1)];
+        var buffer = new byte[datagrams.MaxReceiveRecordSize];
         try
         {
             while (true)
@@ -27,7 +30,11 @@ public sealed partial class EchoHandler(ILogger<EchoHandler> logger) : Connectio
                     break;
                 }
 
-                await datagrams.SendAsync(buffer.AsMemory(0, length), closeRequested);
+                for (int sent = 0; sent < length; sent += datagrams.MaxRecordSize)
+                {
+                    int piece = Math.Min(datagrams.MaxRecordSize, length - sent);
+                    await datagrams.SendAsync(buffer.AsMemory(sent, piece), closeRequested);
+                }
             }
         }
         catch (Exception ex) when (ex is ConnectionAbortedException or OperationCanceledException)

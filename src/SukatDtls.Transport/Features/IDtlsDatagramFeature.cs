@@ -21,8 +21,14 @@ namespace SukatDtls.Transport.Features;
 /// </remarks>
 public interface IDtlsDatagramFeature
 {
-    /// <summary>The largest application payload one record can carry on this connection now.</summary>
+    /// <summary>The largest application payload one record that we send can carry on this connection now.</summary>
     int MaxRecordSize { get; }
+
+    /// <summary>
+    /// The largest application payload a record from the peer can carry (the peer sizes its own records, up to 2^14
+    /// bytes). A <see cref="ReceiveAsync"/> buffer of this size never is too small.
+    /// </summary>
+    int MaxReceiveRecordSize { get; }
 
     /// <summary>
     /// Receives the next whole record into <paramref name="buffer"/> and returns its length.
@@ -30,7 +36,7 @@ public interface IDtlsDatagramFeature
     /// </summary>
     /// <exception cref="ArgumentException">
     /// The next record is longer than <paramref name="buffer"/>; nothing was consumed, so call again with a buffer of
-    /// at least <see cref="MaxRecordSize"/> bytes.
+    /// at least <see cref="MaxReceiveRecordSize"/> bytes.
     /// </exception>
     ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken = default);
 

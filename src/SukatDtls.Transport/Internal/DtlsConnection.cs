@@ -64,6 +64,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private Task _sendLoop = Task.CompletedTask;
     private long _lastReceiveTimestamp;
     private int _maxRecordSize;
+    private int _maxReceiveRecordSize;
     private volatile bool _peerSentCloseNotify;
     private volatile bool _closing;
     private int _connectionClosedFired;
@@ -196,6 +197,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         lock (_protocolLock)
         {
             _maxRecordSize = dtls.GetSendLimit();
+            _maxReceiveRecordSize = dtls.GetReceiveLimit();
             _datagrams.SwitchToNonBlocking();
             Volatile.Write(ref _dtls, dtls);
         }
@@ -643,6 +645,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     int IDtlsDatagramFeature.MaxRecordSize => _maxRecordSize;
 
+    int IDtlsDatagramFeature.MaxReceiveRecordSize => _maxReceiveRecordSize;
+
     bool IDtlsDatagramFeature.IsCompleted => _datagramViewCompleted;
 
     async ValueTask<int> IDtlsDatagramFeature.ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
@@ -658,7 +662,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
                 {
                     reader.AdvanceTo(data.Start);
                     throw new ArgumentException(
-                        $"The next record has {length} bytes but the buffer holds {buffer.Length}; nothing was consumed. Use a buffer of at least MaxRecordSize ({_maxRecordSize}) bytes.",
+                        $"The next record has {length} bytes but the buffer holds {buffer.Length}; nothing was consumed. Use a buffer of at least MaxReceiveRecordSize ({_maxReceiveRecordSize}) bytes.",
                         nameof(buffer));
                 }
 

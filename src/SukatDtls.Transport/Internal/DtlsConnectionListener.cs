@@ -46,6 +46,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     private ITimer? _heartbeat;
     private Task _receiveLoop = Task.CompletedTask;
     private volatile bool _unbound;
+    private long _lastRefusalLogTimestamp;
     private int _disposed;
 
     public DtlsConnectionListener(
@@ -284,7 +285,11 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         {
             // No answer: the peer retransmits its ClientHello (with the cookie, still valid) and gets in later.
             Statistics.OnHandshakeRefused();
-            DtlsLog.HandshakeCapacityExceeded(_logger, from.ToIPEndPoint(), _options.MaxConcurrentHandshakes);
+            if (ShouldLogRefusal())
+            {
+                DtlsLog.HandshakeCapacityExceeded(_logger, from.ToIPEndPoint(), _options.MaxConcurrentHandshakes);
+            }
+
             return;
         }
 
@@ -360,13 +365,22 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         if (_unbound || !_acceptQueue.Writer.TryWrite(connection))
         {
             Statistics.OnConnectionRefused();
-            if (!_unbound)
+            if (!_unbound && ShouldLogRefusal())
             {
                 DtlsLog.AcceptQueueFull(_logger, connection.ConnectionId, connection.RemoteEndPoint!, _options.AcceptQueueLength);
             }
 
             _ = connection.AbortAndDisposeAsync("The connection was refused: the accept queue is full or the listener is unbound.");
         }
+    }
+
+    /// <summary>Refusals come in floods under load or attack: log at most one a second (they are all counted).</summary>
+    private bool ShouldLogRefusal()
+    {
+        long now = _timeProvider.GetTimestamp();
+        long last = Interlocked.Read(ref _lastRefusalLogTimestamp);
+        return (last == 0 || _timeProvider.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(1))
+            && Interlocked.CompareExchange(ref _lastRefusalLogTimestamp, now, last) == last;
     }
 
     private static string DescribeHandshakeFailure(Exception ex) => ex switch

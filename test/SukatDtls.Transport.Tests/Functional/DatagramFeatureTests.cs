@@ -92,6 +92,25 @@ public sealed class DatagramFeatureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_peer_record_larger_than_our_send_limit_arrives_whole()
+    {
+        var (client, connection, datagrams) = await ConnectAsync();
+        using (client)
+        {
+            var large = new byte[5_000];
+            Random.Shared.NextBytes(large);
+            client.Send(large);
+
+            Assert.True(datagrams.MaxReceiveRecordSize >= 1 << 14);
+            Assert.True(large.Length > datagrams.MaxRecordSize);
+            var buffer = new byte[datagrams.MaxReceiveRecordSize];
+            int length = await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(large, buffer.AsSpan(0, length).ToArray());
+            await connection.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Peer_close_notify_completes_the_datagram_view()
     {
         var (client, connection, datagrams) = await ConnectAsync();
