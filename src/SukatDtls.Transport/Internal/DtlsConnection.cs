@@ -231,21 +231,68 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     private async Task ReceiveLoopAsync()
     {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(MaxRecordDatagramSize);
         var from = new SocketAddress(_peerAddress.Family, _peerAddress.Size);
         try
         {
             while (!_closing)
             {
-                int received;
                 try
                 {
-                    received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, from).ConfigureAwait(false);
+                    // Wait for a datagram without holding a buffer (a zero-byte peek consumes nothing): an idle
+                    // connection then costs no receive memory.
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek).ConfigureAwait(false);
                 }
                 catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
                 {
                     // ICMP port unreachable for something we sent: the peer may be gone, or not yet listening.
-                    // Not fatal on its own; the idle timeout ends a peer that is really gone.
+                    // Reported once per ICMP, so no busy loop; the idle timeout ends a peer that is really gone.
+                    continue;
+                }
+
+                await ReceiveAvailableAsync(from).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException
+            || ex is SocketException { SocketErrorCode: SocketError.OperationAborted or SocketError.Interrupted or SocketError.Shutdown })
+        {
+            // The socket was closed: the connection is ending.
+        }
+        catch (Exception ex)
+        {
+            DtlsLog.ConnectionError(_logger, ConnectionId, RemoteEndPoint!, "receiving failed", ex);
+            Abort(new ConnectionAbortedException("Receiving from the peer's socket failed.", ex));
+        }
+        finally
+        {
+            await _receiveProcessing.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                CompleteInput(_abortReason);
+            }
+            finally
+            {
+                _receiveProcessing.Release();
+                _receiveLoopDone.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Reads every datagram waiting on the socket (at least one), with a buffer rented for the batch.</summary>
+    private async Task ReceiveAvailableAsync(SocketAddress from)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(MaxRecordDatagramSize);
+        try
+        {
+            do
+            {
+                int received;
+                try
+                {
+                    // Does not block: the peek saw a datagram, and only this loop reads the socket.
+                    received = _socket.ReceiveFrom(buffer, SocketFlags.None, from);
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+                {
                     continue;
                 }
 
@@ -262,30 +309,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
                     await ProcessReceivedAsync().ConfigureAwait(false);
                 }
             }
-        }
-        catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException
-            || ex is SocketException { SocketErrorCode: SocketError.OperationAborted or SocketError.Interrupted or SocketError.Shutdown })
-        {
-            // The socket was closed: the connection is ending.
-        }
-        catch (Exception ex)
-        {
-            DtlsLog.ConnectionError(_logger, ConnectionId, RemoteEndPoint!, "receiving failed", ex);
-            Abort(new ConnectionAbortedException("Receiving from the peer's socket failed.", ex));
+            while (!_closing && _socket.Available > 0);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            await _receiveProcessing.WaitAsync().ConfigureAwait(false);
-            try
-            {
-                CompleteInput(_abortReason);
-            }
-            finally
-            {
-                _receiveProcessing.Release();
-                _receiveLoopDone.TrySetResult();
-            }
         }
     }
 
