@@ -47,6 +47,9 @@ internal sealed class CertificateCredentials
 
     public int[] CipherSuites { get; }
 
+    /// <summary>Every suite a client offers: ECDHE-ECDSA and ECDHE-RSA, AEAD only.</summary>
+    public static int[] AllCipherSuites { get; } = [.. s_ecdsaSuites, .. s_rsaSuites];
+
     public static CertificateCredentials Create(TlsCrypto crypto, X509Certificate2 certificate, X509Certificate2Collection? chain)
     {
         ArgumentNullException.ThrowIfNull(certificate);
@@ -76,7 +79,7 @@ internal sealed class CertificateCredentials
         else
         {
             throw new InvalidOperationException(
-                $"The server certificate '{certificate.Subject}' has no ECDSA or RSA private key; DTLS needs one of them.");
+                $"The certificate '{certificate.Subject}' has no ECDSA or RSA private key; DTLS needs one of them.");
         }
 
         var entries = new List<TlsCertificate> { crypto.CreateCertificate(certificate.RawData) };
@@ -97,14 +100,17 @@ internal sealed class CertificateCredentials
         return new CertificateCredentials(new Certificate(entries.ToArray()), privateKey, signatureAlgorithm, suites);
     }
 
-    /// <summary>Makes the signer for one handshake, choosing a signature scheme the client offered.</summary>
-    public TlsCredentialedSigner CreateSigner(TlsContext context, BcTlsCrypto crypto)
+    /// <summary>Makes the server's signer for one handshake, choosing a signature scheme the client offered.</summary>
+    public TlsCredentialedSigner CreateSigner(TlsContext context, BcTlsCrypto crypto) =>
+        CreateSigner(context, crypto, context.SecurityParameters.ClientSigAlgs);
+
+    /// <summary>Makes a signer for one handshake, choosing one of the signature schemes the peer offered.</summary>
+    public TlsCredentialedSigner CreateSigner(TlsContext context, BcTlsCrypto crypto, IList<SignatureAndHashAlgorithm>? offered)
     {
-        var clientAlgorithms = context.SecurityParameters.ClientSigAlgs;
         SignatureAndHashAlgorithm? chosen = null;
-        if (clientAlgorithms is not null)
+        if (offered is not null)
         {
-            foreach (var algorithm in clientAlgorithms)
+            foreach (var algorithm in offered)
             {
                 if (algorithm.Signature == SignatureAlgorithm && IsSupportedHash(algorithm.Hash))
                 {
@@ -133,7 +139,7 @@ internal sealed class CertificateCredentials
         catch (CryptographicException ex)
         {
             throw new InvalidOperationException(
-                $"The private key of the server certificate '{certificate.Subject}' cannot be exported; load the certificate with an exportable key (e.g. X509Certificate2.CreateFromPemFile).",
+                $"The private key of the certificate '{certificate.Subject}' cannot be exported; load the certificate with an exportable key (e.g. X509Certificate2.CreateFromPemFile).",
                 ex);
         }
     }

@@ -1,0 +1,69 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace SukatDtls.Transport.Client;
+
+/// <summary>Options of the DTLS client, <see cref="DtlsConnectionFactory"/>.</summary>
+/// <remarks>
+/// The server certificate is validated against the system's trust store unless one of these is set, in this order of
+/// precedence: <see cref="DangerousAcceptAnyServerCertificate"/>, <see cref="PinnedServerCertificate"/>,
+/// <see cref="TrustedCertificateAuthorities"/>. Chain validation also checks the certificate's name against
+/// <see cref="ServerName"/> (or the host of the endpoint) and its validity period.
+/// </remarks>
+public sealed class DtlsClientOptions
+{
+    /// <summary>
+    /// The name the server certificate must carry, also sent as SNI when it is a DNS name. Default: the host name of a
+    /// <see cref="System.Net.DnsEndPoint"/>, or the IP address.
+    /// </summary>
+    public string? ServerName { get; set; }
+
+    /// <summary>
+    /// Trust only these certificate authorities (for example a CA bundle loaded with
+    /// <see cref="X509Certificate2Collection.ImportFromPemFile(string)"/>) instead of the system trust store.
+    /// </summary>
+    public X509Certificate2Collection? TrustedCertificateAuthorities { get; set; }
+
+    /// <summary>Accept exactly this server certificate (compared byte for byte), whoever signed it.</summary>
+    public X509Certificate2? PinnedServerCertificate { get; set; }
+
+    /// <summary>
+    /// Accept any server certificate without validation. Only for tests and diagnostics: the connection is then open
+    /// to interception by anyone on the path.
+    /// </summary>
+    public bool DangerousAcceptAnyServerCertificate { get; set; }
+
+    /// <summary>A client certificate with its private key, sent when the server asks for one.</summary>
+    public X509Certificate2? ClientCertificate { get; set; }
+
+    /// <summary>How long the handshake may take. Default 10 s.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A connection that receives nothing for this long is closed. Default: never (a client decides itself).</summary>
+    public TimeSpan IdleTimeout { get; set; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>How many client handshakes run at once (each on a dedicated thread). Default 16.</summary>
+    public int MaxConcurrentHandshakes { get; set; } = 16;
+
+    internal void Validate()
+    {
+        if (HandshakeTimeout <= TimeSpan.Zero || HandshakeTimeout.TotalMilliseconds > int.MaxValue)
+        {
+            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(HandshakeTimeout)} must be positive; it is {HandshakeTimeout}.");
+        }
+
+        if (IdleTimeout != Timeout.InfiniteTimeSpan && IdleTimeout <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(IdleTimeout)} must be positive or infinite; it is {IdleTimeout}.");
+        }
+
+        if (MaxConcurrentHandshakes <= 0)
+        {
+            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(MaxConcurrentHandshakes)} must be positive; it is {MaxConcurrentHandshakes}.");
+        }
+
+        if (ClientCertificate is { HasPrivateKey: false })
+        {
+            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(ClientCertificate)} ('{ClientCertificate.Subject}') has no private key.");
+        }
+    }
+}

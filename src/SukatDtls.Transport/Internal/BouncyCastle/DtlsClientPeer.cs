@@ -1,0 +1,102 @@
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Org.BouncyCastle.Tls;
+using Org.BouncyCastle.Tls.Crypto.Impl.BC;
+using SukatDtls.Transport.Client;
+using CertificateRequest = Org.BouncyCastle.Tls.CertificateRequest;
+
+namespace SukatDtls.Transport.Internal.BouncyCastle;
+
+/// <summary>BouncyCastle's view of our client for one handshake: suites, SNI, server certificate validation, client certificate.</summary>
+internal sealed class DtlsClientPeer : DefaultTlsClient
+{
+    private readonly BcTlsCrypto _crypto;
+    private readonly DtlsClientOptions _options;
+    private readonly string _serverName;
+    private readonly bool _sendServerName;
+    private readonly CertificateCredentials? _clientCredentials;
+    private readonly IDtlsPeerEvents _events;
+
+    public DtlsClientPeer(BcTlsCrypto crypto, DtlsClientOptions options, string serverName, bool sendServerName,
+        CertificateCredentials? clientCredentials, IDtlsPeerEvents events)
+        : base(crypto)
+    {
+        _crypto = crypto;
+        _options = options;
+        _serverName = serverName;
+        _sendServerName = sendServerName;
+        _clientCredentials = clientCredentials;
+        _events = events;
+    }
+
+    public TlsContext Context => m_context;
+
+    /// <summary>Why the server certificate was rejected, when it was.</summary>
+    public string? CertificateRejection { get; private set; }
+
+    public override bool IgnoreCorruptDtlsRecords => true;
+
+    public override int GetHandshakeTimeoutMillis() => (int)_options.HandshakeTimeout.TotalMilliseconds;
+
+    protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
+
+    protected override int[] GetSupportedCipherSuites() =>
+        TlsUtilities.GetSupportedCipherSuites(Crypto, CertificateCredentials.AllCipherSuites);
+
+    protected override IList<ServerName>? GetSniServerNames() =>
+        _sendServerName ? [new ServerName(NameType.host_name, Encoding.ASCII.GetBytes(_serverName))] : null;
+
+    public override TlsAuthentication GetAuthentication() => new Authentication(this);
+
+    public override void NotifyAlertReceived(short alertLevel, short alertDescription)
+    {
+        base.NotifyAlertReceived(alertLevel, alertDescription);
+        _events.OnAlertReceived(alertLevel, alertDescription);
+    }
+
+    public override void NotifyAlertRaised(short alertLevel, short alertDescription, string message, Exception cause)
+    {
+        base.NotifyAlertRaised(alertLevel, alertDescription, message, cause);
+        _events.OnAlertRaised(alertLevel, alertDescription, message, cause);
+    }
+
+    private sealed class Authentication(DtlsClientPeer peer) : TlsAuthentication
+    {
+        public void NotifyServerCertificate(TlsServerCertificate serverCertificate)
+        {
+            var chain = serverCertificate.Certificate;
+            if (chain is null || chain.IsEmpty)
+            {
+                peer.CertificateRejection = "the server sent no certificate";
+                throw new TlsFatalAlert(AlertDescription.bad_certificate, peer.CertificateRejection);
+            }
+
+            using var leaf = X509CertificateLoader.LoadCertificate(chain.GetCertificateAt(0).GetEncoded());
+            var intermediates = new X509Certificate2Collection();
+            for (int i = 1; i < chain.Length; i++)
+            {
+                intermediates.Add(X509CertificateLoader.LoadCertificate(chain.GetCertificateAt(i).GetEncoded()));
+            }
+
+            try
+            {
+                var rejection = ServerCertificateValidator.Validate(peer._options, peer._serverName, leaf, intermediates);
+                if (rejection is not null)
+                {
+                    peer.CertificateRejection = rejection;
+                    throw new TlsFatalAlert(AlertDescription.bad_certificate, rejection);
+                }
+            }
+            finally
+            {
+                foreach (var certificate in intermediates)
+                {
+                    certificate.Dispose();
+                }
+            }
+        }
+
+        public TlsCredentials? GetClientCredentials(CertificateRequest certificateRequest) =>
+            peer._clientCredentials?.CreateSigner(peer.m_context, peer._crypto, certificateRequest.SupportedSignatureAlgorithms);
+    }
+}
