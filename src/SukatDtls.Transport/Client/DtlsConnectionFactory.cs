@@ -19,7 +19,7 @@ namespace SukatDtls.Transport.Client;
 /// returns a <see cref="ConnectionContext"/> with the same pipes and features as the server side (including
 /// <see cref="Features.IDtlsDatagramFeature"/>).
 /// </summary>
-public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
+public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable, IDisposable
 {
     private readonly DtlsClientOptions _options;
     private readonly ILogger _logger;
@@ -190,9 +190,15 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
     /// <summary>Stops the idle timer and the handshake threads; connections already returned stay the caller's.</summary>
     public ValueTask DisposeAsync()
     {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc cref="DisposeAsync"/>
+    public void Dispose()
+    {
         _heartbeat?.Dispose();
         _handshakes.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>The client's live connections (for the idle timer); a client socket is connected, so nothing strays.</summary>

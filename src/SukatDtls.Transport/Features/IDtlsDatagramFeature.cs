@@ -9,8 +9,10 @@ namespace SukatDtls.Transport.Features;
 /// <para>
 /// The datagram view and the connection's pipes share one stream of records. Received records are written to
 /// <c>ConnectionContext.Transport.Input</c> in arrival order, and the transport remembers where each record ends;
-/// <see cref="ReceiveAsync"/> takes exactly the next record out of that same pipe. Use one of the two to receive on a
-/// connection, not both: bytes read through the pipe are gone for the datagram view, and the other way round.
+/// <see cref="ReceiveAsync"/> takes exactly the next record out of that same pipe. The two may be mixed: bytes consumed
+/// through the pipe are gone for the datagram view, and a record partly consumed through the pipe comes out of
+/// <see cref="ReceiveAsync"/> as its unread remainder. An application that falls more than 4096 records behind loses
+/// new records, as a full socket buffer loses datagrams.
 /// </para>
 /// <para>
 /// <see cref="SendAsync"/> sends one record immediately, beside <c>Transport.Output</c>, which cuts what it is given into

@@ -54,6 +54,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly RecordBoundaries _boundaries = new();
+    private readonly RecordCountingPipeReader _inputReader;
     private readonly Lock _protocolLock = new();
     private readonly SemaphoreSlim _receiveProcessing = new(1, 1);
     private readonly CancellationTokenSource _connectionClosedSource = new();
@@ -63,6 +64,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private DtlsTransport? _dtls;
     private Task _sendLoop = Task.CompletedTask;
     private long _lastReceiveTimestamp;
+    private long _droppedRecords;
     private int _maxRecordSize;
     private int _maxReceiveRecordSize;
     private volatile bool _peerSentCloseNotify;
@@ -113,7 +115,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             useSynchronizationContext: false);
         _input = new Pipe(options);
         _output = new Pipe(options);
-        Transport = new DuplexPipe(_input.Reader, _output.Writer);
+        _inputReader = new RecordCountingPipeReader(_input.Reader, _boundaries);
+        Transport = new DuplexPipe(_inputReader, _output.Writer);
 
         var features = new FeatureCollection();
         features.Set<IConnectionIdFeature>(this);
@@ -158,6 +161,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     public bool IsEstablished => Volatile.Read(ref _dtls) is not null;
 
     public DatagramQueueTransport Datagrams => _datagrams;
+
+    /// <summary>Records dropped because the application was too far behind.</summary>
+    public long DroppedRecords => Interlocked.Read(ref _droppedRecords);
 
     /// <summary>Kestrel took the connection from <c>AcceptAsync</c>; from then on Kestrel disposes it.</summary>
     public bool IsAccepted { get; set; }
@@ -391,8 +397,15 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private bool Deliver(ReadOnlySpan<byte> record)
     {
         // Zero-length application records carry nothing for either view; they are legal and ignored.
-        if (record.IsEmpty || !_boundaries.TryAdd(record.Length))
+        if (record.IsEmpty)
         {
+            return false;
+        }
+
+        if (!_boundaries.TryAdd(record.Length))
+        {
+            // The application is more than RecordBoundaries.Capacity records behind: drop, as a full socket would.
+            _droppedRecords++;
             return false;
         }
 
@@ -576,7 +589,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     {
         // The application is done with the pipes: send what it wrote, then close_notify, then the socket.
         _output.Writer.Complete();
-        _input.Reader.Complete();
+        _inputReader.Complete();
         await _sendLoop.ConfigureAwait(false);
 
         if (!_closing)
@@ -679,7 +692,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     async ValueTask<int> IDtlsDatagramFeature.ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        var reader = _input.Reader;
+        var reader = _inputReader;
         while (true)
         {
             var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -697,7 +710,6 @@ internal sealed partial class DtlsConnection : ConnectionContext,
                 var recordData = data.Slice(0, length);
                 recordData.CopyTo(buffer.Span);
                 reader.AdvanceTo(recordData.End);
-                _boundaries.Remove();
                 return length;
             }
 

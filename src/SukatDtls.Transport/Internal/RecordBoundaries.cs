@@ -2,9 +2,10 @@ namespace SukatDtls.Transport.Internal;
 
 /// <summary>
 /// Where each received record ends in the input pipe, so that the datagram view can hand out exactly one record per
-/// call from the same pipe. Bounded: a connection that reads through the pipe never drains it, so past the cap it
-/// stops tracking (the datagram view then reports that record boundaries are lost); once the datagram view is in use,
-/// a record beyond the cap is dropped instead, as a full socket buffer drops a datagram.
+/// call from the same pipe. Every byte consumed from the pipe, through either view, is reported here, so the two
+/// views never disagree: a record partly read through the pipe leaves its remainder as the next "record".
+/// Bounded: beyond <see cref="Capacity"/> unread records, a new record is dropped, as a full socket buffer drops a
+/// datagram.
 /// </summary>
 internal sealed class RecordBoundaries
 {
@@ -12,69 +13,59 @@ internal sealed class RecordBoundaries
 
     private readonly Queue<int> _lengths = new();
     private readonly Lock _lock = new();
-    private bool _used;
-    private bool _lost;
+    private int _consumedOfFirst;
 
-    public bool IsLost
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _lost;
-            }
-        }
-    }
-
-    /// <summary>Records a received record of <paramref name="length"/> bytes; false means "drop this record".</summary>
+    /// <summary>Records a received record of <paramref name="length"/> bytes; false means "no room: drop it".</summary>
     public bool TryAdd(int length)
     {
         lock (_lock)
         {
-            if (_lost)
-            {
-                return true;
-            }
-
-            if (_lengths.Count < Capacity)
-            {
-                _lengths.Enqueue(length);
-                return true;
-            }
-
-            if (_used)
+            if (_lengths.Count >= Capacity)
             {
                 return false;
             }
 
-            _lost = true;
-            _lengths.Clear();
-            _lengths.TrimExcess();
+            _lengths.Enqueue(length);
             return true;
         }
     }
 
-    /// <summary>Marks the datagram view as used and returns the length of the next record, if one is known.</summary>
+    /// <summary>The unread length of the first unread record, if any.</summary>
     public bool TryPeek(out int length)
     {
         lock (_lock)
         {
-            _used = true;
-            if (_lost)
+            if (_lengths.TryPeek(out int first))
             {
-                throw new InvalidOperationException(
-                    $"Record boundaries were lost: more than {Capacity} records were read through Transport.Input or queued before the datagram view was first used. Receive through one of the two only.");
+                length = first - _consumedOfFirst;
+                return true;
             }
 
-            return _lengths.TryPeek(out length);
+            length = 0;
+            return false;
         }
     }
 
-    public void Remove()
+    /// <summary>The application consumed <paramref name="bytes"/> bytes from the input pipe.</summary>
+    public void OnConsumed(long bytes)
     {
         lock (_lock)
         {
-            _lengths.TryDequeue(out _);
+            while (bytes > 0 && _lengths.TryPeek(out int first))
+            {
+                int remaining = first - _consumedOfFirst;
+                if (bytes >= remaining)
+                {
+                    _lengths.Dequeue();
+                    _consumedOfFirst = 0;
+                    bytes -= remaining;
+                }
+                else
+                {
+                    _consumedOfFirst += (int)bytes;
+                    bytes = 0;
+                }
+            }
         }
     }
 }

@@ -111,6 +111,37 @@ public sealed class DatagramFeatureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Pipe_reads_and_record_reads_can_be_mixed_without_losing_record_edges()
+    {
+        var (client, connection, datagrams) = await ConnectAsync();
+        using (client)
+        {
+            client.Send(new byte[] { 1, 1, 1, 1 });
+            client.Send(new byte[] { 2, 2 });
+            client.Send(new byte[] { 3, 3, 3 });
+
+            // Read 1 byte of the first record through the pipe, wait for all 9 bytes to be there.
+            var input = connection.Transport.Input;
+            var result = await input.ReadAtLeastAsync(9).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            input.AdvanceTo(result.Buffer.GetPosition(1));
+
+            var buffer = new byte[datagrams.MaxReceiveRecordSize];
+            Assert.Equal(3, await datagrams.ReceiveAsync(buffer)); // the rest of record 1
+            Assert.Equal(2, await datagrams.ReceiveAsync(buffer));
+            Assert.Equal(new byte[] { 2, 2 }, buffer[..2]);
+
+            // Record 3 entirely through the pipe, then a new record through the datagram view.
+            result = await input.ReadAsync();
+            Assert.Equal(3, result.Buffer.Length);
+            input.AdvanceTo(result.Buffer.End);
+            client.Send(new byte[] { 4 });
+            Assert.Equal(1, await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(4, buffer[0]);
+            await connection.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Peer_close_notify_completes_the_datagram_view()
     {
         var (client, connection, datagrams) = await ConnectAsync();
