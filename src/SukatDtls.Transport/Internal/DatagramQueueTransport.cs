@@ -24,7 +24,7 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     private readonly int _receiveLimit;
     private readonly int _sendLimit;
     private readonly int _capacity;
-    private readonly Queue<(byte[] Buffer, int Length)> _queue;
+    private readonly Queue<(byte[] Buffer, int Length, long Sequence)> _queue;
     // A monitor (not System.Threading.Lock): the handshake thread waits on it with Monitor.Wait.
     private readonly object _lock = new();
     private bool _blocking = true;
@@ -36,7 +36,7 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         _receiveLimit = receiveLimit;
         _sendLimit = sendLimit;
         _capacity = capacity;
-        _queue = new Queue<(byte[], int)>(capacity);
+        _queue = new Queue<(byte[], int, long)>(capacity);
     }
 
     /// <summary>How many datagrams were dropped because the queue was full.</summary>
@@ -56,8 +56,14 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     /// <summary>BouncyCastle closed the transport (after sending or answering close_notify, or on failure).</summary>
     public bool IsClosed => Volatile.Read(ref _closed);
 
+    /// <summary>
+    /// The tag given to <see cref="Enqueue"/> for the datagram BouncyCastle took last (the sequence number of its single
+    /// application record, or -1).
+    /// </summary>
+    public long LastTakenSequence { get; private set; } = EstablishedRecordFilter.NotASingleApplicationRecord;
+
     /// <summary>Queues a copy of <paramref name="datagram"/>. Returns false when the queue is full or closed.</summary>
-    public bool Enqueue(ReadOnlySpan<byte> datagram)
+    public bool Enqueue(ReadOnlySpan<byte> datagram, long sequence = EstablishedRecordFilter.NotASingleApplicationRecord)
     {
         byte[] copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
         datagram.CopyTo(copy);
@@ -65,7 +71,7 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         {
             if (!_closed && _queue.Count < _capacity)
             {
-                _queue.Enqueue((copy, datagram.Length));
+                _queue.Enqueue((copy, datagram.Length, sequence));
                 Monitor.Pulse(_lock);
                 return true;
             }
@@ -109,7 +115,7 @@ internal sealed class DatagramQueueTransport : DatagramTransport
 
     public int Receive(Span<byte> buffer, int waitMillis)
     {
-        (byte[] Buffer, int Length) item;
+        (byte[] Buffer, int Length, long Sequence) item;
         lock (_lock)
         {
             while (true)
@@ -138,6 +144,7 @@ internal sealed class DatagramQueueTransport : DatagramTransport
             }
         }
 
+        LastTakenSequence = item.Sequence;
         try
         {
             // A datagram larger than the caller's buffer is truncated, as recv() truncates; the record layer then

@@ -54,6 +54,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly RecordBoundaries _boundaries = new();
+    private readonly EstablishedRecordFilter _recordFilter = new();
     private readonly RecordCountingPipeReader _inputReader;
     private readonly Lock _protocolLock = new();
     private readonly SemaphoreSlim _receiveProcessing = new(1, 1);
@@ -65,6 +66,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private Task _sendLoop = Task.CompletedTask;
     private long _lastReceiveTimestamp;
     private long _droppedRecords;
+    private long _datagramsPassed;
     private int _maxRecordSize;
     private int _maxReceiveRecordSize;
     private volatile bool _peerSentCloseNotify;
@@ -162,6 +164,12 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     public DatagramQueueTransport Datagrams => _datagrams;
 
+    /// <summary>Datagrams of the established connection handed to BouncyCastle.</summary>
+    public long DatagramsPassed => Interlocked.Read(ref _datagramsPassed);
+
+    /// <summary>Datagrams dropped before BouncyCastle as malformed, stale or replayed.</summary>
+    public long FilteredDatagrams => _recordFilter.Dropped;
+
     /// <summary>Records dropped because the application was too far behind.</summary>
     public long DroppedRecords => Interlocked.Read(ref _droppedRecords);
 
@@ -200,6 +208,13 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             _peerCertificate = X509CertificateLoader.LoadCertificate(peerChain.GetCertificateAt(0).GetEncoded());
         }
 
+        _recordFilter.MinimumCiphertextLength = TlsUtilities.GetEncryptionAlgorithm(parameters.CipherSuite) switch
+        {
+            EncryptionAlgorithm.AES_128_GCM or EncryptionAlgorithm.AES_256_GCM => 8 + 16, // explicit nonce + tag
+            EncryptionAlgorithm.CHACHA20_POLY1305 => 16, // tag
+            _ => 0,
+        };
+
         lock (_protocolLock)
         {
             _maxRecordSize = dtls.GetSendLimit();
@@ -231,8 +246,20 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     private void OnDatagram(ReadOnlySpan<byte> datagram)
     {
+        long sequence = EstablishedRecordFilter.NotASingleApplicationRecord;
+        if (IsEstablished && !_recordFilter.ShouldPass(datagram, out sequence))
+        {
+            // Junk, stale or replayed: it neither reaches BouncyCastle nor counts as the peer being alive.
+            return;
+        }
+
         Volatile.Write(ref _lastReceiveTimestamp, _timeProvider.GetTimestamp());
-        _datagrams.Enqueue(datagram);
+        if (IsEstablished)
+        {
+            Interlocked.Increment(ref _datagramsPassed);
+        }
+
+        _datagrams.Enqueue(datagram, sequence);
     }
 
     private async Task ReceiveLoopAsync()
@@ -347,6 +374,12 @@ internal sealed partial class DtlsConnection : ConnectionContext,
                         // waitMillis 1: BouncyCastle reads at least one datagram; when that yields no application
                         // data (a retransmission, an alert) it asks again and our empty queue answers "timeout".
                         int length = dtls.Receive(record, 0, record.Length, 1);
+                        if (length >= 0)
+                        {
+                            // Delivered, so authenticated: the replay filter may now remember its sequence number.
+                            _recordFilter.OnDelivered(_datagrams.LastTakenSequence);
+                        }
+
                         while (length >= 0)
                         {
                             wrote |= Deliver(record.AsSpan(0, length));

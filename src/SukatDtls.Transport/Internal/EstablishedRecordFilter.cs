@@ -1,0 +1,202 @@
+using System.Buffers.Binary;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// A cheap check of datagrams on an established connection before BouncyCastle sees them. BouncyCastle's record layer
+/// keeps asking its transport for more until its deadline passes whenever a datagram yields no application data, so
+/// every junk, stale or replayed datagram would cost up to a millisecond of CPU. Such datagrams are recognised here
+/// from the record headers alone and dropped: malformed framing, content types never negotiated, records of an epoch
+/// BouncyCastle would ignore anyway, and replays of application records that BouncyCastle already delivered (RFC 6347 §4.1.2.6 sliding
+/// window, fed only with authenticated, delivered records so that a forged record cannot poison it).
+/// </summary>
+/// <remarks>Thread-safe: datagrams come from the peer socket's loop and from the listener.</remarks>
+internal sealed class EstablishedRecordFilter
+{
+    public const long NotASingleApplicationRecord = -1;
+
+    private const int HeaderLength = 13;
+    private const byte ChangeCipherSpec = 20;
+    private const byte Alert = 21;
+    private const byte Handshake = 22;
+    private const byte ApplicationData = 23;
+
+    // DTLS 1.2 without renegotiation (BouncyCastle has none): application data always travels in epoch 1.
+    private const ushort ApplicationEpoch = 1;
+    private const int WindowSize = 64;
+
+    private readonly Lock _lock = new();
+    private long _highestDelivered = -1;
+    private ulong _window; // bit i: _highestDelivered - i was delivered
+
+    private long _dropped;
+    private bool _applicationDataDelivered;
+
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>
+    /// The shortest protected record of the negotiated cipher (explicit nonce plus tag). BouncyCastle fails the whole
+    /// connection with decode_error on a shorter one, where a longer forgery only fails authentication (ignored).
+    /// </summary>
+    public int MinimumCiphertextLength { get; set; }
+
+    /// <summary>
+    /// Whether the datagram may go to BouncyCastle. <paramref name="applicationSequence"/> is the sequence number when the
+    /// datagram is exactly one application record of the current epoch (the case the replay window tracks).
+    /// </summary>
+    public bool ShouldPass(ReadOnlySpan<byte> datagram, out long applicationSequence)
+    {
+        applicationSequence = NotASingleApplicationRecord;
+        int records = 0;
+        long firstSequence = NotASingleApplicationRecord;
+        bool allApplication = true;
+        var rest = datagram;
+        while (!rest.IsEmpty)
+        {
+            if (rest.Length < HeaderLength)
+            {
+                return Drop();
+            }
+
+            byte type = rest[0];
+            ushort epoch = BinaryPrimitives.ReadUInt16BigEndian(rest[3..]);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(rest[11..]);
+            if (rest[1] != 0xFE || HeaderLength + length > rest.Length || (epoch == ApplicationEpoch && length < MinimumCiphertextLength))
+            {
+                return Drop();
+            }
+
+            switch (type)
+            {
+                case ApplicationData:
+                    if (epoch != ApplicationEpoch)
+                    {
+                        return Drop();
+                    }
+
+                    if (records == 0)
+                    {
+                        firstSequence = ReadUInt48(rest[5..]);
+                    }
+
+                    break;
+                case Alert or ChangeCipherSpec:
+                    // Alerts (close_notify) are BouncyCastle's business, in the current epoch only: it ignores others.
+                    if (epoch != ApplicationEpoch)
+                    {
+                        return Drop();
+                    }
+
+                    allApplication = false;
+                    break;
+                case Handshake:
+                    // The peer retransmits its final flight when our last one was lost, and BouncyCastle answers
+                    // by resending ours. Epoch 1 carries its (encrypted, authenticated) Finished. Epoch 0 is
+                    // plaintext, so anyone who can forge the peer's address can send it, and BouncyCastle parses it
+                    // and fails the whole connection on a malformed one: let only well-formed final-flight fragments
+                    // through, and none once application data proved that the peer has our last flight.
+                    if (epoch > ApplicationEpoch
+                        || (epoch == 0 && (Volatile.Read(ref _applicationDataDelivered) || !IsFinalFlightFragment(rest.Slice(HeaderLength, length)))))
+                    {
+                        return Drop();
+                    }
+
+                    allApplication = false;
+                    break;
+                default:
+                    return Drop();
+            }
+
+            records++;
+            rest = rest[(HeaderLength + length)..];
+        }
+
+        if (records == 1 && allApplication)
+        {
+            lock (_lock)
+            {
+                if (IsReplay(firstSequence))
+                {
+                    return Drop();
+                }
+            }
+
+            applicationSequence = firstSequence;
+        }
+
+        return records > 0 || Drop();
+    }
+
+    /// <summary>BouncyCastle authenticated and delivered the single application record with this sequence number.</summary>
+    public void OnDelivered(long sequence)
+    {
+        Volatile.Write(ref _applicationDataDelivered, true);
+        if (sequence < 0)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            Mark(sequence);
+        }
+    }
+
+    private void Mark(long sequence)
+    {
+        if (sequence > _highestDelivered)
+        {
+            long shift = sequence - _highestDelivered;
+            _window = shift >= WindowSize ? 1UL : (_window << (int)shift) | 1UL;
+            _highestDelivered = sequence;
+        }
+        else
+        {
+            long offset = _highestDelivered - sequence;
+            if (offset < WindowSize)
+            {
+                _window |= 1UL << (int)offset;
+            }
+        }
+    }
+
+    private bool IsReplay(long sequence)
+    {
+        if (_highestDelivered < 0 || sequence > _highestDelivered)
+        {
+            return false;
+        }
+
+        long offset = _highestDelivered - sequence;
+        return offset >= WindowSize || (_window & (1UL << (int)offset)) != 0;
+    }
+
+    private bool Drop()
+    {
+        Interlocked.Increment(ref _dropped);
+        return false;
+    }
+
+    /// <summary>
+    /// A self-consistent handshake fragment of a message a client sends in its final flight of a full handshake
+    /// (certificate, client_key_exchange, certificate_verify).
+    /// </summary>
+    private static bool IsFinalFlightFragment(ReadOnlySpan<byte> fragment)
+    {
+        const int MessageHeaderLength = 12;
+        if (fragment.Length < MessageHeaderLength || fragment[0] is not (11 or 15 or 16))
+        {
+            return false;
+        }
+
+        int messageLength = ReadUInt24(fragment[1..]);
+        int fragmentOffset = ReadUInt24(fragment[6..]);
+        int fragmentLength = ReadUInt24(fragment[9..]);
+        return fragmentLength == fragment.Length - MessageHeaderLength && fragmentOffset + fragmentLength <= messageLength;
+    }
+
+    private static int ReadUInt24(ReadOnlySpan<byte> span) => (span[0] << 16) | (span[1] << 8) | span[2];
+
+    private static long ReadUInt48(ReadOnlySpan<byte> span) =>
+        ((long)BinaryPrimitives.ReadUInt16BigEndian(span) << 32) | BinaryPrimitives.ReadUInt32BigEndian(span[2..]);
+}
