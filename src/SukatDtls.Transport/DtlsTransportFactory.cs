@@ -54,7 +54,10 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
 
         cancellationToken.ThrowIfCancellationRequested();
         _options.Validate();
-        _credentials ??= CertificateCredentials.Create(_crypto, _options.ServerCertificate!, _options.ServerCertificateChain);
+        if (_credentials is null && _options.ServerCertificate is { } certificate)
+        {
+            _credentials = CertificateCredentials.Create(_crypto, certificate, _options.ServerCertificateChain);
+        }
 
         var listener = new DtlsConnectionListener(dtlsEndPoint, _options, _credentials, _crypto, _memoryPool, _timeProvider, _loggerFactory);
         listener.Bind();

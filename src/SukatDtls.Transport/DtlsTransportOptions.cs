@@ -1,4 +1,6 @@
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace SukatDtls.Transport;
 
@@ -7,7 +9,8 @@ public sealed class DtlsTransportOptions
 {
     /// <summary>
     /// The server certificate with its private key (ECDSA or RSA), e.g.
-    /// <c>X509Certificate2.CreateFromPemFile("server.pem", "server.key")</c>. Required.
+    /// <c>X509Certificate2.CreateFromPemFile("server.pem", "server.key")</c>. Required unless <see cref="PskKeyStore"/>
+    /// is set (a PSK-only server).
     /// Only cipher suites that fit its key are offered: ECDHE-ECDSA for an ECDSA key, ECDHE-RSA for an RSA key.
     /// </summary>
     public X509Certificate2? ServerCertificate { get; set; }
@@ -51,15 +54,69 @@ public sealed class DtlsTransportOptions
     /// </summary>
     public TimeSpan CookieKeyRotationInterval { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Whether clients are asked for a certificate: <see cref="ClientCertificateMode.NoCertificate"/> (default),
+    /// <see cref="ClientCertificateMode.AllowCertificate"/> (asked, optional) or
+    /// <see cref="ClientCertificateMode.RequireCertificate"/>. <see cref="ClientCertificateMode.DelayCertificate"/> is
+    /// not supported (DTLS 1.2 has no post-handshake authentication).
+    /// </summary>
+    public ClientCertificateMode ClientCertificateMode { get; set; } = ClientCertificateMode.NoCertificate;
+
+    /// <summary>
+    /// Trust only these authorities for client certificates (custom root trust), instead of the system trust store.
+    /// Their names are also sent in the CertificateRequest.
+    /// </summary>
+    public X509Certificate2Collection? ClientCertificateAuthorities { get; set; }
+
+    /// <summary>Revocation checking of client certificate chains. Default <see cref="X509RevocationMode.NoCheck"/>.</summary>
+    public X509RevocationMode ClientCertificateRevocationMode { get; set; } = X509RevocationMode.NoCheck;
+
+    /// <summary>
+    /// Decides about a client certificate after chain validation, as Kestrel's HTTPS option of the same name: it gets
+    /// the certificate, the built chain and the errors found, and returns whether to accept it. Without it, a
+    /// certificate is accepted when there are no errors.
+    /// </summary>
+    public Func<X509Certificate2, X509Chain?, SslPolicyErrors, bool>? ClientCertificateValidation { get; set; }
+
+    /// <summary>Enables PSK and ECDHE-PSK cipher suites, looking keys up here.</summary>
+    public IDtlsPskKeyStore? PskKeyStore { get; set; }
+
+    /// <summary>The PSK identity hint sent to clients (optional).</summary>
+    public string? PskIdentityHint { get; set; }
+
+    /// <summary>Whether clients may resume sessions by session ID (abbreviated handshake). Default true.</summary>
+    public bool EnableSessionResumption { get; set; } = true;
+
+    /// <summary>Where sessions are kept for resumption; default: in memory, bounded by <see cref="MaxCachedSessions"/> and <see cref="SessionLifetime"/>.</summary>
+    public IDtlsSessionCache? SessionCache { get; set; }
+
+    /// <summary>How many sessions the default in-memory cache keeps (least recently stored go first). Default 10,000.</summary>
+    public int MaxCachedSessions { get; set; } = 10_000;
+
+    /// <summary>How long a session can be resumed after it was made. Default 1 hour.</summary>
+    public TimeSpan SessionLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// The most peers with a socket of their own at once (in handshake or established); beyond it new peers get no
+    /// answer. Default: unlimited.
+    /// </summary>
+    public int? MaxConnections { get; set; }
+
+    /// <summary>
+    /// How many handshakes one source IP address may start per second; beyond it its ClientHellos get no answer.
+    /// Default: unlimited (many devices may share one address behind a NAT).
+    /// </summary>
+    public int? MaxHandshakesPerSecondPerAddress { get; set; }
+
     internal void Validate()
     {
-        if (ServerCertificate is null)
+        if (ServerCertificate is null && PskKeyStore is null)
         {
             throw new InvalidOperationException(
-                $"{nameof(DtlsTransportOptions)}.{nameof(ServerCertificate)} is not set: a DTLS server needs a certificate with a private key.");
+                $"{nameof(DtlsTransportOptions)}.{nameof(ServerCertificate)} is not set: a DTLS server needs a certificate with a private key (or a {nameof(PskKeyStore)} for PSK only).");
         }
 
-        if (!ServerCertificate.HasPrivateKey)
+        if (ServerCertificate is { HasPrivateKey: false })
         {
             throw new InvalidOperationException(
                 $"{nameof(DtlsTransportOptions)}.{nameof(ServerCertificate)} ('{ServerCertificate.Subject}') has no private key.");
@@ -75,6 +132,23 @@ public sealed class DtlsTransportOptions
         RequirePositive(MaxConcurrentHandshakes, nameof(MaxConcurrentHandshakes));
         RequireNotNegative(HandshakeQueueLength, nameof(HandshakeQueueLength));
         RequirePositive(AcceptQueueLength, nameof(AcceptQueueLength));
+        RequirePositive(MaxCachedSessions, nameof(MaxCachedSessions));
+        RequirePositive(SessionLifetime, nameof(SessionLifetime));
+        if (MaxConnections is { } maxConnections)
+        {
+            RequirePositive(maxConnections, nameof(MaxConnections));
+        }
+
+        if (MaxHandshakesPerSecondPerAddress is { } perAddress)
+        {
+            RequirePositive(perAddress, nameof(MaxHandshakesPerSecondPerAddress));
+        }
+
+        if (ClientCertificateMode == ClientCertificateMode.DelayCertificate)
+        {
+            throw new InvalidOperationException(
+                $"{nameof(DtlsTransportOptions)}.{nameof(ClientCertificateMode)} {nameof(ClientCertificateMode.DelayCertificate)} is not supported: DTLS 1.2 has no post-handshake authentication.");
+        }
     }
 
     private static void RequirePositive(TimeSpan value, string name)

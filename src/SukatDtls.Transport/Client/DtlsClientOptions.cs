@@ -35,6 +35,12 @@ public sealed class DtlsClientOptions
     /// <summary>A client certificate with its private key, sent when the server asks for one.</summary>
     public X509Certificate2? ClientCertificate { get; set; }
 
+    /// <summary>The PSK identity to offer (with <see cref="PskKey"/>); enables PSK and ECDHE-PSK suites.</summary>
+    public string? PskIdentity { get; set; }
+
+    /// <summary>The pre-shared key of <see cref="PskIdentity"/>.</summary>
+    public byte[]? PskKey { get; set; }
+
     /// <summary>How long the handshake may take. Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -59,6 +65,11 @@ public sealed class DtlsClientOptions
         if (MaxConcurrentHandshakes <= 0)
         {
             throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(MaxConcurrentHandshakes)} must be positive; it is {MaxConcurrentHandshakes}.");
+        }
+
+        if ((PskIdentity is null) != (PskKey is null))
+        {
+            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(PskIdentity)} and {nameof(PskKey)} go together.");
         }
 
         if (ClientCertificate is { HasPrivateKey: false })

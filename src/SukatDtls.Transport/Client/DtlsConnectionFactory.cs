@@ -15,7 +15,7 @@ using SukatDtls.Transport.Internal.BouncyCastle;
 namespace SukatDtls.Transport.Client;
 
 /// <summary>
-/// Connects to DTLS 1.2 servers: each <see cref="ConnectAsync"/> makes a connected UDP socket, runs the handshake and
+/// Connects to DTLS 1.2 servers: each <see cref="ConnectAsync(EndPoint, CancellationToken)"/> makes a connected UDP socket, runs the handshake and
 /// returns a <see cref="ConnectionContext"/> with the same pipes and features as the server side (including
 /// <see cref="Features.IDtlsDatagramFeature"/>).
 /// </summary>
@@ -61,7 +61,17 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
     /// <exception cref="AuthenticationException">The server certificate was rejected, or the server refused the handshake.</exception>
     /// <exception cref="SocketException">The host name could not be resolved, or the socket failed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    public ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
+        ConnectAsync(endpoint, sessionToResume: null, cancellationToken);
+
+    /// <summary>
+    /// Connects as <see cref="ConnectAsync(EndPoint, CancellationToken)"/>, offering to resume
+    /// <paramref name="sessionToResume"/> (from <see cref="Features.IDtlsSessionFeature.ResumableSession"/> of an earlier
+    /// connection to the same server name) with an abbreviated handshake. The server may decline; then a full handshake
+    /// runs. <see cref="Features.IDtlsSessionFeature.IsResumed"/> tells which happened.
+    /// </summary>
+    /// <inheritdoc cref="ConnectAsync(EndPoint, CancellationToken)" path="/exception"/>
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, DtlsResumableSession? sessionToResume, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var (remote, hostName) = await ResolveAsync(endpoint, cancellationToken).ConfigureAwait(false);
@@ -84,7 +94,8 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             throw;
         }
 
-        var peer = new DtlsClientPeer(_crypto, _options, serverName, sendServerName, _clientCredentials, connection);
+        var peer = new DtlsClientPeer(_crypto, _options, serverName, sendServerName, _clientCredentials, connection,
+            sessionToResume is not null && sessionToResume.ServerName == serverName ? sessionToResume : null);
         var handshake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         long started = _timeProvider.GetTimestamp();
         _handshakes.Run(() =>
@@ -92,7 +103,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             try
             {
                 var dtls = new DtlsClientProtocol().Connect(peer, connection.Datagrams);
-                connection.OnHandshakeCompleted(dtls, peer.Context, _timeProvider.GetElapsedTime(started));
+                connection.OnHandshakeCompleted(dtls, peer.Context, _timeProvider.GetElapsedTime(started), peer.ResumableSession);
                 handshake.TrySetResult();
             }
             catch (Exception ex)

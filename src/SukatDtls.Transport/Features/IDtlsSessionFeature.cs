@@ -19,4 +19,16 @@ public interface IDtlsSessionFeature
 
     /// <summary>How long the handshake took, from the verified ClientHello to the last Finished message.</summary>
     TimeSpan HandshakeDuration { get; }
+
+    /// <summary>True when the handshake resumed an earlier session (abbreviated handshake).</summary>
+    bool IsResumed { get; }
+
+    /// <summary>The PSK identity the client used, for PSK and ECDHE-PSK suites; else null.</summary>
+    string? PskIdentity { get; }
+
+    /// <summary>
+    /// On the client side: the session to pass to a later connect to resume it (null when the server offered no
+    /// resumable session). Always null on the server side.
+    /// </summary>
+    Client.DtlsResumableSession? ResumableSession { get; }
 }

@@ -84,6 +84,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private int _cipherSuite;
     private X509Certificate2? _peerCertificate;
     private TimeSpan _handshakeDuration;
+    private bool _isResumed;
+    private string? _pskIdentity;
+    private Client.DtlsResumableSession? _resumableSession;
 
     public DtlsConnection(
         Socket socket,
@@ -197,9 +200,12 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// <summary>
     /// Called on the handshake thread when BouncyCastle finished the handshake: records flow from now on.
     /// </summary>
-    public void OnHandshakeCompleted(DtlsTransport dtls, TlsContext context, TimeSpan duration)
+    public void OnHandshakeCompleted(DtlsTransport dtls, TlsContext context, TimeSpan duration, Client.DtlsResumableSession? resumableSession = null)
     {
         var parameters = context.SecurityParameters;
+        _isResumed = parameters.IsResumedSession;
+        _pskIdentity = parameters.PskIdentity is { Length: > 0 } psk ? System.Text.Encoding.UTF8.GetString(psk) : null;
+        _resumableSession = resumableSession;
         _cipherSuite = parameters.CipherSuite;
         _cipherSuiteName = CipherSuiteNames.Get(parameters.CipherSuite);
         _handshakeDuration = duration;
@@ -716,6 +722,12 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     X509Certificate2? IDtlsSessionFeature.PeerCertificate => _peerCertificate;
 
     TimeSpan IDtlsSessionFeature.HandshakeDuration => _handshakeDuration;
+
+    bool IDtlsSessionFeature.IsResumed => _isResumed;
+
+    string? IDtlsSessionFeature.PskIdentity => _pskIdentity;
+
+    Client.DtlsResumableSession? IDtlsSessionFeature.ResumableSession => _resumableSession;
 
     int IDtlsDatagramFeature.MaxRecordSize => _maxRecordSize;
 

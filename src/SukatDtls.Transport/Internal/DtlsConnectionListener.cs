@@ -27,7 +27,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
 
     private readonly DtlsEndPoint _requestedEndPoint;
     private readonly DtlsTransportOptions _options;
-    private readonly CertificateCredentials _credentials;
+    private readonly ServerPeerSettings _peerSettings;
     private readonly BcTlsCrypto _crypto;
     private readonly MemoryPool<byte> _memoryPool;
     private readonly TimeProvider _timeProvider;
@@ -52,7 +52,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     public DtlsConnectionListener(
         DtlsEndPoint endPoint,
         DtlsTransportOptions options,
-        CertificateCredentials credentials,
+        CertificateCredentials? credentials,
         BcTlsCrypto crypto,
         MemoryPool<byte> memoryPool,
         TimeProvider timeProvider,
@@ -60,7 +60,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     {
         _requestedEndPoint = endPoint;
         _options = options;
-        _credentials = credentials;
+        _peerSettings = new ServerPeerSettings(crypto, credentials, options);
         _crypto = crypto;
         _memoryPool = memoryPool;
         _timeProvider = timeProvider;
@@ -343,7 +343,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         Statistics.OnHandshakeStarted();
         try
         {
-            var server = new DtlsServerPeer(_crypto, _credentials, (int)_options.HandshakeTimeout.TotalMilliseconds, connection);
+            var server = new DtlsServerPeer(_peerSettings, connection);
             var dtls = new DtlsServerProtocol().Accept(server, connection.Datagrams, request);
             var duration = _timeProvider.GetElapsedTime(started);
             connection.OnHandshakeCompleted(dtls, server.Context, duration);

@@ -8,7 +8,8 @@ using CertificateRequest = Org.BouncyCastle.Tls.CertificateRequest;
 namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>BouncyCastle's view of our client for one handshake: suites, SNI, server certificate validation, client certificate.</summary>
-internal sealed class DtlsClientPeer : DefaultTlsClient
+/// <remarks>Partial: pre-shared keys and resumption live in files of their own.</remarks>
+internal sealed partial class DtlsClientPeer : DefaultTlsClient
 {
     private readonly BcTlsCrypto _crypto;
     private readonly DtlsClientOptions _options;
@@ -16,11 +17,13 @@ internal sealed class DtlsClientPeer : DefaultTlsClient
     private readonly bool _sendServerName;
     private readonly CertificateCredentials? _clientCredentials;
     private readonly IDtlsPeerEvents _events;
+    private readonly DtlsResumableSession? _sessionToResume;
 
     public DtlsClientPeer(BcTlsCrypto crypto, DtlsClientOptions options, string serverName, bool sendServerName,
-        CertificateCredentials? clientCredentials, IDtlsPeerEvents events)
+        CertificateCredentials? clientCredentials, IDtlsPeerEvents events, DtlsResumableSession? sessionToResume)
         : base(crypto)
     {
+        _sessionToResume = sessionToResume;
         _crypto = crypto;
         _options = options;
         _serverName = serverName;
@@ -30,6 +33,9 @@ internal sealed class DtlsClientPeer : DefaultTlsClient
     }
 
     public TlsContext Context => m_context;
+
+    /// <summary>The server name this peer validates and resumes sessions for.</summary>
+    public string ServerName => _serverName;
 
     /// <summary>Why the server certificate was rejected, when it was.</summary>
     public string? CertificateRejection { get; private set; }

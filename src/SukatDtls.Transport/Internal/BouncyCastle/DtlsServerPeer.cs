@@ -8,19 +8,19 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// each connection gets its own). It offers only the suites that fit the certificate's key, bounds the handshake
 /// time, and reports alerts to the connection.
 /// </summary>
-internal sealed class DtlsServerPeer : DefaultTlsServer
+/// <remarks>
+/// Partial: each concern of the handshake (certificates, client authentication, pre-shared keys, resumption) lives in
+/// its own file.
+/// </remarks>
+internal sealed partial class DtlsServerPeer : DefaultTlsServer
 {
-    private readonly BcTlsCrypto _crypto;
-    private readonly CertificateCredentials _credentials;
-    private readonly int _handshakeTimeoutMillis;
+    private readonly ServerPeerSettings _settings;
     private readonly IDtlsPeerEvents _events;
 
-    public DtlsServerPeer(BcTlsCrypto crypto, CertificateCredentials credentials, int handshakeTimeoutMillis, IDtlsPeerEvents events)
-        : base(crypto)
+    public DtlsServerPeer(ServerPeerSettings settings, IDtlsPeerEvents events)
+        : base(settings.Crypto)
     {
-        _crypto = crypto;
-        _credentials = credentials;
-        _handshakeTimeoutMillis = handshakeTimeoutMillis;
+        _settings = settings;
         _events = events;
     }
 
@@ -29,16 +29,19 @@ internal sealed class DtlsServerPeer : DefaultTlsServer
     /// <summary>RFC 6347 §4.1.2.7: invalid records are silently discarded, so a forged datagram cannot end a connection.</summary>
     public override bool IgnoreCorruptDtlsRecords => true;
 
-    public override int GetHandshakeTimeoutMillis() => _handshakeTimeoutMillis;
+    public override int GetHandshakeTimeoutMillis() => _settings.HandshakeTimeoutMillis;
 
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
     protected override int[] GetSupportedCipherSuites() =>
-        TlsUtilities.GetSupportedCipherSuites(Crypto, _credentials.CipherSuites);
+        TlsUtilities.GetSupportedCipherSuites(Crypto, _settings.Credentials?.CipherSuites ?? []);
 
-    protected override TlsCredentialedSigner GetECDsaSignerCredentials() => _credentials.CreateSigner(m_context, _crypto);
+    protected override TlsCredentialedSigner GetECDsaSignerCredentials() => CreateSigner();
 
-    protected override TlsCredentialedSigner GetRsaSignerCredentials() => _credentials.CreateSigner(m_context, _crypto);
+    protected override TlsCredentialedSigner GetRsaSignerCredentials() => CreateSigner();
+
+    private TlsCredentialedSigner CreateSigner() =>
+        _settings.Credentials?.CreateSigner(m_context, _settings.Crypto) ?? throw new TlsFatalAlert(AlertDescription.internal_error);
 
     public override void NotifyAlertReceived(short alertLevel, short alertDescription)
     {

@@ -1,0 +1,22 @@
+namespace SukatDtls.Transport;
+
+/// <summary>
+/// Where the server keeps DTLS sessions for resumption by session ID (abbreviated handshakes). The default is a
+/// bounded in-memory cache (<see cref="DtlsTransportOptions.MaxCachedSessions"/>, <see cref="DtlsTransportOptions.SessionLifetime"/>);
+/// implement this to change where and how long sessions are kept.
+/// </summary>
+/// <remarks>
+/// A session holds its master secret: keep it as carefully as a private key. Calls come from handshake threads,
+/// concurrently.
+/// </remarks>
+public interface IDtlsSessionCache
+{
+    /// <summary>Stores a new session under its ID.</summary>
+    ValueTask SetAsync(ReadOnlyMemory<byte> sessionId, DtlsSessionState session, CancellationToken cancellationToken);
+
+    /// <summary>The session stored under <paramref name="sessionId"/>, or null when unknown or expired.</summary>
+    ValueTask<DtlsSessionState?> GetAsync(ReadOnlyMemory<byte> sessionId, CancellationToken cancellationToken);
+
+    /// <summary>Forgets a session.</summary>
+    ValueTask RemoveAsync(ReadOnlyMemory<byte> sessionId, CancellationToken cancellationToken);
+}
