@@ -60,7 +60,13 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     {
         _requestedEndPoint = endPoint;
         _options = options;
-        _peerSettings = new ServerPeerSettings(crypto, credentials, options);
+        _peerSettings = new ServerPeerSettings(crypto, credentials, options)
+        {
+            Sessions = options.EnableSessionResumption
+                ? options.SessionCache ?? new MemoryDtlsSessionCache(options.MaxCachedSessions, options.SessionLifetime, timeProvider)
+                : null,
+            TimeProvider = timeProvider,
+        };
         _crypto = crypto;
         _memoryPool = memoryPool;
         _timeProvider = timeProvider;
@@ -345,6 +351,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         {
             var server = new DtlsServerPeer(_peerSettings, connection);
             var dtls = new DtlsServerProtocol().Accept(server, connection.Datagrams, request);
+            server.StoreNewSession();
             var duration = _timeProvider.GetElapsedTime(started);
             connection.OnHandshakeCompleted(dtls, server.Context, duration);
             Statistics.OnHandshakeCompleted();

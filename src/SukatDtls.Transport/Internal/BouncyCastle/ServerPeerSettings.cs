@@ -13,4 +13,9 @@ internal sealed class ServerPeerSettings(BcTlsCrypto crypto, CertificateCredenti
     public DtlsTransportOptions Options { get; } = options;
 
     public int HandshakeTimeoutMillis { get; } = (int)options.HandshakeTimeout.TotalMilliseconds;
+
+    /// <summary>Where sessions are kept for resumption; null when resumption is off.</summary>
+    public IDtlsSessionCache? Sessions { get; init; }
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

@@ -1,0 +1,40 @@
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Interop;
+
+/// <summary><c>openssl s_client -sess_out</c> then <c>-sess_in</c> resumes its session against our server.</summary>
+public sealed class OpenSslResumptionTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Openssl_client_resumes_its_session()
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
+            configureServices: s => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(s, new ConnectionObserver()));
+        string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
+        try
+        {
+            string target = $"127.0.0.1:{host.DtlsEndPoint.Port}";
+            Assert.Contains("New, TLSv1.2", await RunClientAsync(target, "-sess_out", sessionFile));
+            Assert.True(File.Exists(sessionFile));
+            Assert.Contains("Reused, TLSv1.2", await RunClientAsync(target, "-sess_in", sessionFile));
+        }
+        finally
+        {
+            File.Delete(sessionFile);
+        }
+    }
+
+    /// <summary>Runs s_client (not quiet, so it reports the session), sends a line, closes stdin; returns what it printed.</summary>
+    private async Task<string> RunClientAsync(string target, params string[] arguments)
+    {
+        await using var client = ExternalProcess.Start("s_client", OpenSslCli.Path,
+            ["s_client", "-dtls1_2", "-connect", target, .. arguments], output);
+        await client.WriteLineAsync("ping");
+        await client.WaitForLineAsync(line => line == "ping", Step, "the echo");
+        client.CloseStandardInput();
+        Assert.True(await client.WaitForExitAsync(Step), "s_client did not exit after end of input");
+        return string.Join('\n', client.StandardOutputLines);
+    }
+}
