@@ -47,6 +47,10 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     private Task _receiveLoop = Task.CompletedTask;
     private volatile bool _unbound;
     private long _lastRefusalLogTimestamp;
+
+    // ConcurrentDictionary.Count takes every lock of the table: keep our own count for the per-datagram check.
+    private int _peerCount;
+    private readonly HandshakeRateLimiter? _rateLimiter;
     private int _disposed;
 
     public DtlsConnectionListener(
@@ -79,6 +83,10 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         });
         _handshakes = new HandshakeWorkerPool(options.MaxConcurrentHandshakes, options.HandshakeQueueLength, "DTLS handshake");
         EndPoint = endPoint;
+        if (options.MaxHandshakesPerSecondPerAddress is { } perSecond)
+        {
+            _rateLimiter = new HandshakeRateLimiter(perSecond, timeProvider);
+        }
     }
 
     public EndPoint EndPoint { get; private set; }
@@ -86,7 +94,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     public DtlsListenerStatistics Statistics { get; } = new();
 
     /// <summary>Peers with a socket of their own: in handshake, waiting for accept, or established.</summary>
-    public int PeerCount => _peers.Count;
+    public int PeerCount => Volatile.Read(ref _peerCount);
 
     public HandshakeWorkerPool Handshakes => _handshakes;
 
@@ -287,6 +295,28 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             return;
         }
 
+        if (_options.MaxConnections is { } maxConnections && Volatile.Read(ref _peerCount) >= maxConnections)
+        {
+            Statistics.OnRefusedByConnectionLimit();
+            if (ShouldLogRefusal())
+            {
+                DtlsLog.ConnectionLimitReached(_logger, from.ToIPEndPoint(), maxConnections);
+            }
+
+            return;
+        }
+
+        if (_rateLimiter is not null && !_rateLimiter.TryAcquire(from.ToIPEndPoint().Address))
+        {
+            Statistics.OnRefusedByRateLimit();
+            if (ShouldLogRefusal())
+            {
+                DtlsLog.HandshakeRateLimited(_logger, from.ToIPEndPoint(), _options.MaxHandshakesPerSecondPerAddress!.Value);
+            }
+
+            return;
+        }
+
         if (!_handshakes.TryReserve())
         {
             // No answer: the peer retransmits its ClientHello (with the cookie, still valid) and gets in later.
@@ -336,6 +366,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         }
 
         _peers[peerAddress] = connection;
+        Interlocked.Increment(ref _peerCount);
         Statistics.OnPeerSocketCreated();
         DtlsLog.PeerSocketCreated(_logger, remoteEndPoint, connection.LocalEndPoint, connection.ConnectionId);
         connection.StartReceiving();
@@ -409,7 +440,11 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
 
     void IDtlsConnectionOwner.OnConnectionClosed(DtlsConnection connection)
     {
-        _peers.TryRemove(new KeyValuePair<SocketAddress, DtlsConnection>(connection.PeerAddress, connection));
+        if (_peers.TryRemove(new KeyValuePair<SocketAddress, DtlsConnection>(connection.PeerAddress, connection)))
+        {
+            Interlocked.Decrement(ref _peerCount);
+        }
+
         Statistics.OnConnectionClosed();
     }
 

@@ -17,6 +17,8 @@ internal sealed class DtlsListenerStatistics
     private long _connectionsRefused;
     private long _connectionsClosed;
     private long _datagramsForwarded;
+    private long _refusedByConnectionLimit;
+    private long _refusedByRateLimit;
 
     public long DatagramsReceived => Interlocked.Read(ref _datagramsReceived);
 
@@ -43,6 +45,16 @@ internal sealed class DtlsListenerStatistics
 
     /// <summary>Datagrams of known peers that reached the listening socket and were handed to their connection.</summary>
     public long DatagramsForwarded => Interlocked.Read(ref _datagramsForwarded);
+
+    /// <summary>Verified peers turned away because <c>MaxConnections</c> peers had sockets.</summary>
+    public long RefusedByConnectionLimit => Interlocked.Read(ref _refusedByConnectionLimit);
+
+    /// <summary>Verified peers turned away because their address used up <c>MaxHandshakesPerSecondPerAddress</c>.</summary>
+    public long RefusedByRateLimit => Interlocked.Read(ref _refusedByRateLimit);
+
+    public void OnRefusedByConnectionLimit() => Interlocked.Increment(ref _refusedByConnectionLimit);
+
+    public void OnRefusedByRateLimit() => Interlocked.Increment(ref _refusedByRateLimit);
 
     public void OnDatagramReceived() => Interlocked.Increment(ref _datagramsReceived);
 

@@ -47,4 +47,10 @@ internal static partial class DtlsLog
 
     [LoggerMessage(13, LogLevel.Debug, "Rotated the cookie key of the DTLS listener on {EndPoint}.", EventName = "CookieKeyRotated")]
     public static partial void CookieKeyRotated(ILogger logger, IPEndPoint endPoint);
+
+    [LoggerMessage(14, LogLevel.Warning, "New peer {RemoteEndPoint} refused: {MaxConnections} peers have connections (MaxConnections); logged at most once a second.", EventName = "ConnectionLimitReached")]
+    public static partial void ConnectionLimitReached(ILogger logger, EndPoint remoteEndPoint, int maxConnections);
+
+    [LoggerMessage(15, LogLevel.Warning, "New peer {RemoteEndPoint} refused: its address started {MaxHandshakesPerSecond} handshakes this second (MaxHandshakesPerSecondPerAddress); logged at most once a second.", EventName = "HandshakeRateLimited")]
+    public static partial void HandshakeRateLimited(ILogger logger, EndPoint remoteEndPoint, int maxHandshakesPerSecond);
 }

@@ -1,0 +1,82 @@
+using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Org.BouncyCastle.Tls;
+using SukatDtls.Transport.Internal;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Functional;
+
+/// <summary>Each limit: reached, refused (no answer, counted), and recovered afterwards.</summary>
+public sealed class LimitsTests
+{
+    private static async Task<DtlsConnectionListener> BindAsync(Action<DtlsTransportOptions> configure, TimeProvider? time = null)
+    {
+        var options = new DtlsTransportOptions { ServerCertificate = TestCertificates.EcdsaServer() };
+        configure(options);
+        var factory = new DtlsTransportFactory(Options.Create(options), NullLoggerFactory.Instance, time);
+        return (DtlsConnectionListener)await factory.BindAsync(new DtlsEndPoint(IPAddress.Loopback, 0));
+    }
+
+    private static IPEndPoint EndPointOf(DtlsConnectionListener listener) => ((DtlsEndPoint)listener.EndPoint).IPEndPoint;
+
+    [Fact]
+    public async Task MaxConnections_refuses_new_peers_until_one_leaves()
+    {
+        await using var listener = await BindAsync(o => o.MaxConnections = 1);
+        using var first = await TestDtlsClient.ConnectAsync(EndPointOf(listener));
+        var connection = (await listener.AcceptAsync())!;
+
+        await Assert.ThrowsAsync<TlsTimeoutException>(() => TestDtlsClient.ConnectAsync(EndPointOf(listener), handshakeTimeoutMillis: 1_500));
+        Assert.True(listener.Statistics.RefusedByConnectionLimit >= 1);
+        Assert.Equal(1, listener.Statistics.PeerSocketsCreated);
+
+        first.Close();
+        await connection.DisposeAsync();
+        await EchoTests.WaitUntilAsync(() => listener.PeerCount == 0);
+
+        using var second = await TestDtlsClient.ConnectAsync(EndPointOf(listener));
+        Assert.NotNull(await listener.AcceptAsync());
+        Assert.Equal(2, listener.Statistics.PeerSocketsCreated);
+    }
+
+    [Fact]
+    public async Task MaxHandshakesPerSecondPerAddress_refuses_the_excess_until_the_next_second()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var listener = await BindAsync(o => o.MaxHandshakesPerSecondPerAddress = 2, time);
+
+        using var one = await TestDtlsClient.ConnectAsync(EndPointOf(listener));
+        using var two = await TestDtlsClient.ConnectAsync(EndPointOf(listener));
+
+        // The third this (fake) second gets no answer; its ClientHello retransmission comes after 1 s of real time.
+        var third = TestDtlsClient.ConnectAsync(EndPointOf(listener), handshakeTimeoutMillis: 10_000);
+        await EchoTests.WaitUntilAsync(() => listener.Statistics.RefusedByRateLimit >= 1);
+        Assert.Equal(2, listener.Statistics.PeerSocketsCreated);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        using var admitted = await third.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(3, listener.Statistics.PeerSocketsCreated);
+    }
+
+    [Fact]
+    public void The_rate_limiter_forgets_ended_windows_when_its_table_is_full()
+    {
+        var time = new FakeTimeProvider();
+        var limiter = new HandshakeRateLimiter(perSecond: 1, time, maxTrackedAddresses: 2);
+        Assert.True(limiter.TryAcquire(IPAddress.Parse("127.0.0.1")));
+        Assert.False(limiter.TryAcquire(IPAddress.Parse("127.0.0.1")));
+        Assert.True(limiter.TryAcquire(IPAddress.Parse("127.0.0.2")));
+
+        // Full, and no window has ended: a third address is let through untracked.
+        Assert.True(limiter.TryAcquire(IPAddress.Parse("127.0.0.3")));
+        Assert.True(limiter.TryAcquire(IPAddress.Parse("127.0.0.3")));
+        Assert.Equal(2, limiter.TrackedAddresses);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(limiter.TryAcquire(IPAddress.Parse("127.0.0.3")));
+        Assert.False(limiter.TryAcquire(IPAddress.Parse("127.0.0.3")));
+        Assert.Equal(1, limiter.TrackedAddresses);
+    }
+}
