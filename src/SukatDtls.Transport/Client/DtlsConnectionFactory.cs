@@ -225,6 +225,11 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         {
         }
 
+        public void OnClientHelloFromEstablishedPeer(DtlsConnection connection, ReadOnlySpan<byte> datagram)
+        {
+            // A server does not send ClientHellos: junk on a client connection.
+        }
+
         public void OnConnectionClosed(DtlsConnection connection) => _live.TryRemove(connection, out _);
     }
 }

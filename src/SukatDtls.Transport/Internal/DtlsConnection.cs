@@ -71,6 +71,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private int _maxReceiveRecordSize;
     private volatile bool _peerSentCloseNotify;
     private volatile bool _closing;
+    private volatile bool _skipCloseNotify;
     private int _connectionClosedFired;
     private int _disposed;
     private bool _receiving;
@@ -252,6 +253,13 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     private void OnDatagram(ReadOnlySpan<byte> datagram)
     {
+        if (IsEstablished && DtlsRecordHeaders.IsClientHello(datagram))
+        {
+            // BouncyCastle would drop it; it means the peer restarted on the same port.
+            _owner.OnClientHelloFromEstablishedPeer(this, datagram);
+            return;
+        }
+
         long sequence = EstablishedRecordFilter.NotASingleApplicationRecord;
         if (IsEstablished && !_recordFilter.ShouldPass(datagram, out sequence))
         {
@@ -567,12 +575,22 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         }
     }
 
+    /// <summary>
+    /// Ends a connection whose peer restarted (it sent a new ClientHello from the same address and port): the old
+    /// session is dead on the peer's side, so no close_notify, and the socket is closed at once to free the 4-tuple.
+    /// </summary>
+    public void AbortForReplacement()
+    {
+        _skipCloseNotify = true;
+        Abort(new ConnectionAbortedException("The peer restarted: a new handshake from the same address and port replaces this connection."));
+    }
+
     /// <summary>Sends close_notify if the session is up and not closed yet (BouncyCastle's close does both).</summary>
     private void CloseProtocol()
     {
         lock (_protocolLock)
         {
-            if (_dtls is not null && !_datagrams.IsClosed)
+            if (_dtls is not null && !_datagrams.IsClosed && !_skipCloseNotify)
             {
                 try
                 {

@@ -22,9 +22,6 @@ namespace SukatDtls.Transport.Internal;
 /// </remarks>
 internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnectionOwner
 {
-    // A DTLS record header (13) plus a handshake message header (12).
-    private const int MinClientHelloLength = 25;
-
     private readonly DtlsEndPoint _requestedEndPoint;
     private readonly DtlsTransportOptions _options;
     private readonly ServerPeerSettings _peerSettings;
@@ -247,7 +244,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             return;
         }
 
-        if (!IsClientHello(buffer.AsSpan(0, length)))
+        if (!DtlsRecordHeaders.IsClientHello(buffer.AsSpan(0, length)))
         {
             Statistics.OnDatagramDropped();
             if (_logger.IsEnabled(LogLevel.Trace))
@@ -258,6 +255,19 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             return;
         }
 
+        var request = VerifyCookie(buffer, length, from);
+        if (request is not null && Admit(from))
+        {
+            StartHandshake(from, request);
+        }
+    }
+
+    /// <summary>
+    /// The stateless cookie check: the request to continue with when the ClientHello carries a valid cookie; otherwise
+    /// a HelloVerifyRequest went out (or the datagram was dropped) and null is returned.
+    /// </summary>
+    private DtlsRequest? VerifyCookie(byte[] buffer, int length, SocketAddress from)
+    {
         // Stateless until the cookie checks out: the client id and BouncyCastle's parse are transient.
         byte[] clientId = from.Buffer.Span[..from.Size].ToArray();
         _helloVerifySender.Target = from;
@@ -292,9 +302,15 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
                 }
             }
 
-            return;
+            return null;
         }
 
+        return request;
+    }
+
+    /// <summary>The limits, checked once the peer proved its address: true when a handshake may start (slot reserved).</summary>
+    private bool Admit(SocketAddress from)
+    {
         if (_options.MaxConnections is { } maxConnections && Volatile.Read(ref _peerCount) >= maxConnections)
         {
             Statistics.OnRefusedByConnectionLimit();
@@ -303,7 +319,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
                 DtlsLog.ConnectionLimitReached(_logger, from.ToIPEndPoint(), maxConnections);
             }
 
-            return;
+            return false;
         }
 
         if (_rateLimiter is not null && !_rateLimiter.TryAcquire(from.ToIPEndPoint().Address))
@@ -314,7 +330,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
                 DtlsLog.HandshakeRateLimited(_logger, from.ToIPEndPoint(), _options.MaxHandshakesPerSecondPerAddress!.Value);
             }
 
-            return;
+            return false;
         }
 
         if (!_handshakes.TryReserve())
@@ -326,19 +342,46 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
                 DtlsLog.HandshakeCapacityExceeded(_logger, from.ToIPEndPoint(), _options.MaxConcurrentHandshakes);
             }
 
-            return;
+            return false;
         }
 
-        StartHandshake(from, request);
+        return true;
     }
 
-    /// <summary>A DTLS handshake record of epoch 0 carrying a ClientHello: the only thing an unknown peer may send.</summary>
-    private static bool IsClientHello(ReadOnlySpan<byte> datagram) =>
-        datagram.Length >= MinClientHelloLength
-        && datagram[0] == ContentType.handshake
-        && datagram[1] == 0xFE // DTLS major version
-        && datagram[3] == 0 && datagram[4] == 0 // epoch 0
-        && datagram[13] == HandshakeType.client_hello;
+    void IDtlsConnectionOwner.OnClientHelloFromEstablishedPeer(DtlsConnection connection, ReadOnlySpan<byte> datagram)
+    {
+        lock (_dispatchLock)
+        {
+            Statistics.OnDatagramReceived();
+            if (_unbound)
+            {
+                return;
+            }
+
+            // The same stateless cookie exchange as for a new peer (the HelloVerifyRequest leaves from the listening
+            // socket, same address and port); only a verified ClientHello may end the old connection.
+            datagram.CopyTo(_strayBuffer);
+            var from = connection.PeerAddress;
+            var request = VerifyCookie(_strayBuffer, datagram.Length, from);
+            if (request is null)
+            {
+                return;
+            }
+
+            // The peer restarted: its old session is dead. Free the 4-tuple before binding a new socket to it.
+            if (_peers.TryRemove(new KeyValuePair<SocketAddress, DtlsConnection>(from, connection)))
+            {
+                Interlocked.Decrement(ref _peerCount);
+            }
+
+            DtlsLog.PeerRestarted(_logger, connection.ConnectionId, connection.RemoteEndPoint!);
+            connection.AbortForReplacement();
+            if (Admit(from))
+            {
+                StartHandshake(from, request);
+            }
+        }
+    }
 
     private void StartHandshake(SocketAddress from, DtlsRequest request)
     {

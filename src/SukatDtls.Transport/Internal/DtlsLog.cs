@@ -51,6 +51,9 @@ internal static partial class DtlsLog
     [LoggerMessage(14, LogLevel.Warning, "New peer {RemoteEndPoint} refused: {MaxConnections} peers have connections (MaxConnections); logged at most once a second.", EventName = "ConnectionLimitReached")]
     public static partial void ConnectionLimitReached(ILogger logger, EndPoint remoteEndPoint, int maxConnections);
 
+    [LoggerMessage(16, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint}: the peer restarted (a verified ClientHello from the same address and port); a new handshake replaces the connection.", EventName = "PeerRestarted")]
+    public static partial void PeerRestarted(ILogger logger, string connectionId, EndPoint remoteEndPoint);
+
     [LoggerMessage(15, LogLevel.Warning, "New peer {RemoteEndPoint} refused: its address started {MaxHandshakesPerSecond} handshakes this second (MaxHandshakesPerSecondPerAddress); logged at most once a second.", EventName = "HandshakeRateLimited")]
     public static partial void HandshakeRateLimited(ILogger logger, EndPoint remoteEndPoint, int maxHandshakesPerSecond);
 }

@@ -8,6 +8,12 @@ internal interface IDtlsConnectionOwner
     /// <summary>A datagram from another address reached this peer's socket (it raced the socket's <c>connect()</c>).</summary>
     void OnStrayDatagram(ReadOnlySpan<byte> datagram, SocketAddress from);
 
+    /// <summary>
+    /// An established peer sent a new ClientHello on its connected socket: it restarted on the same address and port
+    /// (RFC 6347 §4.2.8). The owner checks its cookie and, when valid, replaces the old connection.
+    /// </summary>
+    void OnClientHelloFromEstablishedPeer(DtlsConnection connection, ReadOnlySpan<byte> datagram);
+
     /// <summary>The connection is gone: forget the peer.</summary>
     void OnConnectionClosed(DtlsConnection connection);
 }
