@@ -43,11 +43,12 @@ internal sealed class DtlsTestHost : IAsyncDisposable
         IPAddress[]? dtlsAddresses = null,
         Action<IServiceCollection>? configureServices = null,
         Action<KestrelServerOptions>? configureKestrel = null,
-        Action<WebApplication>? configureApp = null)
+        Action<WebApplication>? configureApp = null,
+        LogLevel logLevel = LogLevel.Debug)
         where THandler : ConnectionHandler
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
-        var logs = new XunitLoggerProvider(output);
+        var logs = new XunitLoggerProvider(output, logLevel);
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Trace);
         builder.Logging.AddProvider(logs);
