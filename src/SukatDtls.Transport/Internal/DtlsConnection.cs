@@ -67,6 +67,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private long _lastReceiveTimestamp;
     private long _droppedRecords;
     private long _datagramsPassed;
+    private long _unreachableErrors;
     private int _maxRecordSize;
     private int _maxReceiveRecordSize;
     private volatile bool _peerSentCloseNotify;
@@ -167,6 +168,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     public bool IsEstablished => Volatile.Read(ref _dtls) is not null;
 
     public DatagramQueueTransport Datagrams => _datagrams;
+
+    /// <summary>ICMP port-unreachable errors the socket reported (each once; a vanished peer).</summary>
+    public long UnreachableErrors => Interlocked.Read(ref _unreachableErrors);
 
     /// <summary>Datagrams of the established connection handed to BouncyCastle.</summary>
     public long DatagramsPassed => Interlocked.Read(ref _datagramsPassed);
@@ -293,6 +297,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
                 {
                     // ICMP port unreachable for something we sent: the peer may be gone, or not yet listening.
                     // Reported once per ICMP, so no busy loop; the idle timeout ends a peer that is really gone.
+                    Interlocked.Increment(ref _unreachableErrors);
                     continue;
                 }
 
@@ -340,6 +345,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
                 }
                 catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
                 {
+                    Interlocked.Increment(ref _unreachableErrors);
                     continue;
                 }
 

@@ -178,7 +178,7 @@ public sealed class EchoTests(ITestOutputHelper output)
                 throw new TimeoutException("The condition did not become true in time.");
             }
 
-            await Task.Delay(10);
+            await Task.Delay(1);
         }
     }
 }

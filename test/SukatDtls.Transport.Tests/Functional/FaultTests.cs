@@ -1,0 +1,62 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using SukatDtls.Transport.Features;
+using SukatDtls.Transport.Internal;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Functional;
+
+/// <summary>Peers that vanish: after the handshake (ICMP port unreachable) and in the middle of it.</summary>
+public sealed class FaultTests(ITestOutputHelper output)
+{
+    private readonly ConnectionObserver _observer = new();
+
+    [Fact]
+    public async Task A_vanished_peer_causes_no_busy_loop_and_the_idle_timeout_ends_its_connection()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
+            o => o.IdleTimeout = TimeSpan.FromSeconds(30),
+            configureServices: s => s.AddSingleton(_observer).AddSingleton<TimeProvider>(time));
+        var client = await TestDtlsClient.ConnectAsync(host.DtlsEndPoint);
+        client.Send("hello");
+        Assert.Equal("hello", client.ReceiveText());
+        var observed = await _observer.NextAsync();
+        var connection = (DtlsConnection)observed.Connection;
+        client.Dispose(); // the peer's port is closed now: the kernel answers our datagrams with ICMP port unreachable
+
+        var datagrams = connection.Features.Get<IDtlsDatagramFeature>()!;
+        const int Sends = 5;
+        for (int i = 0; i < Sends; i++)
+        {
+            await datagrams.SendAsync(new byte[] { (byte)i });
+            int expected = i + 1;
+            await EchoTests.WaitUntilAsync(() => connection.UnreachableErrors >= expected);
+        }
+
+        // One error per datagram sent, not a spin; the connection is still there until the idle timeout.
+        Assert.Equal(Sends, connection.UnreachableErrors);
+        Assert.False(connection.ConnectionClosed.IsCancellationRequested);
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        await observed.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await EchoTests.WaitUntilAsync(() => host.Listener.PeerCount == 0);
+        Assert.Equal(Sends, connection.UnreachableErrors);
+    }
+
+    [Fact]
+    public async Task A_peer_that_vanishes_mid_handshake_is_freed_by_the_handshake_timeout()
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
+            o => o.HandshakeTimeout = TimeSpan.FromSeconds(1),
+            configureServices: s => s.AddSingleton(_observer));
+
+        // ClientHello, ClientHello with the cookie, then nothing more.
+        await Assert.ThrowsAnyAsync<Exception>(() => TestDtlsClient.ConnectAsync(host.DtlsEndPoint, handshakeTimeoutMillis: 3_000, stopSendingAfter: 2));
+        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1 && host.Listener.PeerCount == 0);
+        Assert.Equal(1, host.Listener.Statistics.PeerSocketsCreated);
+        Assert.Equal(0, host.Listener.Handshakes.Outstanding);
+        Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 5 && e.Message.Contains("timed out", StringComparison.Ordinal));
+        Assert.Empty(_observer.All);
+    }
+}
