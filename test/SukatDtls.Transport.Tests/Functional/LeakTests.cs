@@ -11,8 +11,9 @@ namespace SukatDtls.Transport.Tests.Functional;
 /// <summary>
 /// 2,000 connect / transfer / close cycles, half graceful (close_notify) and half abrupt (the client vanishes and the
 /// idle timeout ends the server side): afterwards file descriptors, threads and managed memory are back near where
-/// they started.
+/// they started. It measures the whole process, so it runs alone (its collection is not parallelised).
 /// </summary>
+[Collection(ProcessWideMeasurements.Name)]
 public sealed class LeakTests(ITestOutputHelper output)
 {
     private const int Cycles = 2_000;
@@ -150,4 +151,11 @@ public sealed class LeakTests(ITestOutputHelper output)
             }
         }
     }
+}
+
+/// <summary>Runs its tests after all parallel ones, alone in the process.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessWideMeasurements
+{
+    public const string Name = "Process-wide measurements";
 }
