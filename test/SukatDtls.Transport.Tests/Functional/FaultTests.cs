@@ -41,7 +41,9 @@ public sealed class FaultTests(ITestOutputHelper output)
         time.Advance(TimeSpan.FromSeconds(31));
         await observed.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
         await EchoTests.WaitUntilAsync(() => host.Listener.PeerCount == 0);
-        Assert.Equal(Sends, connection.UnreachableErrors);
+
+        // The close_notify sent on the way out may earn one more.
+        Assert.InRange(connection.UnreachableErrors, Sends, Sends + 1);
     }
 
     [Fact]

@@ -51,10 +51,14 @@ public sealed class LeakTests(ITestOutputHelper output)
         Assert.Empty(host.Logs.Entries);
         Assert.Equal(0, host.Listener.PeerCount);
         Assert.Equal(40 + Cycles, host.Listener.Statistics.ConnectionsClosed);
-        Assert.InRange(after.FileDescriptors, 0, before.FileDescriptors + 8);
+        // Per-cycle growth is the leak signal: the second 1,000 cycles must leave things where the first 1,000 did.
+        // (Against the first baseline the margins are wider: other test classes' hosts may still be settling.)
+        Assert.InRange(after.FileDescriptors, 0, half.FileDescriptors + 4);
+        Assert.InRange(after.Threads, 0, half.Threads + Workers);
+        Assert.InRange(after.ManagedBytes, 0, half.ManagedBytes + 1024 * 1024);
+        Assert.InRange(after.FileDescriptors, 0, before.FileDescriptors + 32);
         Assert.InRange(after.Threads, 0, before.Threads + Workers + 8);
-        Assert.InRange(after.ManagedBytes, 0, before.ManagedBytes + 3 * 1024 * 1024);
-        Assert.InRange(after.ManagedBytes, 0, half.ManagedBytes + 1024 * 1024); // flat between 1,000 and 2,000 cycles
+        Assert.InRange(after.ManagedBytes, 0, before.ManagedBytes + 16 * 1024 * 1024);
     }
 
     private static Task RunCyclesAsync(DtlsTestHost host, int cycles)
