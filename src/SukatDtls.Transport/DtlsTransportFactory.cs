@@ -21,7 +21,7 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
     private readonly ILoggerFactory _loggerFactory;
     private readonly TimeProvider _timeProvider;
     private readonly MemoryPool<byte> _memoryPool;
-    private readonly BcTlsCrypto _crypto = new(new SecureRandom());
+    private readonly BcTlsCrypto _crypto = new DtlsServerCrypto(new SecureRandom());
     private readonly Lock _listenersLock = new();
     private readonly List<DtlsConnectionListener> _listeners = [];
     private CertificateCredentials? _credentials;

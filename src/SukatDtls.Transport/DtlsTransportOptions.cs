@@ -60,6 +60,17 @@ public sealed class DtlsTransportOptions
     /// <see cref="ClientCertificateMode.RequireCertificate"/>. <see cref="ClientCertificateMode.DelayCertificate"/> is
     /// not supported (DTLS 1.2 has no post-handshake authentication).
     /// </summary>
+    /// <remarks>
+    /// A certificate the client sends is always validated, also with <see cref="ClientCertificateMode.AllowCertificate"/>:
+    /// an X.509 chain to <see cref="ClientCertificateAuthorities"/> (or the system trust), valid now, for client
+    /// authentication (EKU clientAuth), revocation as <see cref="ClientCertificateRevocationMode"/> says, then
+    /// <see cref="ClientCertificateValidation"/>. A refused certificate ends the handshake with the matching alert
+    /// (unknown_ca, certificate_expired, unsupported_certificate, bad_certificate, certificate_revoked,
+    /// certificate_unknown); a missing one under <see cref="ClientCertificateMode.RequireCertificate"/> with
+    /// handshake_failure. The certificate is in <c>ITlsConnectionFeature.ClientCertificate</c> and
+    /// <c>IDtlsSessionFeature.PeerCertificate</c>. Certificates are asked for in certificate handshakes only: in a PSK
+    /// handshake the key authenticates the client.
+    /// </remarks>
     public ClientCertificateMode ClientCertificateMode { get; set; } = ClientCertificateMode.NoCertificate;
 
     /// <summary>
@@ -79,6 +90,15 @@ public sealed class DtlsTransportOptions
     public Func<X509Certificate2, X509Chain?, SslPolicyErrors, bool>? ClientCertificateValidation { get; set; }
 
     /// <summary>Enables PSK and ECDHE-PSK cipher suites, looking keys up here.</summary>
+    /// <remarks>
+    /// Offered besides the certificate suites (or alone, without <see cref="ServerCertificate"/>):
+    /// TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256, TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256, TLS_PSK_WITH_AES_128_GCM_SHA256,
+    /// TLS_PSK_WITH_AES_128_CCM and TLS_PSK_WITH_AES_128_CCM_8 (CoAP's mandatory suite). The store is asked once per full
+    /// PSK handshake, on a handshake thread that waits for it at most until the handshake timeout. An unknown identity
+    /// (null) is refused with unknown_psk_identity, a client with another key with decrypt_error, a store that throws or
+    /// does not answer in time with internal_error; each is logged (category <c>SukatDtls.Transport.Security</c>). The
+    /// handler finds the identity in <c>IDtlsSessionFeature.PskIdentity</c>.
+    /// </remarks>
     public IDtlsPskKeyStore? PskKeyStore { get; set; }
 
     /// <summary>The PSK identity hint sent to clients (optional).</summary>
@@ -148,6 +168,12 @@ public sealed class DtlsTransportOptions
         {
             throw new InvalidOperationException(
                 $"{nameof(DtlsTransportOptions)}.{nameof(ClientCertificateMode)} {nameof(ClientCertificateMode.DelayCertificate)} is not supported: DTLS 1.2 has no post-handshake authentication.");
+        }
+
+        if (ServerCertificate is null && ClientCertificateMode != ClientCertificateMode.NoCertificate)
+        {
+            throw new InvalidOperationException(
+                $"{nameof(DtlsTransportOptions)}.{nameof(ClientCertificateMode)} is {ClientCertificateMode}, but there is no {nameof(ServerCertificate)}: client certificates are asked for in certificate handshakes only, and a PSK-only server has none (its clients are authenticated by their keys).");
         }
     }
 

@@ -32,10 +32,20 @@ public sealed class DtlsClientOptions
     /// </summary>
     public bool DangerousAcceptAnyServerCertificate { get; set; }
 
-    /// <summary>A client certificate with its private key, sent when the server asks for one.</summary>
+    /// <summary>
+    /// A client certificate with its private key (ECDSA or RSA), sent when the server asks for one and accepts its key
+    /// type; otherwise an empty certificate message is sent, and the server decides.
+    /// </summary>
     public X509Certificate2? ClientCertificate { get; set; }
 
     /// <summary>The PSK identity to offer (with <see cref="PskKey"/>); enables PSK and ECDHE-PSK suites.</summary>
+    /// <remarks>
+    /// The PSK suites are offered first (ECDHE-PSK before plain PSK), the certificate suites after them: a server that
+    /// knows the key picks PSK, and no server certificate is involved; one that does not may still pick a certificate
+    /// suite, and its certificate is then validated as usual. A server with another key refuses with decrypt_error,
+    /// one that does not know the identity with unknown_psk_identity (an <see cref="System.Security.Authentication.AuthenticationException"/>
+    /// saying so).
+    /// </remarks>
     public string? PskIdentity { get; set; }
 
     /// <summary>The pre-shared key of <see cref="PskIdentity"/>.</summary>

@@ -182,7 +182,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             TlsTimeoutException => new TimeoutException(
                 $"No DTLS handshake with {remote} within {_options.HandshakeTimeout.TotalSeconds:0.###} s: the server did not answer.", ex),
             TlsFatalAlertReceived received => new AuthenticationException(
-                $"The server {remote} refused the handshake with alert {AlertDescription.GetText(received.AlertDescription)}.", ex),
+                $"The server {remote} refused the handshake with alert {AlertDescription.GetText(received.AlertDescription)}{peer.ExplainServerAlert(received.AlertDescription)}.", ex),
             TlsFatalAlert alert => new AuthenticationException(
                 $"The DTLS handshake with {remote} failed: {AlertDescription.GetText(alert.AlertDescription)} ({alert.Message}).", ex),
             _ => new IOException($"The DTLS handshake with {remote} failed: {ex.Message}", ex),

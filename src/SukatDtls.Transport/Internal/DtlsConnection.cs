@@ -135,6 +135,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         features.Set<ITlsHandshakeFeature>(this);
         features.Set<IDtlsSessionFeature>(this);
         features.Set<IDtlsDatagramFeature>(this);
+        features.Set<ITlsConnectionFeature>(this);
         Features = features;
     }
 
@@ -219,12 +220,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             _peerCertificate = X509CertificateLoader.LoadCertificate(peerChain.GetCertificateAt(0).GetEncoded());
         }
 
-        _recordFilter.MinimumCiphertextLength = TlsUtilities.GetEncryptionAlgorithm(parameters.CipherSuite) switch
-        {
-            EncryptionAlgorithm.AES_128_GCM or EncryptionAlgorithm.AES_256_GCM => 8 + 16, // explicit nonce + tag
-            EncryptionAlgorithm.CHACHA20_POLY1305 => 16, // tag
-            _ => 0,
-        };
+        _recordFilter.ConfigureFor(parameters.CipherSuite, parameters.IsEncryptThenMac);
+        CaptureClientCertificate(context);
 
         lock (_protocolLock)
         {

@@ -61,7 +61,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     {
         _requestedEndPoint = endPoint;
         _options = options;
-        _peerSettings = new ServerPeerSettings(crypto, credentials, options)
+        _peerSettings = new ServerPeerSettings(crypto, credentials, options, loggerFactory.CreateLogger(DtlsSecurityLog.Category))
         {
             Sessions = options.EnableSessionResumption
                 ? options.SessionCache ?? new MemoryDtlsSessionCache(options.MaxCachedSessions, options.SessionLifetime, timeProvider)

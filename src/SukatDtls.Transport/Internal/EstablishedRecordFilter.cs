@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using EncryptionAlgorithm = Org.BouncyCastle.Tls.EncryptionAlgorithm;
+using MacAlgorithm = Org.BouncyCastle.Tls.MacAlgorithm;
+using TlsUtilities = Org.BouncyCastle.Tls.TlsUtilities;
 
 namespace SukatDtls.Transport.Internal;
 
@@ -41,6 +44,56 @@ internal sealed class EstablishedRecordFilter
     public int MinimumCiphertextLength { get; set; }
 
     /// <summary>
+    /// For CBC suites: protected records are whole cipher blocks (IV, padded data and, with HMAC-SHA256/384, the MAC).
+    /// BouncyCastle fails the whole connection with decryption_failed on any other length. 0: no such rule.
+    /// </summary>
+    public int CiphertextBlockSize { get; set; }
+
+    /// <summary>
+    /// Sets <see cref="MinimumCiphertextLength"/> and <see cref="CiphertextBlockSize"/> for the negotiated suite, by
+    /// BouncyCastle's own decode checks (TlsAeadCipher, TlsBlockCipher): shorter or misaligned records would end the
+    /// connection, longer ones only fail authentication. Each bound is the shortest record a real peer can send
+    /// (an empty application record), so no valid record is ever dropped.
+    /// </summary>
+    public void ConfigureFor(int cipherSuite, bool encryptThenMac)
+    {
+        const int AesBlock = 16;
+        CiphertextBlockSize = 0;
+        MinimumCiphertextLength = TlsUtilities.GetEncryptionAlgorithm(cipherSuite) switch
+        {
+            EncryptionAlgorithm.AES_128_GCM or EncryptionAlgorithm.AES_256_GCM => 8 + 16, // explicit nonce + tag
+            EncryptionAlgorithm.AES_128_CCM or EncryptionAlgorithm.AES_256_CCM => 8 + 16, // explicit nonce + tag
+            EncryptionAlgorithm.AES_128_CCM_8 or EncryptionAlgorithm.AES_256_CCM_8 => 8 + 8, // explicit nonce + short tag
+            EncryptionAlgorithm.CHACHA20_POLY1305 => 16, // tag (the nonce is implicit)
+            EncryptionAlgorithm.AES_128_CBC or EncryptionAlgorithm.AES_256_CBC => MinimumCbcLength(MacLength(TlsUtilities.GetMacAlgorithm(cipherSuite)), encryptThenMac),
+            _ => 0,
+        };
+
+        if (TlsUtilities.GetEncryptionAlgorithm(cipherSuite) is EncryptionAlgorithm.AES_128_CBC or EncryptionAlgorithm.AES_256_CBC)
+        {
+            // Encrypt-then-MAC appends the MAC after the blocks: the total stays block-aligned only when the MAC is
+            // (HMAC-SHA256/384, the suites we offer); with HMAC-SHA1 only the minimum is checked.
+            int macLength = MacLength(TlsUtilities.GetMacAlgorithm(cipherSuite));
+            CiphertextBlockSize = !encryptThenMac || macLength % AesBlock == 0 ? AesBlock : 0;
+        }
+
+        static int MinimumCbcLength(int macLength, bool encryptThenMac) => encryptThenMac
+            ? AesBlock + AesBlock + macLength // explicit IV + one block (padding at least) + MAC
+            : AesBlock + RoundUpToBlock(Math.Max(AesBlock, macLength + 1)); // explicit IV + blocks holding MAC and padding
+
+        static int RoundUpToBlock(int length) => (length + AesBlock - 1) / AesBlock * AesBlock;
+
+        static int MacLength(int macAlgorithm) => macAlgorithm switch
+        {
+            MacAlgorithm.hmac_sha1 => 20,
+            MacAlgorithm.hmac_sha256 => 32,
+            MacAlgorithm.hmac_sha384 => 48,
+            MacAlgorithm.hmac_sha512 => 64,
+            _ => 0,
+        };
+    }
+
+    /// <summary>
     /// Whether the datagram may go to BouncyCastle. <paramref name="applicationSequence"/> is the sequence number when the
     /// datagram is exactly one application record of the current epoch (the case the replay window tracks).
     /// </summary>
@@ -61,7 +114,8 @@ internal sealed class EstablishedRecordFilter
             byte type = rest[0];
             ushort epoch = BinaryPrimitives.ReadUInt16BigEndian(rest[3..]);
             int length = BinaryPrimitives.ReadUInt16BigEndian(rest[11..]);
-            if (rest[1] != 0xFE || HeaderLength + length > rest.Length || (epoch == ApplicationEpoch && length < MinimumCiphertextLength))
+            if (rest[1] != 0xFE || HeaderLength + length > rest.Length
+                || (epoch == ApplicationEpoch && (length < MinimumCiphertextLength || (CiphertextBlockSize > 0 && length % CiphertextBlockSize != 0))))
             {
                 return Drop();
             }

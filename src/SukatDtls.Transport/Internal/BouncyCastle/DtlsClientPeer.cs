@@ -47,7 +47,7 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
     protected override int[] GetSupportedCipherSuites() =>
-        TlsUtilities.GetSupportedCipherSuites(Crypto, CertificateCredentials.AllCipherSuites);
+        TlsUtilities.GetSupportedCipherSuites(Crypto, OfferedCipherSuites);
 
     protected override IList<ServerName>? GetSniServerNames() =>
         _sendServerName ? [new ServerName(NameType.host_name, Encoding.ASCII.GetBytes(_serverName))] : null;
@@ -102,7 +102,6 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
             }
         }
 
-        public TlsCredentials? GetClientCredentials(CertificateRequest certificateRequest) =>
-            peer._clientCredentials?.CreateSigner(peer.m_context, peer._crypto, certificateRequest.SupportedSignatureAlgorithms);
+        public TlsCredentials? GetClientCredentials(CertificateRequest certificateRequest) => peer.SelectClientCredentials(certificateRequest);
     }
 }

@@ -5,8 +5,8 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>
 /// BouncyCastle's view of our server for one handshake (a <see cref="TlsServer"/> holds per-connection state, so
-/// each connection gets its own). It offers only the suites that fit the certificate's key, bounds the handshake
-/// time, and reports alerts to the connection.
+/// each connection gets its own). It offers only the suites that fit the certificate's key (plus the PSK suites when
+/// there is a key store), bounds the handshake time, and reports alerts to the connection.
 /// </summary>
 /// <remarks>
 /// Partial: each concern of the handshake (certificates, client authentication, pre-shared keys, resumption) lives in
@@ -34,7 +34,7 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
     protected override int[] GetSupportedCipherSuites() =>
-        TlsUtilities.GetSupportedCipherSuites(Crypto, _settings.Credentials?.CipherSuites ?? []);
+        TlsUtilities.GetSupportedCipherSuites(Crypto, [.. _settings.Credentials?.CipherSuites ?? [], .. PskCipherSuitesOffered]);
 
     protected override TlsCredentialedSigner GetECDsaSignerCredentials() => CreateSigner();
 
@@ -52,6 +52,7 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     public override void NotifyAlertRaised(short alertLevel, short alertDescription, string message, Exception cause)
     {
         base.NotifyAlertRaised(alertLevel, alertDescription, message, cause);
+        OnPskAlertRaised(alertLevel, alertDescription);
         _events.OnAlertRaised(alertLevel, alertDescription, message, cause);
     }
 }

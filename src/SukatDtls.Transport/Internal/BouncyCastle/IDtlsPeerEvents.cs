@@ -3,6 +3,15 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// <summary>What a connection learns from BouncyCastle's <see cref="Org.BouncyCastle.Tls.TlsPeer"/> callbacks.</summary>
 internal interface IDtlsPeerEvents
 {
+    /// <summary>The connection's id, for log messages of the handshake.</summary>
+    string ConnectionId { get; }
+
+    /// <summary>The peer's address, for log messages of the handshake.</summary>
+    System.Net.EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>Cancelled when the connection ends (also while its handshake runs: listener unbound, shutdown).</summary>
+    CancellationToken ConnectionClosed { get; }
+
     /// <summary>An alert arrived from the peer; close_notify is the graceful end of its sending side.</summary>
     void OnAlertReceived(short alertLevel, short alertDescription);
 

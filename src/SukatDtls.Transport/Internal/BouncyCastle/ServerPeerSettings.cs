@@ -1,9 +1,14 @@
+using Microsoft.Extensions.Logging;
 using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 
 namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>What every <see cref="DtlsServerPeer"/> of one listener shares: crypto, credentials and options.</summary>
-internal sealed class ServerPeerSettings(BcTlsCrypto crypto, CertificateCredentials? credentials, DtlsTransportOptions options)
+/// <param name="crypto">BouncyCastle's crypto.</param>
+/// <param name="credentials">The server certificate, or null for a PSK-only server.</param>
+/// <param name="options">The transport's options.</param>
+/// <param name="securityLogger">Where peer authentication (client certificates, PSK) is logged (<see cref="DtlsSecurityLog"/>).</param>
+internal sealed class ServerPeerSettings(BcTlsCrypto crypto, CertificateCredentials? credentials, DtlsTransportOptions options, ILogger securityLogger)
 {
     public BcTlsCrypto Crypto { get; } = crypto;
 
@@ -13,6 +18,12 @@ internal sealed class ServerPeerSettings(BcTlsCrypto crypto, CertificateCredenti
     public DtlsTransportOptions Options { get; } = options;
 
     public int HandshakeTimeoutMillis { get; } = (int)options.HandshakeTimeout.TotalMilliseconds;
+
+    /// <summary>Where client certificate and PSK decisions are logged (<see cref="DtlsSecurityLog"/>).</summary>
+    public ILogger SecurityLogger { get; } = securityLogger;
+
+    /// <summary>The client certificate policy (request, trust, validation) derived once from the options.</summary>
+    public ClientCertificateValidator ClientCertificates { get; } = new(options);
 
     /// <summary>Where sessions are kept for resumption; null when resumption is off.</summary>
     public IDtlsSessionCache? Sessions { get; init; }

@@ -1,0 +1,43 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Http.Features;
+using Org.BouncyCastle.Tls;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// <see cref="ITlsConnectionFeature"/>, ASP.NET Core's view of the client certificate, as Kestrel's HTTPS gives it:
+/// middleware and handlers written for TLS find the DTLS client's certificate in the same place.
+/// </summary>
+/// <remarks>
+/// On the server it is the certificate the client presented (validated during the handshake, see
+/// <see cref="DtlsTransportOptions.ClientCertificateMode"/>), the same as <see cref="Features.IDtlsSessionFeature.PeerCertificate"/>.
+/// On a client connection (<see cref="Client.DtlsConnectionFactory"/>) it is our own certificate, if the server asked
+/// for it and it was sent. Null without one. The handshake is complete before the application sees the connection,
+/// so <see cref="ITlsConnectionFeature.GetClientCertificateAsync"/> never waits.
+/// </remarks>
+internal sealed partial class DtlsConnection : ITlsConnectionFeature
+{
+    private X509Certificate2? _clientCertificate;
+
+    /// <summary>Called on the handshake thread when the handshake finished, after the peer certificate was loaded.</summary>
+    private void CaptureClientCertificate(TlsContext context)
+    {
+        if (context.IsServer)
+        {
+            _clientCertificate = _peerCertificate;
+        }
+        else if (context.SecurityParameters.LocalCertificate is { IsEmpty: false } sent)
+        {
+            _clientCertificate = X509CertificateLoader.LoadCertificate(sent.GetCertificateAt(0).GetEncoded());
+        }
+    }
+
+    X509Certificate2? ITlsConnectionFeature.ClientCertificate
+    {
+        get => _clientCertificate;
+        set => _clientCertificate = value;
+    }
+
+    Task<X509Certificate2?> ITlsConnectionFeature.GetClientCertificateAsync(CancellationToken cancellationToken) =>
+        Task.FromResult(_clientCertificate);
+}
