@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.Metrics;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -24,10 +25,16 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
     private readonly BcTlsCrypto _crypto = new DtlsServerCrypto(new SecureRandom());
     private readonly Lock _listenersLock = new();
     private readonly List<DtlsConnectionListener> _listeners = [];
+    private readonly DtlsMetrics? _metrics;
     private CertificateCredentials? _credentials;
 
     /// <summary>Creates the factory; normally done by dependency injection.</summary>
-    public DtlsTransportFactory(IOptions<DtlsTransportOptions> options, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null)
+    /// <param name="options">The transport options.</param>
+    /// <param name="loggerFactory">Where the transport logs.</param>
+    /// <param name="timeProvider">The clock of the transport's timers (idle timeout, cookie key rotation, session lifetime).</param>
+    /// <param name="meterFactory">Creates the <c>SukatDtls.Transport</c> meter; without it the transport records no metrics.</param>
+    public DtlsTransportFactory(IOptions<DtlsTransportOptions> options, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null,
+        IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
@@ -35,6 +42,7 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
         _loggerFactory = loggerFactory;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _memoryPool = MemoryPool<byte>.Shared;
+        _metrics = meterFactory is null ? null : new DtlsMetrics(meterFactory);
     }
 
     /// <summary>True for <see cref="DtlsEndPoint"/> only.</summary>
@@ -59,7 +67,7 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
             _credentials = CertificateCredentials.Create(_crypto, certificate, _options.ServerCertificateChain);
         }
 
-        var listener = new DtlsConnectionListener(dtlsEndPoint, _options, _credentials, _crypto, _memoryPool, _timeProvider, _loggerFactory);
+        var listener = new DtlsConnectionListener(dtlsEndPoint, _options, _credentials, _crypto, _memoryPool, _timeProvider, _loggerFactory, _metrics);
         listener.Bind();
         lock (_listenersLock)
         {

@@ -61,6 +61,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly CancellationTokenSource _connectionClosedSource = new();
     private readonly TaskCompletionSource _receiveLoopDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _createdTimestamp;
+    private readonly DtlsMetrics? _metrics;
+    private long _establishedTimestamp;
 
     private DtlsTransport? _dtls;
     private Task _sendLoop = Task.CompletedTask;
@@ -98,8 +100,10 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         IDtlsConnectionOwner owner,
         MemoryPool<byte> memoryPool,
         TimeProvider timeProvider,
-        ILogger logger)
+        ILogger logger,
+        DtlsMetrics? metrics = null)
     {
+        _metrics = metrics;
         _socket = socket;
         _peerAddress = peerAddress;
         _datagrams = datagrams;
@@ -231,6 +235,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             Volatile.Write(ref _dtls, dtls);
         }
 
+        _establishedTimestamp = _timeProvider.GetTimestamp();
+        _metrics?.ConnectionStarted();
         _sendLoop = SendLoopAsync();
 
         // Datagrams that arrived while the handshake was finishing (the client's first records) wait in the queue.
@@ -265,6 +271,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         if (IsEstablished && !_recordFilter.ShouldPass(datagram, out sequence))
         {
             // Junk, stale or replayed: it neither reaches BouncyCastle nor counts as the peer being alive.
+            _metrics?.DatagramDropped("filtered");
             return;
         }
 
@@ -274,7 +281,10 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             Interlocked.Increment(ref _datagramsPassed);
         }
 
-        _datagrams.Enqueue(datagram, sequence);
+        if (!_datagrams.Enqueue(datagram, sequence))
+        {
+            _metrics?.DatagramDropped("queue_full");
+        }
     }
 
     private async Task ReceiveLoopAsync()
@@ -456,10 +466,12 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         {
             // The application is more than RecordBoundaries.Capacity records behind: drop, as a full socket would.
             _droppedRecords++;
+            _metrics?.DatagramDropped("application_behind");
             return false;
         }
 
         _input.Writer.Write(record);
+        _metrics?.RecordReceived(record.Length);
         return true;
     }
 
@@ -557,12 +569,14 @@ internal sealed partial class DtlsConnection : ConnectionContext,
                     if (chunk.IsSingleSegment)
                     {
                         dtls.Send(chunk.FirstSpan);
+                        _metrics?.RecordSent((int)chunk.Length);
                     }
                     else
                     {
                         scratch ??= ArrayPool<byte>.Shared.Rent(limit);
                         chunk.CopyTo(scratch);
                         dtls.Send(scratch.AsSpan(0, (int)chunk.Length));
+                        _metrics?.RecordSent((int)chunk.Length);
                     }
 
                     buffer = buffer.Slice(chunk.End);
@@ -677,6 +691,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         }
 
         _owner.OnConnectionClosed(this);
+        if (_establishedTimestamp != 0)
+        {
+            _metrics?.ConnectionEnded(_timeProvider.GetElapsedTime(_establishedTimestamp));
+        }
+
         FireConnectionClosed();
         DtlsLog.ConnectionClosed(_logger, ConnectionId, RemoteEndPoint!, _closeReason, _timeProvider.GetElapsedTime(_createdTimestamp).TotalMilliseconds);
     }
@@ -811,6 +830,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             }
 
             _dtls.Send(record.Span);
+            _metrics?.RecordSent(record.Length);
         }
 
         return ValueTask.CompletedTask;

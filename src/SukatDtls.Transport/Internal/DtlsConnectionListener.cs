@@ -33,6 +33,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     private readonly ConcurrentDictionary<SocketAddress, DtlsConnection> _peers = new();
     private readonly Channel<DtlsConnection> _acceptQueue;
     private readonly HandshakeWorkerPool _handshakes;
+    private readonly DtlsMetrics? _metrics;
     private readonly Lock _dispatchLock = new();
     private readonly HelloVerifySender _helloVerifySender = new();
     private readonly byte[] _strayBuffer = new byte[DtlsConnection.MaxRecordDatagramSize];
@@ -57,7 +58,8 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         BcTlsCrypto crypto,
         MemoryPool<byte> memoryPool,
         TimeProvider timeProvider,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        DtlsMetrics? metrics = null)
     {
         _requestedEndPoint = endPoint;
         _options = options;
@@ -72,6 +74,8 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         _memoryPool = memoryPool;
         _timeProvider = timeProvider;
         _logger = loggerFactory.CreateLogger("SukatDtls.Transport.Listener");
+        _metrics = metrics;
+        Statistics = new DtlsListenerStatistics(metrics);
         _connectionLogger = loggerFactory.CreateLogger("SukatDtls.Transport.Connection");
         _acceptQueue = Channel.CreateBounded<DtlsConnection>(new BoundedChannelOptions(options.AcceptQueueLength)
         {
@@ -88,7 +92,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
 
     public EndPoint EndPoint { get; private set; }
 
-    public DtlsListenerStatistics Statistics { get; } = new();
+    public DtlsListenerStatistics Statistics { get; }
 
     /// <summary>Peers with a socket of their own: in handshake, waiting for accept, or established.</summary>
     public int PeerCount => Volatile.Read(ref _peerCount);
@@ -246,7 +250,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
 
         if (!DtlsRecordHeaders.IsClientHello(buffer.AsSpan(0, length)))
         {
-            Statistics.OnDatagramDropped();
+            Statistics.OnDatagramDropped("not_client_hello");
             if (_logger.IsEnabled(LogLevel.Trace))
             {
                 DtlsLog.DatagramDropped(_logger, from.ToIPEndPoint(), length, "not a ClientHello from an unknown peer");
@@ -295,7 +299,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             }
             else
             {
-                Statistics.OnDatagramDropped();
+                Statistics.OnDatagramDropped("bad_client_hello");
                 if (_logger.IsEnabled(LogLevel.Trace))
                 {
                     DtlsLog.DatagramDropped(_logger, from.ToIPEndPoint(), length, "unparsable or fragmented ClientHello");
@@ -397,13 +401,13 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             socket.Bind(_boundEndPoint);
             socket.Connect(remoteEndPoint);
             var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize, sendLimit: 1400, capacity: 64);
-            connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger);
+            connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics);
         }
         catch (Exception ex)
         {
             socket?.Dispose();
             _handshakes.CancelReservation();
-            Statistics.OnHandshakeFailed();
+            Statistics.OnHandshakeFailed(duration: null, "socket_error");
             DtlsLog.HandshakeFailed(_logger, "-", remoteEndPoint, "could not create the peer socket", ex);
             return;
         }
@@ -428,7 +432,8 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             server.StoreNewSession();
             var duration = _timeProvider.GetElapsedTime(started);
             connection.OnHandshakeCompleted(dtls, server.Context, duration);
-            Statistics.OnHandshakeCompleted();
+            var session = (Features.IDtlsSessionFeature)connection;
+            Statistics.OnHandshakeCompleted(duration, session.CipherSuiteName, session.IsResumed);
             if (_logger.IsEnabled(LogLevel.Debug))
             {
                 DtlsLog.HandshakeCompleted(_logger, connection.ConnectionId, connection.RemoteEndPoint!,
@@ -437,7 +442,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         }
         catch (Exception ex)
         {
-            Statistics.OnHandshakeFailed();
+            Statistics.OnHandshakeFailed(_timeProvider.GetElapsedTime(started), HandshakeErrorType(ex));
             DtlsLog.HandshakeFailed(_logger, connection.ConnectionId, connection.RemoteEndPoint!, DescribeHandshakeFailure(ex), ex is TlsTimeoutException ? null : ex);
             _ = connection.AbortAndDisposeAsync("The DTLS handshake failed.");
             return;
@@ -463,6 +468,15 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         return (last == 0 || _timeProvider.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(1))
             && Interlocked.CompareExchange(ref _lastRefusalLogTimestamp, now, last) == last;
     }
+
+    /// <summary>The <c>error.type</c> tag of a failed handshake: low-cardinality names only.</summary>
+    private static string HandshakeErrorType(Exception ex) => ex switch
+    {
+        TlsTimeoutException => "timeout",
+        TlsFatalAlertReceived received => "peer_" + AlertDescription.GetName(received.AlertDescription),
+        TlsFatalAlert alert => AlertDescription.GetName(alert.AlertDescription),
+        _ => ex.GetType().Name,
+    };
 
     private static string DescribeHandshakeFailure(Exception ex) => ex switch
     {

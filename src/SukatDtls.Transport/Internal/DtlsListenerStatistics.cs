@@ -1,10 +1,10 @@
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// Running totals of one listener, updated with interlocked increments. Tests read them to assert what was (and,
-/// above all, what was not) allocated for hostile peers; the metrics layer reads them too.
+/// Running totals of one listener, updated with interlocked increments, and forwarded to the metrics instruments when
+/// metrics are on. Tests read the totals to assert what was (and, above all, what was not) allocated for hostile peers.
 /// </summary>
-internal sealed class DtlsListenerStatistics
+internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
 {
     private long _datagramsReceived;
     private long _datagramsDropped;
@@ -52,27 +52,69 @@ internal sealed class DtlsListenerStatistics
     /// <summary>Verified peers turned away because their address used up <c>MaxHandshakesPerSecondPerAddress</c>.</summary>
     public long RefusedByRateLimit => Interlocked.Read(ref _refusedByRateLimit);
 
-    public void OnRefusedByConnectionLimit() => Interlocked.Increment(ref _refusedByConnectionLimit);
+    public void OnRefusedByConnectionLimit()
+    {
+        Interlocked.Increment(ref _refusedByConnectionLimit);
+        metrics?.PeerRefused("connection_limit");
+    }
 
-    public void OnRefusedByRateLimit() => Interlocked.Increment(ref _refusedByRateLimit);
+    public void OnRefusedByRateLimit()
+    {
+        Interlocked.Increment(ref _refusedByRateLimit);
+        metrics?.PeerRefused("rate_limit");
+    }
 
     public void OnDatagramReceived() => Interlocked.Increment(ref _datagramsReceived);
 
-    public void OnDatagramDropped() => Interlocked.Increment(ref _datagramsDropped);
+    /// <param name="reason">Metric tag: <c>not_client_hello</c> or <c>bad_client_hello</c>.</param>
+    public void OnDatagramDropped(string reason)
+    {
+        Interlocked.Increment(ref _datagramsDropped);
+        metrics?.DatagramDropped(reason);
+    }
 
-    public void OnCookieSent() => Interlocked.Increment(ref _cookiesSent);
+    public void OnCookieSent()
+    {
+        Interlocked.Increment(ref _cookiesSent);
+        metrics?.CookieSent();
+    }
 
     public void OnPeerSocketCreated() => Interlocked.Increment(ref _peerSocketsCreated);
 
-    public void OnHandshakeStarted() => Interlocked.Increment(ref _handshakesStarted);
+    public void OnHandshakeStarted()
+    {
+        Interlocked.Increment(ref _handshakesStarted);
+        metrics?.HandshakeStarted();
+    }
 
-    public void OnHandshakeCompleted() => Interlocked.Increment(ref _handshakesCompleted);
+    public void OnHandshakeCompleted(TimeSpan duration, string cipherSuite, bool resumed)
+    {
+        Interlocked.Increment(ref _handshakesCompleted);
+        metrics?.HandshakeEnded(duration, cipherSuite, resumed, errorType: null);
+    }
 
-    public void OnHandshakeFailed() => Interlocked.Increment(ref _handshakesFailed);
+    /// <param name="duration">How long it ran, when it ran (null: it failed before it started).</param>
+    /// <param name="errorType">Metric tag: what failed (<c>timeout</c>, an alert name, an exception type).</param>
+    public void OnHandshakeFailed(TimeSpan? duration, string errorType)
+    {
+        Interlocked.Increment(ref _handshakesFailed);
+        if (duration is { } ran)
+        {
+            metrics?.HandshakeEnded(ran, cipherSuite: null, resumed: false, errorType);
+        }
+    }
 
-    public void OnHandshakeRefused() => Interlocked.Increment(ref _handshakesRefused);
+    public void OnHandshakeRefused()
+    {
+        Interlocked.Increment(ref _handshakesRefused);
+        metrics?.PeerRefused("handshake_capacity");
+    }
 
-    public void OnConnectionRefused() => Interlocked.Increment(ref _connectionsRefused);
+    public void OnConnectionRefused()
+    {
+        Interlocked.Increment(ref _connectionsRefused);
+        metrics?.PeerRefused("accept_queue_full");
+    }
 
     public void OnConnectionClosed() => Interlocked.Increment(ref _connectionsClosed);
 
