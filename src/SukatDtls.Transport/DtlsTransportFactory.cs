@@ -16,7 +16,7 @@ namespace SukatDtls.Transport;
 /// <see cref="Microsoft.AspNetCore.Hosting.WebHostBuilderDtlsExtensions.UseDtls(Microsoft.AspNetCore.Hosting.IWebHostBuilder, Action{DtlsTransportOptions}?)"/>;
 /// other endpoint types are left to Kestrel's other transports.
 /// </summary>
-public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
 {
     private readonly DtlsTransportOptions _options;
     private readonly ILoggerFactory _loggerFactory;
@@ -26,7 +26,8 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
     private readonly Lock _listenersLock = new();
     private readonly List<DtlsConnectionListener> _listeners = [];
     private readonly DtlsMetrics? _metrics;
-    private CertificateCredentials? _credentials;
+    private ServerSetup? _setup;
+    private bool _disposed;
 
     /// <summary>Creates the factory; normally done by dependency injection.</summary>
     /// <param name="options">The transport options.</param>
@@ -50,7 +51,8 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
 
     /// <summary>Binds a DTLS listener to <paramref name="endpoint"/>, which must be a <see cref="DtlsEndPoint"/>.</summary>
     /// <exception cref="NotSupportedException">The endpoint is not a <see cref="DtlsEndPoint"/>.</exception>
-    /// <exception cref="InvalidOperationException">The options are invalid (e.g. no server certificate).</exception>
+    /// <exception cref="InvalidOperationException">The options are invalid (e.g. no server certificate, or a certificate file that cannot be loaded).</exception>
+    /// <exception cref="ObjectDisposedException">The factory was disposed.</exception>
     /// <exception cref="AddressInUseException">The UDP address is in use.</exception>
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
@@ -61,13 +63,8 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        _options.Validate();
-        if (_credentials is null && _options.ServerCertificate is { } certificate)
-        {
-            _credentials = CertificateCredentials.Create(_crypto, certificate, _options.ServerCertificateChain);
-        }
-
-        var listener = new DtlsConnectionListener(dtlsEndPoint, _options, _credentials, _crypto, _memoryPool, _timeProvider, _loggerFactory, _metrics);
+        var setup = GetOrCreateSetup();
+        var listener = new DtlsConnectionListener(dtlsEndPoint, setup.Options, setup.Credentials, _crypto, _memoryPool, _timeProvider, _loggerFactory, _metrics);
         listener.Bind();
         lock (_listenersLock)
         {
@@ -76,6 +73,53 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
         }
 
         return ValueTask.FromResult<IConnectionListener>(listener);
+    }
+
+    /// <summary>
+    /// Validates the options and resolves them once, at the first bind: every listener of this factory shares the
+    /// server credentials (and the watcher of the certificate's files, when it came from <see cref="DtlsTransportOptions.CertificatePath"/>).
+    /// </summary>
+    private ServerSetup GetOrCreateSetup()
+    {
+        lock (_listenersLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_setup is null)
+            {
+                _options.Validate();
+                _setup = ServerSetup.Create(_options, _crypto, _timeProvider, _loggerFactory);
+            }
+
+            return _setup;
+        }
+    }
+
+    /// <summary>The shared server set-up, once a listener was bound (tests: the credentials and the certificate reloader).</summary>
+    internal ServerSetup? Setup
+    {
+        get
+        {
+            lock (_listenersLock)
+            {
+                return _setup;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops watching the server certificate's files (done by dependency injection when the host is disposed). Bound
+    /// listeners are Kestrel's to unbind; they keep the credentials they have.
+    /// </summary>
+    public void Dispose()
+    {
+        ServerSetup? setup;
+        lock (_listenersLock)
+        {
+            _disposed = true;
+            setup = _setup;
+        }
+
+        setup?.Dispose();
     }
 
     /// <summary>The listeners bound so far (diagnostics and tests).</summary>

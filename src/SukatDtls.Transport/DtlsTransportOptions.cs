@@ -4,7 +4,11 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace SukatDtls.Transport;
 
-/// <summary>Options of the DTLS server transport, configured by <c>UseDtls(options =&gt; …)</c>.</summary>
+/// <summary>
+/// Options of the DTLS server transport, configured by <c>UseDtls(options =&gt; …)</c> or bound from configuration by
+/// <c>UseDtls(builder.Configuration.GetSection("Dtls"))</c> (scalars, TimeSpans as "00:00:10", enums by name, and the
+/// file paths <see cref="CertificatePath"/>, <see cref="KeyPath"/>, <see cref="ClientCertificateAuthoritiesPath"/>).
+/// </summary>
 public sealed class DtlsTransportOptions
 {
     /// <summary>
@@ -128,76 +132,66 @@ public sealed class DtlsTransportOptions
     /// </summary>
     public int? MaxHandshakesPerSecondPerAddress { get; set; }
 
+    /// <summary>
+    /// The server certificate file, as an alternative to <see cref="ServerCertificate"/> that can be set from
+    /// configuration (<c>Dtls:CertificatePath</c>): a PEM certificate (with <see cref="KeyPath"/>, unless the private key
+    /// is in the same file), or a PKCS#12 (.pfx, .p12) file with its key (and <see cref="CertificatePassword"/>).
+    /// </summary>
+    /// <remarks>
+    /// A relative path is relative to the host's content root (as Kestrel's certificate paths). Certificates after the
+    /// first one in a PEM file, or the certificates without a key in a PKCS#12 file, are sent as the chain unless
+    /// <see cref="ServerCertificateChain"/> is set. The files are watched: when they change, new handshakes use the new
+    /// certificate (handshakes in progress and established connections keep theirs); a change that cannot be loaded (a
+    /// half-written file, a key that does not match yet) keeps the current certificate, logs a warning, and the next
+    /// change is tried again. Event ids 40-44, category <c>SukatDtls.Transport.Certificates</c>.
+    /// </remarks>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The PEM private key of <see cref="CertificatePath"/>, when it is not in the certificate's file.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>
+    /// The password of a PKCS#12 <see cref="CertificatePath"/>, or of an encrypted PEM <see cref="KeyPath"/>
+    /// (<c>ENCRYPTED PRIVATE KEY</c>). Keep it out of appsettings.json: an environment variable or a secret store.
+    /// </summary>
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>
+    /// A PEM file of one or more CA certificates: <see cref="ClientCertificateAuthorities"/> from a file, settable from
+    /// configuration. A relative path is relative to the host's content root. Read once, at start.
+    /// </summary>
+    public string? ClientCertificateAuthoritiesPath { get; set; }
+
+    /// <summary>
+    /// Pre-shared keys from configuration, for small deployments: identity (UTF-8 text, matched exactly) to key (hex, at
+    /// least 16 bytes). Enables the PSK suites like <see cref="PskKeyStore"/>, which it replaces (set one or the other).
+    /// </summary>
+    /// <remarks>
+    /// This is a fixed in-memory table, read once at start: for many devices, or keys that change, implement
+    /// <see cref="IDtlsPskKeyStore"/> over a real key store. Keys are secrets: put them in environment variables
+    /// (<c>Dtls__PskKeys__device-1=…</c>) or a secret store's configuration provider, not in a committed appsettings.json.
+    /// Error messages name the identity, never the key. Configuration keys are case-insensitive and cannot contain
+    /// ':', so identities that differ only in case, or that contain ':', need an <see cref="IDtlsPskKeyStore"/>.
+    /// </remarks>
+    public IDictionary<string, string> PskKeys { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>The configuration sections bound into these options by <c>UseDtls(configuration)</c>: validation messages name their keys.</summary>
+    internal List<Microsoft.Extensions.Configuration.IConfiguration> ConfigurationSections { get; } = [];
+
+    /// <summary>Where relative file paths start: the host's content root; null means the current directory.</summary>
+    internal string? ContentRootPath { get; set; }
+
+    /// <summary>Checks the options (<see cref="Internal.DtlsTransportOptionsRules"/>, the same rules as start-up validation).</summary>
+    /// <exception cref="InvalidOperationException">Something is wrong; the message says what, naming each option.</exception>
     internal void Validate()
     {
-        if (ServerCertificate is null && PskKeyStore is null)
+        var failures = Internal.DtlsTransportOptionsRules.Check(this);
+        if (failures.Count > 0)
         {
-            throw new InvalidOperationException(
-                $"{nameof(DtlsTransportOptions)}.{nameof(ServerCertificate)} is not set: a DTLS server needs a certificate with a private key (or a {nameof(PskKeyStore)} for PSK only).");
-        }
-
-        if (ServerCertificate is { HasPrivateKey: false })
-        {
-            throw new InvalidOperationException(
-                $"{nameof(DtlsTransportOptions)}.{nameof(ServerCertificate)} ('{ServerCertificate.Subject}') has no private key.");
-        }
-
-        RequirePositive(HandshakeTimeout, nameof(HandshakeTimeout));
-        if (IdleTimeout != Timeout.InfiniteTimeSpan)
-        {
-            RequirePositive(IdleTimeout, nameof(IdleTimeout));
-        }
-
-        RequirePositive(CookieKeyRotationInterval, nameof(CookieKeyRotationInterval));
-        RequirePositive(MaxConcurrentHandshakes, nameof(MaxConcurrentHandshakes));
-        RequireNotNegative(HandshakeQueueLength, nameof(HandshakeQueueLength));
-        RequirePositive(AcceptQueueLength, nameof(AcceptQueueLength));
-        RequirePositive(MaxCachedSessions, nameof(MaxCachedSessions));
-        RequirePositive(SessionLifetime, nameof(SessionLifetime));
-        if (MaxConnections is { } maxConnections)
-        {
-            RequirePositive(maxConnections, nameof(MaxConnections));
-        }
-
-        if (MaxHandshakesPerSecondPerAddress is { } perAddress)
-        {
-            RequirePositive(perAddress, nameof(MaxHandshakesPerSecondPerAddress));
-        }
-
-        if (ClientCertificateMode == ClientCertificateMode.DelayCertificate)
-        {
-            throw new InvalidOperationException(
-                $"{nameof(DtlsTransportOptions)}.{nameof(ClientCertificateMode)} {nameof(ClientCertificateMode.DelayCertificate)} is not supported: DTLS 1.2 has no post-handshake authentication.");
-        }
-
-        if (ServerCertificate is null && ClientCertificateMode != ClientCertificateMode.NoCertificate)
-        {
-            throw new InvalidOperationException(
-                $"{nameof(DtlsTransportOptions)}.{nameof(ClientCertificateMode)} is {ClientCertificateMode}, but there is no {nameof(ServerCertificate)}: client certificates are asked for in certificate handshakes only, and a PSK-only server has none (its clients are authenticated by their keys).");
+            throw new InvalidOperationException(string.Join(Environment.NewLine, failures));
         }
     }
 
-    private static void RequirePositive(TimeSpan value, string name)
-    {
-        if (value <= TimeSpan.Zero || value.TotalMilliseconds > int.MaxValue)
-        {
-            throw new InvalidOperationException($"{nameof(DtlsTransportOptions)}.{name} must be positive and at most {int.MaxValue} ms; it is {value}.");
-        }
-    }
-
-    private static void RequirePositive(int value, string name)
-    {
-        if (value <= 0)
-        {
-            throw new InvalidOperationException($"{nameof(DtlsTransportOptions)}.{name} must be positive; it is {value}.");
-        }
-    }
-
-    private static void RequireNotNegative(int value, string name)
-    {
-        if (value < 0)
-        {
-            throw new InvalidOperationException($"{nameof(DtlsTransportOptions)}.{name} must not be negative; it is {value}.");
-        }
-    }
+    /// <summary>A shallow copy: the listeners' view, with file-based options resolved into objects.</summary>
+    internal DtlsTransportOptions Clone() => (DtlsTransportOptions)MemberwiseClone();
 }

@@ -54,7 +54,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     public DtlsConnectionListener(
         DtlsEndPoint endPoint,
         DtlsTransportOptions options,
-        CertificateCredentials? credentials,
+        ServerCredentialsProvider credentials,
         BcTlsCrypto crypto,
         MemoryPool<byte> memoryPool,
         TimeProvider timeProvider,

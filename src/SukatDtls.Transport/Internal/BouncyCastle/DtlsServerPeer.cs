@@ -17,11 +17,18 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     private readonly ServerPeerSettings _settings;
     private readonly IDtlsPeerEvents _events;
 
+    /// <summary>
+    /// The server certificate of this handshake, taken once: a certificate reloaded meanwhile is for later handshakes,
+    /// so the suites offered and the signature made always fit one key.
+    /// </summary>
+    private readonly CertificateCredentials? _credentials;
+
     public DtlsServerPeer(ServerPeerSettings settings, IDtlsPeerEvents events)
         : base(settings.Crypto)
     {
         _settings = settings;
         _events = events;
+        _credentials = settings.Credentials;
     }
 
     public TlsContext Context => m_context;
@@ -34,14 +41,14 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
     protected override int[] GetSupportedCipherSuites() =>
-        TlsUtilities.GetSupportedCipherSuites(Crypto, [.. _settings.Credentials?.CipherSuites ?? [], .. PskCipherSuitesOffered]);
+        TlsUtilities.GetSupportedCipherSuites(Crypto, [.. _credentials?.CipherSuites ?? [], .. PskCipherSuitesOffered]);
 
     protected override TlsCredentialedSigner GetECDsaSignerCredentials() => CreateSigner();
 
     protected override TlsCredentialedSigner GetRsaSignerCredentials() => CreateSigner();
 
     private TlsCredentialedSigner CreateSigner() =>
-        _settings.Credentials?.CreateSigner(m_context, _settings.Crypto) ?? throw new TlsFatalAlert(AlertDescription.internal_error);
+        _credentials?.CreateSigner(m_context, _settings.Crypto) ?? throw new TlsFatalAlert(AlertDescription.internal_error);
 
     public override void NotifyAlertReceived(short alertLevel, short alertDescription)
     {

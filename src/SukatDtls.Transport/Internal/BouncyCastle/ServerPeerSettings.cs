@@ -5,15 +5,18 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>What every <see cref="DtlsServerPeer"/> of one listener shares: crypto, credentials and options.</summary>
 /// <param name="crypto">BouncyCastle's crypto.</param>
-/// <param name="credentials">The server certificate, or null for a PSK-only server.</param>
+/// <param name="credentials">The server certificate (replaceable: certificate reload), or none for a PSK-only server.</param>
 /// <param name="options">The transport's options.</param>
 /// <param name="securityLogger">Where peer authentication (client certificates, PSK) is logged (<see cref="DtlsSecurityLog"/>).</param>
-internal sealed class ServerPeerSettings(BcTlsCrypto crypto, CertificateCredentials? credentials, DtlsTransportOptions options, ILogger securityLogger)
+internal sealed class ServerPeerSettings(BcTlsCrypto crypto, ServerCredentialsProvider credentials, DtlsTransportOptions options, ILogger securityLogger)
 {
     public BcTlsCrypto Crypto { get; } = crypto;
 
-    /// <summary>The server certificate, or null for a PSK-only server.</summary>
-    public CertificateCredentials? Credentials { get; } = credentials;
+    /// <summary>
+    /// The server certificate for a handshake that starts now, or null for a PSK-only server. It may be replaced while
+    /// the server runs (certificate reload): a handshake reads it once, when it starts (<see cref="DtlsServerPeer"/>).
+    /// </summary>
+    public CertificateCredentials? Credentials => credentials.Current;
 
     public DtlsTransportOptions Options { get; } = options;
 

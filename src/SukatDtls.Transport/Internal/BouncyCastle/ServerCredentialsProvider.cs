@@ -1,0 +1,28 @@
+namespace SukatDtls.Transport.Internal.BouncyCastle;
+
+/// <summary>
+/// The server certificate credentials for new handshakes, replaceable while the server runs (certificate reload).
+/// Each handshake reads <see cref="Current"/> once, when it starts, and keeps that for its whole length; a replacement
+/// affects only handshakes that start after it.
+/// </summary>
+/// <param name="initial">The credentials at start, or null for a PSK-only server.</param>
+internal sealed class ServerCredentialsProvider(CertificateCredentials? initial)
+{
+    private volatile CertificateCredentials? _current = initial;
+
+    /// <summary>The credentials for a handshake that starts now; null for a PSK-only server.</summary>
+    public CertificateCredentials? Current => _current;
+
+    /// <summary>How many times <see cref="Replace"/> was called (diagnostics and tests).</summary>
+    public int Replacements => Volatile.Read(ref _replacements);
+
+    private int _replacements;
+
+    /// <summary>New handshakes use <paramref name="credentials"/> from now on (an atomic reference swap).</summary>
+    public void Replace(CertificateCredentials credentials)
+    {
+        ArgumentNullException.ThrowIfNull(credentials);
+        _current = credentials;
+        Interlocked.Increment(ref _replacements);
+    }
+}
