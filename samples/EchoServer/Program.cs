@@ -1,12 +1,13 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 using SukatDtls.Samples.EchoServer;
 using SukatDtls.Transport;
 
-// DTLS echo server: `dotnet run --project samples/EchoServer [-- --port N] [--cert FILE --key FILE]`.
-// Defaults: UDP [::]:5684 (dual-stack) and the development certificate from certs/.
+// DTLS echo server with a status page: `dotnet run --project samples/EchoServer [-- --port N --status-port N]`.
+// Defaults (appsettings.json): UDP [::]:5684 (dual-stack) with the development certificate from certs/, and the status
+// page on http://127.0.0.1:8080/. Every setting can come from appsettings.json, environment variables or the command line.
 EchoServerArguments arguments;
 try
 {
@@ -25,40 +26,46 @@ if (arguments.ShowHelp)
     return 0;
 }
 
-X509Certificate2 certificate;
-try
-{
-    certificate = X509Certificate2.CreateFromPemFile(arguments.CertificateFile, arguments.KeyFile);
-}
-catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
-{
-    Console.Error.WriteLine($"echo-server: cannot load certificate '{arguments.CertificateFile}' with key '{arguments.KeyFile}': {ex.Message}");
-    return 1;
-}
+// The content root is the program's folder, where appsettings.json and certs/ are, wherever it is started from.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+builder.Configuration.AddInMemoryCollection(arguments.ConfigurationOverrides);
+builder.WebHost.UseDtls("Dtls");
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<DtlsStatus>();
 
-var builder = WebApplication.CreateBuilder();
-builder.WebHost.UseDtls(options => options.ServerCertificate = certificate);
+int dtlsPort = builder.Configuration.GetValue("Echo:DtlsPort", 5684);
+int statusPort = builder.Configuration.GetValue("Echo:StatusPort", 8080);
 ListenOptions? dtlsListen = null;
+ListenOptions? statusListen = null;
 builder.WebHost.ConfigureKestrel(kestrel =>
-    kestrel.Listen(new DtlsEndPoint(IPAddress.IPv6Any, arguments.Port), listen =>
+{
+    kestrel.Listen(new DtlsEndPoint(IPAddress.IPv6Any, dtlsPort), listen =>
     {
         dtlsListen = listen;
         listen.UseConnectionHandler<EchoHandler>();
-    }));
+    });
 
-var app = builder.Build();
+    // The status page is for the operator on this machine: loopback only.
+    kestrel.Listen(IPAddress.Loopback, statusPort, listen => statusListen = listen);
+});
+
+WebApplication app;
 try
 {
+    // Configuration is validated as the host is built (the transport reads its options) and started.
+    app = builder.Build();
+    app.Services.GetRequiredService<DtlsStatus>(); // listening from the first handshake on
+    app.MapDtlsStatusPage();
     await app.StartAsync();
 }
-catch (Exception ex) when (ex is IOException or AddressInUseException or InvalidOperationException)
+catch (Exception ex) when (ex is IOException or AddressInUseException or InvalidOperationException or OptionsValidationException)
 {
     Console.Error.WriteLine($"echo-server: cannot start: {ex.Message}");
     return 1;
 }
 
-// Kestrel replaces the endpoint with the bound one, so port 0 shows the real port here.
-var bound = ((DtlsEndPoint)dtlsListen!.EndPoint).IPEndPoint;
-Console.WriteLine($"Hosting at: {bound}");
+// Kestrel replaces the endpoints with the bound ones, so port 0 shows the real port here.
+Console.WriteLine($"Hosting at: {((DtlsEndPoint)dtlsListen!.EndPoint).IPEndPoint}");
+Console.WriteLine($"Status page at: http://{statusListen!.IPEndPoint}/");
 await app.WaitForShutdownAsync();
 return 0;

@@ -23,26 +23,14 @@ internal sealed class EchoSampleProcess : IAsyncDisposable
 
     public int Port => EndPoint.Port;
 
-    public static async Task<EchoSampleProcess> StartAsync(ITestOutputHelper? output, TimeSpan? readyTimeout = null)
+    /// <summary>The status page's base address (the sample prints it after the DTLS endpoint).</summary>
+    public Uri? StatusPage { get; private set; }
+
+    /// <summary>Starts the sample with <c>--port 0 --status-port 0</c> plus <paramref name="extraEnvironment"/>.</summary>
+    public static async Task<EchoSampleProcess> StartAsync(ITestOutputHelper? output, TimeSpan? readyTimeout = null,
+        IReadOnlyDictionary<string, string?>? extraEnvironment = null)
     {
-        string assembly = LocateEchoServerAssembly();
-        var process = ExternalProcess.Start(
-            "echo-server",
-            DotNetHost(),
-            [assembly, "--port", "0"],
-            output,
-            workingDirectory: Path.GetDirectoryName(assembly),
-            environment: new Dictionary<string, string?>
-            {
-                // Whatever the test runner's environment says, the sample serves its DTLS endpoint only.
-                ["ASPNETCORE_URLS"] = null,
-                ["ASPNETCORE_HTTP_PORTS"] = null,
-                ["ASPNETCORE_HTTPS_PORTS"] = null,
-                ["DOTNET_URLS"] = null,
-                ["ASPNETCORE_ENVIRONMENT"] = "Production",
-                ["DOTNET_ENVIRONMENT"] = "Production",
-                ["DOTNET_NOLOGO"] = "1",
-            });
+        var process = Launch(output, extraEnvironment);
         try
         {
             string ready = await process.ReadLineAsync(readyTimeout ?? TimeSpan.FromSeconds(30),
@@ -53,13 +41,39 @@ internal sealed class EchoSampleProcess : IAsyncDisposable
                 throw new InvalidOperationException($"The echo sample printed '{ready}', which has no bound port.");
             }
 
-            return new EchoSampleProcess(process, endPoint);
+            string status = await process.ReadLineAsync(readyTimeout ?? TimeSpan.FromSeconds(30),
+                line => line.StartsWith("Status page at: ", StringComparison.Ordinal), "'Status page at: URL'");
+            return new EchoSampleProcess(process, endPoint) { StatusPage = new Uri(status["Status page at: ".Length..].Trim()) };
         }
         catch
         {
             await process.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Starts the sample process (not waiting for it): <c>--port 0 --status-port 0</c>.</summary>
+    public static ExternalProcess Launch(ITestOutputHelper? output, IReadOnlyDictionary<string, string?>? extraEnvironment = null)
+    {
+        string assembly = LocateEchoServerAssembly();
+        var environment = new Dictionary<string, string?>
+        {
+            // Whatever the test runner's environment says, the sample serves its own endpoints only.
+            ["ASPNETCORE_URLS"] = null,
+            ["ASPNETCORE_HTTP_PORTS"] = null,
+            ["ASPNETCORE_HTTPS_PORTS"] = null,
+            ["DOTNET_URLS"] = null,
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DOTNET_ENVIRONMENT"] = "Production",
+            ["DOTNET_NOLOGO"] = "1",
+        };
+        foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string?>())
+        {
+            environment[name] = value;
+        }
+
+        return ExternalProcess.Start("echo-server", DotNetHost(), [assembly, "--port", "0", "--status-port", "0"], output,
+            workingDirectory: Path.GetDirectoryName(assembly), environment: environment);
     }
 
     /// <summary>Lines the sample's console logger wrote at level Error ("fail:") or Critical ("crit:").</summary>

@@ -296,6 +296,9 @@ internal sealed class ExternalProcess : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>The exit code, once the process has exited.</summary>
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
     private string ExitCodeText()
     {
         try

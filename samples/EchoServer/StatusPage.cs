@@ -1,0 +1,51 @@
+using System.Globalization;
+using System.Net;
+
+namespace SukatDtls.Samples.EchoServer;
+
+/// <summary>The status page: live transport figures as JSON (<c>/status</c>) and as a page for people (<c>/</c>).</summary>
+public static class StatusPage
+{
+    /// <summary>Maps <c>GET /status</c> (JSON) and <c>GET /</c> (HTML, refreshing every 2 s).</summary>
+    public static IEndpointRouteBuilder MapDtlsStatusPage(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/status", (DtlsStatus status) => Results.Json(status.Snapshot()));
+        endpoints.MapGet("/", (DtlsStatus status) => Results.Content(Render(status.Snapshot()), "text/html; charset=utf-8"));
+        return endpoints;
+    }
+
+    private static string Render(DtlsStatusSnapshot s)
+    {
+        static string Row(string name, object value) =>
+            $"<tr><th>{WebUtility.HtmlEncode(name)}</th><td>{WebUtility.HtmlEncode(Convert.ToString(value, CultureInfo.InvariantCulture))}</td></tr>";
+
+        return $$"""
+            <!doctype html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8"><meta http-equiv="refresh" content="2">
+            <title>DTLS echo server</title>
+            <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}th,td{padding:.3em 1em;border-bottom:1px solid #ddd;text-align:left}td{text-align:right;font-variant-numeric:tabular-nums}</style>
+            </head>
+            <body>
+            <h1>DTLS echo server</h1>
+            <table>
+            {{Row("Active connections", s.ActiveConnections)}}
+            {{Row("Handshakes completed", s.HandshakesCompleted)}}
+            {{Row("… of which resumed", s.HandshakesResumed)}}
+            {{Row("Handshakes failed", s.HandshakesFailed)}}
+            {{Row("Refused peers", s.RefusedPeers)}}
+            {{Row("Cookies sent", s.CookiesSent)}}
+            {{Row("Dropped datagrams", s.DroppedDatagrams)}}
+            {{Row("Bytes received", s.ReceivedBytes)}}
+            {{Row("Bytes sent", s.SentBytes)}}
+            {{Row("Records received", s.ReceivedRecords)}}
+            {{Row("Records sent", s.SentRecords)}}
+            {{Row("Uptime (s)", s.UptimeSeconds)}}
+            </table>
+            <p>As JSON: <a href="/status">/status</a>. Live counters: <code>dotnet-counters monitor --counters SukatDtls.Transport</code>.</p>
+            </body>
+            </html>
+            """;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using SukatDtls.Samples.EchoServer;
+using SukatDtls.Transport.Internal;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Functional;
+
+/// <summary>The echo sample's status page: in memory through TestHost, and live in the real sample process.</summary>
+public sealed class StatusPageTests(ITestOutputHelper output)
+{
+    private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web);
+
+    [Fact]
+    public async Task The_status_page_shows_the_transport_figures_as_json_and_html()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<DtlsStatus>();
+        await using var app = builder.Build();
+        app.MapDtlsStatusPage();
+        app.Services.GetRequiredService<DtlsStatus>();
+        await app.StartAsync();
+
+        // The transport's own instruments, on this host's meter factory.
+        var metrics = new DtlsMetrics(app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        metrics.HandshakeStarted();
+        metrics.HandshakeEnded(TimeSpan.FromMilliseconds(3), "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", resumed: false, errorType: null);
+        metrics.HandshakeStarted();
+        metrics.HandshakeEnded(TimeSpan.FromMilliseconds(1), "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", resumed: true, errorType: null);
+        metrics.HandshakeStarted();
+        metrics.HandshakeEnded(TimeSpan.FromSeconds(10), null, resumed: false, errorType: "timeout");
+        metrics.ConnectionStarted();
+        metrics.ConnectionStarted();
+        metrics.ConnectionEnded(TimeSpan.FromSeconds(1));
+        metrics.PeerRefused("connection_limit");
+        metrics.CookieSent();
+        metrics.CookieSent();
+        metrics.DatagramDropped("filtered");
+        metrics.RecordReceived(5);
+        metrics.RecordSent(5);
+        metrics.RecordSent(7);
+
+        using var client = app.GetTestClient();
+        var status = (await client.GetFromJsonAsync<DtlsStatusSnapshot>("/status", s_json))!;
+        Assert.Equal(1, status.ActiveConnections);
+        Assert.Equal(2, status.HandshakesCompleted);
+        Assert.Equal(1, status.HandshakesResumed);
+        Assert.Equal(1, status.HandshakesFailed);
+        Assert.Equal(1, status.RefusedPeers);
+        Assert.Equal(2, status.CookiesSent);
+        Assert.Equal(1, status.DroppedDatagrams);
+        Assert.Equal(5, status.ReceivedBytes);
+        Assert.Equal(12, status.SentBytes);
+        Assert.Equal(1, status.ReceivedRecords);
+        Assert.Equal(2, status.SentRecords);
+
+        var page = await client.GetStringAsync("/");
+        Assert.Contains("<th>Active connections</th><td>1</td>", page);
+        Assert.Contains("<th>Bytes sent</th><td>12</td>", page);
+    }
+
+    [Fact]
+    public async Task The_running_sample_reports_live_figures()
+    {
+        await using var sample = await EchoSampleProcess.StartAsync(output);
+        using (var client = await TestDtlsClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, sample.Port)))
+        {
+            client.Send("hello status");
+            Assert.Equal("hello status", client.ReceiveText());
+            client.Close();
+        }
+
+        using var http = new HttpClient { BaseAddress = sample.StatusPage };
+        DtlsStatusSnapshot? status = null;
+        await EchoTests.WaitUntilAsync(() =>
+        {
+            status = http.GetFromJsonAsync<DtlsStatusSnapshot>("status", s_json).GetAwaiter().GetResult();
+            return status!.ActiveConnections == 0;
+        });
+        Assert.Equal(1, status!.HandshakesCompleted);
+        Assert.Equal(12, status.ReceivedBytes);
+        Assert.Equal(12, status.SentBytes);
+        Assert.Contains("DTLS echo server", await http.GetStringAsync(""));
+    }
+
+    [Fact]
+    public async Task Environment_configuration_changes_the_sample_without_code()
+    {
+        await using var sample = await EchoSampleProcess.StartAsync(output, extraEnvironment: new Dictionary<string, string?>
+        {
+            ["Dtls__CertificatePath"] = TestCertificates.ServerRsaPem,
+            ["Dtls__KeyPath"] = TestCertificates.ServerRsaKey,
+        });
+        using var client = await TestDtlsClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, sample.Port));
+        Assert.StartsWith("TLS_ECDHE_RSA_", SukatDtls.Transport.Internal.BouncyCastle.CipherSuiteNames.Get(client.CipherSuite));
+    }
+
+    [Fact]
+    public async Task A_bad_configuration_value_stops_the_sample_with_a_message_naming_it()
+    {
+        await using var process = EchoSampleProcess.Launch(output, new Dictionary<string, string?>
+        {
+            ["Dtls__HandshakeTimeout"] = "-00:00:01",
+        });
+        Assert.True(await process.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the sample kept running");
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains(process.StandardErrorLines, line => line.Contains("Dtls:HandshakeTimeout", StringComparison.Ordinal));
+    }
+}
