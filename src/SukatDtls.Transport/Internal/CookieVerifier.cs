@@ -18,9 +18,12 @@ internal sealed class CookieVerifier : IDisposable
     private readonly CapturingSender _discard = new();
     private volatile Keys _keys;
 
-    public CookieVerifier(TlsCrypto crypto, TimeProvider timeProvider, TimeSpan rotationInterval)
+    private readonly Action? _onRotated;
+
+    public CookieVerifier(TlsCrypto crypto, TimeProvider timeProvider, TimeSpan rotationInterval, Action? onRotated = null)
     {
         _crypto = crypto;
+        _onRotated = onRotated;
         var first = new DtlsVerifier(crypto);
         _keys = new Keys(first, first);
         _rotationTimer = timeProvider.CreateTimer(static state => ((CookieVerifier)state!).Rotate(), this, rotationInterval, rotationInterval);
@@ -60,6 +63,7 @@ internal sealed class CookieVerifier : IDisposable
         var keys = _keys;
         _keys = new Keys(new DtlsVerifier(_crypto), keys.Current);
         Rotations++;
+        _onRotated?.Invoke();
     }
 
     public void Dispose() => _rotationTimer.Dispose();

@@ -129,7 +129,8 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         _boundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
         EndPoint = new DtlsEndPoint(_boundEndPoint);
         _helloVerifySender.Socket = socket;
-        _cookies = new CookieVerifier(_crypto, _timeProvider, _options.CookieKeyRotationInterval);
+        _cookies = new CookieVerifier(_crypto, _timeProvider, _options.CookieKeyRotationInterval,
+            () => DtlsLog.CookieKeyRotated(_logger, _boundEndPoint));
 
         if (_options.IdleTimeout != Timeout.InfiniteTimeSpan)
         {
