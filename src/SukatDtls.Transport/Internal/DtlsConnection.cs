@@ -186,6 +186,12 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// <summary>Records dropped because the application was too far behind.</summary>
     public long DroppedRecords => Interlocked.Read(ref _droppedRecords);
 
+    /// <summary>
+    /// The random of the ClientHello that started this connection's handshake: a ClientHello with the same random is a
+    /// late copy of it, not a restarted peer.
+    /// </summary>
+    public byte[] ClientHelloRandom { get; set; } = [];
+
     /// <summary>Kestrel took the connection from <c>AcceptAsync</c>; from then on Kestrel disposes it.</summary>
     public bool IsAccepted { get; set; }
 

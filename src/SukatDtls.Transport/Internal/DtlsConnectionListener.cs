@@ -263,7 +263,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         var request = VerifyCookie(buffer, length, from);
         if (request is not null && Admit(from))
         {
-            StartHandshake(from, request);
+            StartHandshake(from, request, buffer.AsSpan(0, length));
         }
     }
 
@@ -363,6 +363,13 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
                 return;
             }
 
+            // A late duplicate or retransmission of the ClientHello that made this connection (same random): not a
+            // restart. The network may deliver it after the handshake finished; it must not end the new connection.
+            if (DtlsRecordHeaders.ClientHelloRandom(datagram).SequenceEqual(connection.ClientHelloRandom))
+            {
+                return;
+            }
+
             // The same stateless cookie exchange as for a new peer (the HelloVerifyRequest leaves from the listening
             // socket, same address and port); only a verified ClientHello may end the old connection.
             datagram.CopyTo(_strayBuffer);
@@ -383,12 +390,12 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             connection.AbortForReplacement();
             if (Admit(from))
             {
-                StartHandshake(from, request);
+                StartHandshake(from, request, datagram);
             }
         }
     }
 
-    private void StartHandshake(SocketAddress from, DtlsRequest request)
+    private void StartHandshake(SocketAddress from, DtlsRequest request, ReadOnlySpan<byte> clientHello)
     {
         var peerAddress = new SocketAddress(from.Family, from.Size);
         from.Buffer.Span[..from.Size].CopyTo(peerAddress.Buffer.Span);
@@ -402,7 +409,10 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             socket.Bind(_boundEndPoint);
             socket.Connect(remoteEndPoint);
             var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize, sendLimit: 1400, capacity: 64);
-            connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics);
+            connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics)
+            {
+                ClientHelloRandom = DtlsRecordHeaders.ClientHelloRandom(clientHello).ToArray(),
+            };
         }
         catch (Exception ex)
         {

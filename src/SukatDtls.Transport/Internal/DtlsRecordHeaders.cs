@@ -8,6 +8,19 @@ internal static class DtlsRecordHeaders
     private const byte HandshakeContentType = 22;
     private const byte ClientHelloMessageType = 1;
 
+    // Record header (13) + handshake header (12) + client_version (2).
+    private const int ClientHelloRandomOffset = 27;
+    private const int RandomLength = 32;
+
+    /// <summary>
+    /// The ClientHello's random (RFC 5246 §7.4.1.2). A client repeats it in the ClientHello that returns the cookie and in
+    /// retransmissions; a restarted client makes a new one.
+    /// </summary>
+    public static ReadOnlySpan<byte> ClientHelloRandom(ReadOnlySpan<byte> clientHello) =>
+        clientHello.Length >= ClientHelloRandomOffset + RandomLength
+            ? clientHello.Slice(ClientHelloRandomOffset, RandomLength)
+            : [];
+
     /// <summary>A DTLS handshake record of epoch 0 carrying a ClientHello (the start of a new association).</summary>
     public static bool IsClientHello(ReadOnlySpan<byte> datagram) =>
         datagram.Length >= MinClientHelloLength

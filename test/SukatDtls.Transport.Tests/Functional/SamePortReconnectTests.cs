@@ -49,6 +49,35 @@ public sealed class SamePortReconnectTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_late_copy_of_the_ClientHello_that_made_the_connection_does_not_end_it()
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+
+        // Datagram 2 is the ClientHello that returns the cookie: valid, and the network may deliver it again late.
+        byte[]? clientHelloWithCookie = null;
+        using var client = await TestDtlsClient.ConnectAsync(host.DtlsEndPoint, sent: (n, datagram) =>
+        {
+            if (n == 2)
+            {
+                clientHelloWithCookie = datagram;
+            }
+        });
+        client.Send("before");
+        Assert.Equal("before", client.ReceiveText());
+        var observed = await _observer.NextAsync();
+
+        long received = host.Listener.Statistics.DatagramsReceived;
+        client.Socket.Send(clientHelloWithCookie!);
+        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.DatagramsReceived > received);
+
+        client.Send("after");
+        Assert.Equal("after", client.ReceiveText());
+        Assert.False(observed.Connection.ConnectionClosed.IsCancellationRequested);
+        Assert.Equal(1, host.Listener.Statistics.PeerSocketsCreated);
+        Assert.DoesNotContain(host.Logs.Entries, e => e.EventId.Id == 16);
+    }
+
+    [Fact]
     public async Task A_ClientHello_without_a_valid_cookie_does_not_end_the_established_connection()
     {
         await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));

@@ -53,13 +53,16 @@ internal sealed class TestDtlsClient : IDisposable
     /// <param name="cipherSuites">The suites to offer, else AEAD ECDHE-ECDSA and ECDHE-RSA.</param>
     /// <param name="beforeSend">Called with the 1-based number of each datagram before it is sent.</param>
     /// <param name="duplicateSends">Send every datagram twice, as a duplicating network would.</param>
+    /// <param name="sent">Called with the 1-based number and a copy of each datagram after it was sent.</param>
     public static Task<TestDtlsClient> ConnectAsync(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000,
-        int? stopSendingAfter = null, int[]? cipherSuites = null, Action<int>? beforeSend = null, bool duplicateSends = false) =>
-        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis, stopSendingAfter, cipherSuites, beforeSend, duplicateSends),
+        int? stopSendingAfter = null, int[]? cipherSuites = null, Action<int>? beforeSend = null, bool duplicateSends = false,
+        Action<int, byte[]>? sent = null) =>
+        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis, stopSendingAfter, cipherSuites, beforeSend, duplicateSends, sent),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     public static TestDtlsClient Connect(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000,
-        int? stopSendingAfter = null, int[]? cipherSuites = null, Action<int>? beforeSend = null, bool duplicateSends = false)
+        int? stopSendingAfter = null, int[]? cipherSuites = null, Action<int>? beforeSend = null, bool duplicateSends = false,
+        Action<int, byte[]>? sent = null)
     {
         var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -72,7 +75,7 @@ internal sealed class TestDtlsClient : IDisposable
 
             socket.Connect(server);
             var client = new Client(handshakeTimeoutMillis, cipherSuites);
-            var transport = new UdpTransport(socket, stopSendingAfter ?? int.MaxValue, beforeSend, duplicateSends);
+            var transport = new UdpTransport(socket, stopSendingAfter ?? int.MaxValue, beforeSend, duplicateSends, sent);
             var dtls = new DtlsClientProtocol().Connect(client, transport);
             return new TestDtlsClient(socket, dtls, client, transport);
         }
@@ -160,7 +163,8 @@ internal sealed class TestDtlsClient : IDisposable
         public TlsCredentials? GetClientCredentials(CertificateRequest certificateRequest) => null;
     }
 
-    private sealed class UdpTransport(Socket socket, int stopSendingAfter, Action<int>? beforeSend, bool duplicateSends) : DatagramTransport
+    private sealed class UdpTransport(Socket socket, int stopSendingAfter, Action<int>? beforeSend, bool duplicateSends,
+        Action<int, byte[]>? sent) : DatagramTransport
     {
         private int _sent;
 
@@ -218,6 +222,8 @@ internal sealed class TestDtlsClient : IDisposable
                 {
                     socket.Send(buffer);
                 }
+
+                sent?.Invoke(_sent, buffer.ToArray());
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
             {
