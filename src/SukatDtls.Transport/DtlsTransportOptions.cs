@@ -93,6 +93,20 @@ public sealed class DtlsTransportOptions
     /// </summary>
     public Func<X509Certificate2, X509Chain?, SslPolicyErrors, bool>? ClientCertificateValidation { get; set; }
 
+    /// <summary>
+    /// The largest UDP payload the transport sends: handshake messages are fragmented to fit, and application records
+    /// are cut to fit (<c>IDtlsDatagramFeature.MaxRecordSize</c> follows from it). Default 1,232 bytes, the payload
+    /// that fits the IPv6 minimum MTU (1,280) and so crosses any internet path without IP fragmentation. Where the
+    /// kernel knows a smaller path MTU for a peer, that is used instead. Range 256 to 65,507.
+    /// </summary>
+    public int MaxDatagramSize { get; set; } = Internal.DatagramSizes.Default;
+
+    /// <summary>
+    /// How long the handshake waits for the peer's next flight before it resends its own; each resend doubles it, up to
+    /// BouncyCastle's fixed 60 s (RFC 6347 §4.2.4.1). Default 1 s, as the RFC recommends. Range 100 ms to 60 s.
+    /// </summary>
+    public TimeSpan HandshakeRetransmissionTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Enables PSK and ECDHE-PSK cipher suites, looking keys up here.</summary>
     /// <remarks>
     /// Offered besides the certificate suites (or alone, without <see cref="ServerCertificate"/>):

@@ -51,6 +51,18 @@ public sealed class DtlsClientOptions
     /// <summary>The pre-shared key of <see cref="PskIdentity"/>.</summary>
     public byte[]? PskKey { get; set; }
 
+    /// <summary>Intermediate certificates sent after <see cref="ClientCertificate"/> (self-signed roots are left out).</summary>
+    public X509Certificate2Collection? ClientCertificateChain { get; set; }
+
+    /// <summary>
+    /// The largest UDP payload the client sends (handshake fragments and records). Default 1,232 bytes (fits the IPv6
+    /// minimum MTU); a smaller path MTU the kernel knows is used instead. Range 256 to 65,507.
+    /// </summary>
+    public int MaxDatagramSize { get; set; } = Internal.DatagramSizes.Default;
+
+    /// <summary>How long the handshake waits before resending its flight; doubles each time up to 60 s. Default 1 s.</summary>
+    public TimeSpan HandshakeRetransmissionTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long the handshake may take. Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -75,6 +87,16 @@ public sealed class DtlsClientOptions
         if (MaxConcurrentHandshakes <= 0)
         {
             throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(MaxConcurrentHandshakes)} must be positive; it is {MaxConcurrentHandshakes}.");
+        }
+
+        if (Internal.DatagramSizes.Check(MaxDatagramSize) is { } sizeProblem)
+        {
+            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(MaxDatagramSize)} {sizeProblem}");
+        }
+
+        if (HandshakeRetransmissionTimeout < TimeSpan.FromMilliseconds(100) || HandshakeRetransmissionTimeout > TimeSpan.FromSeconds(60))
+        {
+            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(HandshakeRetransmissionTimeout)} must be from 100 ms to 60 s; it is {HandshakeRetransmissionTimeout}.");
         }
 
         if ((PskIdentity is null) != (PskKey is null))

@@ -43,7 +43,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         _handshakes = new HandshakeWorkerPool(_options.MaxConcurrentHandshakes, queueLength: 0, "DTLS client handshake");
         if (_options.ClientCertificate is { } clientCertificate)
         {
-            _clientCredentials = CertificateCredentials.Create(_crypto, clientCertificate, chain: null);
+            _clientCredentials = CertificateCredentials.Create(_crypto, clientCertificate, _options.ClientCertificateChain);
         }
 
         if (_options.IdleTimeout != Timeout.InfiniteTimeSpan)
@@ -136,7 +136,8 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         try
         {
             socket.Connect(remote);
-            var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize, sendLimit: 1400, capacity: 64);
+            var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize,
+                sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger);
             _connections.Add(connection);
             connection.StartReceiving();

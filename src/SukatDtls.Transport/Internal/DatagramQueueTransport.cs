@@ -22,7 +22,8 @@ internal sealed class DatagramQueueTransport : DatagramTransport
 {
     private readonly Socket _socket;
     private readonly int _receiveLimit;
-    private readonly int _sendLimit;
+    private volatile int _sendLimit;
+    private int _oversizedSend;
     private readonly int _capacity;
     private readonly Queue<(byte[] Buffer, int Length, long Sequence)> _queue;
     // A monitor (not System.Threading.Lock): the handshake thread waits on it with Monitor.Wait.
@@ -111,6 +112,15 @@ internal sealed class DatagramQueueTransport : DatagramTransport
 
     public int GetSendLimit() => _sendLimit;
 
+    /// <summary>How many datagrams the kernel refused as too large for the path (EMSGSIZE); each lowered the limit.</summary>
+    public long OversizedDatagrams { get; private set; }
+
+    /// <summary>
+    /// True (once) when the last send was refused as too large for the path: the caller must send that data again,
+    /// cut to the new, lower <see cref="GetSendLimit"/>.
+    /// </summary>
+    public bool TakeOversizedSend() => Interlocked.Exchange(ref _oversizedSend, 0) == 1;
+
     public int Receive(byte[] buf, int off, int len, int waitMillis) => Receive(buf.AsSpan(off, len), waitMillis);
 
     public int Receive(Span<byte> buffer, int waitMillis)
@@ -171,6 +181,16 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         try
         {
             _socket.Send(buffer, SocketFlags.None);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize)
+        {
+            // The path MTU is smaller than our limit (fragmentation is forbidden, so the kernel said so instead of
+            // splitting the datagram): lower the limit. Handshake flights are cut anew when BouncyCastle resends them;
+            // application data is sent again by the connection (TakeOversizedSend). Nothing is lost silently.
+            int lower = Math.Min(DatagramSizes.PathPayload(_socket) ?? buffer.Length * 3 / 4, buffer.Length - 1);
+            _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
+            OversizedDatagrams++;
+            Volatile.Write(ref _oversizedSend, 1);
         }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock)
         {

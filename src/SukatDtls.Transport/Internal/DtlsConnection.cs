@@ -568,23 +568,32 @@ internal sealed partial class DtlsConnection : ConnectionContext,
                     return;
                 }
 
-                int limit = _maxRecordSize;
                 while (!buffer.IsEmpty)
                 {
+                    int limit = _maxRecordSize;
                     var chunk = buffer.Slice(0, Math.Min(limit, buffer.Length));
+                    ReadOnlySpan<byte> record;
                     if (chunk.IsSingleSegment)
                     {
-                        dtls.Send(chunk.FirstSpan);
-                        _metrics?.RecordSent((int)chunk.Length);
+                        record = chunk.FirstSpan;
                     }
                     else
                     {
-                        scratch ??= ArrayPool<byte>.Shared.Rent(limit);
+                        scratch ??= ArrayPool<byte>.Shared.Rent(_maxRecordSize);
                         chunk.CopyTo(scratch);
-                        dtls.Send(scratch.AsSpan(0, (int)chunk.Length));
-                        _metrics?.RecordSent((int)chunk.Length);
+                        record = scratch.AsSpan(0, (int)chunk.Length);
                     }
 
+                    dtls.Send(record);
+                    if (_datagrams.TakeOversizedSend())
+                    {
+                        // The path MTU is smaller than we thought: the record did not leave. The limit is lower now;
+                        // cut the same bytes again (a new record) rather than lose them.
+                        _maxRecordSize = dtls.GetSendLimit();
+                        continue;
+                    }
+
+                    _metrics?.RecordSent(record.Length);
                     buffer = buffer.Slice(chunk.End);
                 }
             }
@@ -836,6 +845,13 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             }
 
             _dtls.Send(record.Span);
+            if (_datagrams.TakeOversizedSend())
+            {
+                _maxRecordSize = _dtls.GetSendLimit();
+                throw new InvalidOperationException(
+                    $"The path to the peer carries smaller datagrams than expected: the record of {record.Length} bytes was not sent; records carry at most {_maxRecordSize} bytes now (MaxRecordSize).");
+            }
+
             _metrics?.RecordSent(record.Length);
         }
 

@@ -37,6 +37,8 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     private readonly Lock _dispatchLock = new();
     private readonly HelloVerifySender _helloVerifySender = new();
     private readonly byte[] _strayBuffer = new byte[DtlsConnection.MaxRecordDatagramSize];
+    private readonly byte[] _reassembledClientHello = new byte[DtlsConnection.MaxRecordDatagramSize];
+    private readonly ClientHelloReassembler _clientHelloReassembler;
 
     private Socket? _listenSocket;
     private IPEndPoint _boundEndPoint = null!;
@@ -84,6 +86,8 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         });
         _handshakes = new HandshakeWorkerPool(options.MaxConcurrentHandshakes, options.HandshakeQueueLength, "DTLS handshake");
         EndPoint = endPoint;
+        // Bounded state before the cookie: 128 ClientHellos of at most 8 KiB in progress, 5 s each (about 1 MiB at worst).
+        _clientHelloReassembler = new ClientHelloReassembler(maxPeers: 128, maxMessageLength: 8192, TimeSpan.FromSeconds(5), timeProvider);
         if (options.MaxHandshakesPerSecondPerAddress is { } perSecond)
         {
             _rateLimiter = new HandshakeRateLimiter(perSecond, timeProvider);
@@ -260,6 +264,20 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             return;
         }
 
+        if (ClientHelloReassembler.IsFragment(buffer.AsSpan(0, length)))
+        {
+            // A ClientHello too large for one of the client's datagrams: the verifier needs it whole.
+            length = _clientHelloReassembler.Add(from, buffer.AsSpan(0, length), _reassembledClientHello);
+            if (length == 0)
+            {
+                Statistics.OnClientHelloFragmentHeld();
+                return;
+            }
+
+            buffer = _reassembledClientHello;
+            Statistics.OnClientHelloReassembled();
+        }
+
         var request = VerifyCookie(buffer, length, from);
         if (request is not null && Admit(from))
         {
@@ -408,7 +426,8 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             socket = CreateUdpSocket(_boundEndPoint);
             socket.Bind(_boundEndPoint);
             socket.Connect(remoteEndPoint);
-            var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize, sendLimit: 1400, capacity: 64);
+            var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize,
+                sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics)
             {
                 ClientHelloRandom = DtlsRecordHeaders.ClientHelloRandom(clientHello).ToArray(),

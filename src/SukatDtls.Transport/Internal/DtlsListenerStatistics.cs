@@ -19,6 +19,8 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
     private long _datagramsForwarded;
     private long _refusedByConnectionLimit;
     private long _refusedByRateLimit;
+    private long _clientHellosReassembled;
+    private long _clientHelloFragmentsHeld;
 
     public long DatagramsReceived => Interlocked.Read(ref _datagramsReceived);
 
@@ -51,6 +53,16 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
 
     /// <summary>Verified peers turned away because their address used up <c>MaxHandshakesPerSecondPerAddress</c>.</summary>
     public long RefusedByRateLimit => Interlocked.Read(ref _refusedByRateLimit);
+
+    /// <summary>ClientHellos that arrived in fragments and were put back together for the cookie check.</summary>
+    public long ClientHellosReassembled => Interlocked.Read(ref _clientHellosReassembled);
+
+    public void OnClientHelloReassembled() => Interlocked.Increment(ref _clientHellosReassembled);
+
+    /// <summary>ClientHello fragments kept for reassembly (or ignored as malformed) without an answer yet.</summary>
+    public long ClientHelloFragmentsHeld => Interlocked.Read(ref _clientHelloFragmentsHeld);
+
+    public void OnClientHelloFragmentHeld() => Interlocked.Increment(ref _clientHelloFragmentsHeld);
 
     public void OnRefusedByConnectionLimit()
     {

@@ -321,6 +321,16 @@ internal static class DtlsTransportOptionsRules
         {
             RequirePositive(perAddress, names.Of(nameof(DtlsTransportOptions.MaxHandshakesPerSecondPerAddress)), failures);
         }
+
+        if (DatagramSizes.Check(options.MaxDatagramSize) is { } sizeProblem)
+        {
+            failures.Add($"{names.Of(nameof(DtlsTransportOptions.MaxDatagramSize))} {sizeProblem}");
+        }
+
+        if (options.HandshakeRetransmissionTimeout < TimeSpan.FromMilliseconds(100) || options.HandshakeRetransmissionTimeout > TimeSpan.FromSeconds(60))
+        {
+            failures.Add($"{names.Of(nameof(DtlsTransportOptions.HandshakeRetransmissionTimeout))} must be from 100 ms to 60 s; it is {options.HandshakeRetransmissionTimeout}.");
+        }
     }
 
     private static bool FileExists(string path, DtlsTransportOptions options, string name, List<string> failures)

@@ -54,15 +54,17 @@ internal sealed class TestDtlsClient : IDisposable
     /// <param name="beforeSend">Called with the 1-based number of each datagram before it is sent.</param>
     /// <param name="duplicateSends">Send every datagram twice, as a duplicating network would.</param>
     /// <param name="sent">Called with the 1-based number and a copy of each datagram after it was sent.</param>
+    /// <param name="sendLimit">The client's datagram limit: BouncyCastle fragments handshake messages to fit (a small one
+    /// makes the ClientHello arrive in fragments).</param>
     public static Task<TestDtlsClient> ConnectAsync(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000,
         int? stopSendingAfter = null, int[]? cipherSuites = null, Action<int>? beforeSend = null, bool duplicateSends = false,
-        Action<int, byte[]>? sent = null) =>
-        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis, stopSendingAfter, cipherSuites, beforeSend, duplicateSends, sent),
+        Action<int, byte[]>? sent = null, int sendLimit = 1_400) =>
+        Task.Factory.StartNew(() => Connect(server, localEndPoint, handshakeTimeoutMillis, stopSendingAfter, cipherSuites, beforeSend, duplicateSends, sent, sendLimit),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     public static TestDtlsClient Connect(IPEndPoint server, IPEndPoint? localEndPoint = null, int handshakeTimeoutMillis = 10_000,
         int? stopSendingAfter = null, int[]? cipherSuites = null, Action<int>? beforeSend = null, bool duplicateSends = false,
-        Action<int, byte[]>? sent = null)
+        Action<int, byte[]>? sent = null, int sendLimit = 1_400)
     {
         var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -75,7 +77,10 @@ internal sealed class TestDtlsClient : IDisposable
 
             socket.Connect(server);
             var client = new Client(handshakeTimeoutMillis, cipherSuites);
-            var transport = new UdpTransport(socket, stopSendingAfter ?? int.MaxValue, beforeSend, duplicateSends, sent);
+            var transport = new UdpTransport(socket, stopSendingAfter ?? int.MaxValue, beforeSend, duplicateSends, sent)
+            {
+                SendLimit = sendLimit,
+            };
             var dtls = new DtlsClientProtocol().Connect(client, transport);
             return new TestDtlsClient(socket, dtls, client, transport);
         }
@@ -172,7 +177,9 @@ internal sealed class TestDtlsClient : IDisposable
 
         public int GetReceiveLimit() => 65_535;
 
-        public int GetSendLimit() => 1_400;
+        public int SendLimit { get; set; } = 1_400;
+
+        public int GetSendLimit() => SendLimit;
 
         public int Receive(byte[] buf, int off, int len, int waitMillis) => Receive(buf.AsSpan(off, len), waitMillis);
 

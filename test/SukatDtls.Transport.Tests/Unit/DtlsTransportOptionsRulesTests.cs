@@ -78,8 +78,9 @@ public sealed class DtlsTransportOptionsRulesTests
         [
             "AcceptQueueLength", "CertificatePassword", "CertificatePath", "ClientCertificateAuthoritiesPath", "ClientCertificateMode",
             "ClientCertificateRevocationMode", "CookieKeyRotationInterval", "EnableSessionResumption", "HandshakeQueueLength",
-            "HandshakeTimeout", "IdleTimeout", "KeyPath", "MaxCachedSessions", "MaxConcurrentHandshakes", "MaxConnections",
-            "MaxHandshakesPerSecondPerAddress", "PskIdentityHint", "PskKeys", "SessionLifetime",
+            "HandshakeRetransmissionTimeout", "HandshakeTimeout", "IdleTimeout", "KeyPath", "MaxCachedSessions",
+            "MaxConcurrentHandshakes", "MaxConnections", "MaxDatagramSize", "MaxHandshakesPerSecondPerAddress", "PskIdentityHint",
+            "PskKeys", "SessionLifetime",
         ], DtlsTransportOptionsRules.ConfigurationKeys);
     }
 

@@ -44,6 +44,8 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
 
     public override int GetHandshakeTimeoutMillis() => (int)_options.HandshakeTimeout.TotalMilliseconds;
 
+    public override int GetHandshakeResendTimeMillis() => (int)_options.HandshakeRetransmissionTimeout.TotalMilliseconds;
+
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
     protected override int[] GetSupportedCipherSuites() =>

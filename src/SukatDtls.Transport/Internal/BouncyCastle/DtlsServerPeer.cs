@@ -38,6 +38,8 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
 
     public override int GetHandshakeTimeoutMillis() => _settings.HandshakeTimeoutMillis;
 
+    public override int GetHandshakeResendTimeMillis() => (int)_settings.Options.HandshakeRetransmissionTimeout.TotalMilliseconds;
+
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
     protected override int[] GetSupportedCipherSuites() =>
