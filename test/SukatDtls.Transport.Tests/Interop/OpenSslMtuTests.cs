@@ -27,6 +27,43 @@ public sealed class OpenSslMtuTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Max_fragment_length_asked_by_openssl_is_honoured_by_our_server()
+    {
+        // openssl negotiates 512-byte records (RFC 6066 max_fragment_length) and rejects any bigger record it receives.
+        await using var host = await DtlsTestHost.StartAsync<GreetingHandler>(output);
+        await using var client = OpenSslCli.StartDtlsClient($"127.0.0.1:{host.DtlsEndPoint.Port}", output, "-maxfraglen", "512");
+        Assert.Equal(GreetingHandler.Greeting, await client.ReadLineAsync(Step, what: "the 2,000-byte greeting"));
+    }
+
+    /// <summary>Writes 2,000 bytes and a newline as soon as a client connects, then waits for the client to leave.</summary>
+    private sealed class GreetingHandler : ConnectionHandler
+    {
+        public static readonly string Greeting = new('g', 2000);
+
+        public override async Task OnConnectedAsync(ConnectionContext connection)
+        {
+            var maxRecord = connection.Features.Get<SukatDtls.Transport.Features.IDtlsDatagramFeature>()!.MaxRecordSize;
+            if (maxRecord > 512)
+            {
+                throw new InvalidOperationException($"MaxRecordSize {maxRecord} ignores the negotiated 512-byte fragments.");
+            }
+
+            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes(Greeting + "\n"));
+
+            // Stay until the client leaves or the host stops.
+            var closeRequested = connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
+            using var done = CancellationTokenSource.CreateLinkedTokenSource(closeRequested, connection.ConnectionClosed);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, done.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    [Fact]
     public async Task Our_client_with_500_byte_datagrams_against_openssl_server_with_mtu_500()
     {
         int port = NcDtlsProcess.FreeUdpPort(IPAddress.Loopback);
