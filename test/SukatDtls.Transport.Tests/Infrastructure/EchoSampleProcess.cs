@@ -55,7 +55,7 @@ internal sealed class EchoSampleProcess : IAsyncDisposable
     /// <summary>Starts the sample process (not waiting for it): <c>--port 0 --status-port 0</c>.</summary>
     public static ExternalProcess Launch(ITestOutputHelper? output, IReadOnlyDictionary<string, string?>? extraEnvironment = null)
     {
-        string assembly = LocateEchoServerAssembly();
+        string assembly = SamplePrograms.Locate("EchoServer", "EchoServer");
         var environment = new Dictionary<string, string?>
         {
             // Whatever the test runner's environment says, the sample serves its own endpoints only.
@@ -72,7 +72,7 @@ internal sealed class EchoSampleProcess : IAsyncDisposable
             environment[name] = value;
         }
 
-        return ExternalProcess.Start("echo-server", DotNetHost(), [assembly, "--port", "0", "--status-port", "0"], output,
+        return ExternalProcess.Start("echo-server", SamplePrograms.DotNetHost(), [assembly, "--port", "0", "--status-port", "0"], output,
             workingDirectory: Path.GetDirectoryName(assembly), environment: environment);
     }
 
@@ -82,62 +82,4 @@ internal sealed class EchoSampleProcess : IAsyncDisposable
         .ToArray();
 
     public ValueTask DisposeAsync() => Process.DisposeAsync();
-
-    /// <summary>
-    /// EchoServer.dll next to the test assembly (the project reference copies it there with its runtimeconfig and
-    /// certs/), or else the sample's own build output for the same configuration and framework.
-    /// </summary>
-    private static string LocateEchoServerAssembly()
-    {
-        string baseDirectory = AppContext.BaseDirectory;
-        if (IsRunnable(baseDirectory))
-        {
-            return Path.Combine(baseDirectory, "EchoServer.dll");
-        }
-
-        // .../test/SukatDtls.Transport.Tests/bin/<configuration>/<tfm>/
-        var tfmDirectory = new DirectoryInfo(baseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string tfm = tfmDirectory.Name;
-        string configuration = tfmDirectory.Parent?.Name ?? "Debug";
-        for (var directory = tfmDirectory; directory is not null; directory = directory.Parent)
-        {
-            string sample = Path.Combine(directory.FullName, "samples", "EchoServer");
-            if (File.Exists(Path.Combine(sample, "EchoServer.csproj")))
-            {
-                string output = Path.Combine(sample, "bin", configuration, tfm);
-                if (IsRunnable(output))
-                {
-                    return Path.Combine(output, "EchoServer.dll");
-                }
-
-                throw new InvalidOperationException(
-                    $"EchoServer.dll with its runtimeconfig and certs/ is neither in {baseDirectory} nor in {output}: build samples/EchoServer ({configuration}).");
-            }
-        }
-
-        throw new InvalidOperationException($"EchoServer.dll is not in {baseDirectory} and no samples/EchoServer was found above it.");
-    }
-
-    private static bool IsRunnable(string directory) =>
-        File.Exists(Path.Combine(directory, "EchoServer.dll"))
-        && File.Exists(Path.Combine(directory, "EchoServer.runtimeconfig.json"))
-        && File.Exists(Path.Combine(directory, "certs", "server.pem"))
-        && File.Exists(Path.Combine(directory, "certs", "server.key"));
-
-    /// <summary>The dotnet host running the tests (the CLI exports DOTNET_HOST_PATH), else dotnet from PATH.</summary>
-    private static string DotNetHost()
-    {
-        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } hostPath && File.Exists(hostPath))
-        {
-            return hostPath;
-        }
-
-        if (Environment.ProcessPath is { } processPath
-            && Path.GetFileNameWithoutExtension(processPath).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            return processPath;
-        }
-
-        return ExternalProcess.FindOnPath("dotnet") ?? "dotnet";
-    }
 }

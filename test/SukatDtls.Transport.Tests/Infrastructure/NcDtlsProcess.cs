@@ -66,8 +66,8 @@ internal sealed class NcDtlsProcess : IAsyncDisposable
         string? standardInputFile = null,
         string? standardOutputFile = null)
     {
-        string assembly = LocateAssembly();
-        List<string> command = [DotNetHost(), assembly, .. arguments];
+        string assembly = SamplePrograms.Locate("NcDtls", "nc-dtls");
+        List<string> command = [SamplePrograms.DotNetHost(), assembly, .. arguments];
         if (resetInterrupt)
         {
             command.InsertRange(0, ["/usr/bin/env", "--default-signal=INT"]);
@@ -221,56 +221,5 @@ internal sealed class NcDtlsProcess : IAsyncDisposable
         text.Append(CultureInfo.InvariantCulture, $"\n--- {Name} standard error (last 20 lines):\n");
         text.AppendJoin('\n', StandardErrorLines.TakeLast(20));
         return text.ToString();
-    }
-
-    /// <summary>nc-dtls.dll next to the test assembly (the project reference copies it there), or the sample's own output.</summary>
-    private static string LocateAssembly()
-    {
-        string baseDirectory = AppContext.BaseDirectory;
-        if (IsRunnable(baseDirectory))
-        {
-            return Path.Combine(baseDirectory, "nc-dtls.dll");
-        }
-
-        var tfmDirectory = new DirectoryInfo(baseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string tfm = tfmDirectory.Name;
-        string configuration = tfmDirectory.Parent?.Name ?? "Debug";
-        for (var directory = tfmDirectory; directory is not null; directory = directory.Parent)
-        {
-            string sample = Path.Combine(directory.FullName, "samples", "NcDtls");
-            if (File.Exists(Path.Combine(sample, "NcDtls.csproj")))
-            {
-                string output = Path.Combine(sample, "bin", configuration, tfm);
-                return IsRunnable(output)
-                    ? Path.Combine(output, "nc-dtls.dll")
-                    : throw new InvalidOperationException(
-                        $"nc-dtls.dll with its runtimeconfig and certs/ is neither in {baseDirectory} nor in {output}: build samples/NcDtls ({configuration}).");
-            }
-        }
-
-        throw new InvalidOperationException($"nc-dtls.dll is not in {baseDirectory} and no samples/NcDtls was found above it.");
-    }
-
-    private static bool IsRunnable(string directory) =>
-        File.Exists(Path.Combine(directory, "nc-dtls.dll"))
-        && File.Exists(Path.Combine(directory, "nc-dtls.runtimeconfig.json"))
-        && File.Exists(Path.Combine(directory, "certs", "server.pem"))
-        && File.Exists(Path.Combine(directory, "certs", "server.key"));
-
-    /// <summary>The dotnet host running the tests (the CLI exports DOTNET_HOST_PATH), else dotnet from PATH.</summary>
-    private static string DotNetHost()
-    {
-        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } hostPath && File.Exists(hostPath))
-        {
-            return hostPath;
-        }
-
-        if (Environment.ProcessPath is { } processPath
-            && Path.GetFileNameWithoutExtension(processPath).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            return processPath;
-        }
-
-        return ExternalProcess.FindOnPath("dotnet") ?? "dotnet";
     }
 }

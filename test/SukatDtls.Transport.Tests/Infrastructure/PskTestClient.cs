@@ -51,7 +51,7 @@ internal sealed class PskTestClient : IDisposable
         {
             socket.Connect(server);
             var client = new Client(cipherSuites, new RecordingIdentity(identity, key), encryptThenMac);
-            var dtls = new DtlsClientProtocol().Connect(client, new UdpTransport(socket));
+            var dtls = new DtlsClientProtocol().Connect(client, new TestUdpTransport(socket));
             return new PskTestClient(socket, dtls, client);
         }
         catch
@@ -132,46 +132,5 @@ internal sealed class PskTestClient : IDisposable
             NegotiatedCipherSuite = m_context.SecurityParameters.CipherSuite;
             NegotiatedEncryptThenMac = m_context.SecurityParameters.IsEncryptThenMac;
         }
-    }
-
-    private sealed class UdpTransport(Socket socket) : DatagramTransport
-    {
-        public int GetReceiveLimit() => 65_535;
-
-        public int GetSendLimit() => 1_400;
-
-        public int Receive(byte[] buf, int off, int len, int waitMillis) => Receive(buf.AsSpan(off, len), waitMillis);
-
-        public int Receive(Span<byte> buffer, int waitMillis)
-        {
-            if (!socket.Poll(waitMillis == 0 ? -1 : waitMillis * 1000, SelectMode.SelectRead))
-            {
-                return -1;
-            }
-
-            try
-            {
-                return socket.Receive(buffer);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
-            {
-                return -1;
-            }
-        }
-
-        public void Send(byte[] buf, int off, int len) => Send(buf.AsSpan(off, len));
-
-        public void Send(ReadOnlySpan<byte> buffer)
-        {
-            try
-            {
-                socket.Send(buffer);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
-            {
-            }
-        }
-
-        public void Close() => socket.Dispose();
     }
 }

@@ -17,9 +17,9 @@ internal sealed class TestDtlsClient : IDisposable
     private static readonly BcTlsCrypto s_crypto = new(new SecureRandom());
 
     private readonly Client _client;
-    private readonly UdpTransport _transport;
+    private readonly TestUdpTransport _transport;
 
-    private TestDtlsClient(Socket socket, DtlsTransport dtls, Client client, UdpTransport transport)
+    private TestDtlsClient(Socket socket, DtlsTransport dtls, Client client, TestUdpTransport transport)
     {
         Socket = socket;
         Dtls = dtls;
@@ -77,7 +77,7 @@ internal sealed class TestDtlsClient : IDisposable
 
             socket.Connect(server);
             var client = new Client(handshakeTimeoutMillis, cipherSuites);
-            var transport = new UdpTransport(socket, stopSendingAfter ?? int.MaxValue, beforeSend, duplicateSends, sent)
+            var transport = new TestUdpTransport(socket, stopSendingAfter ?? int.MaxValue, beforeSend, duplicateSends, sent)
             {
                 SendLimit = sendLimit,
             };
@@ -166,77 +166,5 @@ internal sealed class TestDtlsClient : IDisposable
             client.ServerCertificate = serverCertificate.Certificate.GetCertificateAt(0);
 
         public TlsCredentials? GetClientCredentials(CertificateRequest certificateRequest) => null;
-    }
-
-    private sealed class UdpTransport(Socket socket, int stopSendingAfter, Action<int>? beforeSend, bool duplicateSends,
-        Action<int, byte[]>? sent) : DatagramTransport
-    {
-        private int _sent;
-
-        public Action<byte[]>? Divert { get; set; }
-
-        public int GetReceiveLimit() => 65_535;
-
-        public int SendLimit { get; set; } = 1_400;
-
-        public int GetSendLimit() => SendLimit;
-
-        public int Receive(byte[] buf, int off, int len, int waitMillis) => Receive(buf.AsSpan(off, len), waitMillis);
-
-        public int Receive(Span<byte> buffer, int waitMillis)
-        {
-            while (true)
-            {
-                if (!socket.Poll(waitMillis == 0 ? -1 : waitMillis * 1000, SelectMode.SelectRead))
-                {
-                    return -1;
-                }
-
-                try
-                {
-                    return socket.Receive(buffer);
-                }
-                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
-                {
-                    // ICMP port unreachable from an earlier send: no datagram, try again.
-                    return -1;
-                }
-            }
-        }
-
-        public void Send(byte[] buf, int off, int len) => Send(buf.AsSpan(off, len));
-
-        public void Send(ReadOnlySpan<byte> buffer)
-        {
-            if (++_sent > stopSendingAfter)
-            {
-                return;
-            }
-
-            beforeSend?.Invoke(_sent);
-
-            if (Divert is { } divert)
-            {
-                Divert = null;
-                divert(buffer.ToArray());
-                return;
-            }
-
-            try
-            {
-                socket.Send(buffer);
-                if (duplicateSends)
-                {
-                    socket.Send(buffer);
-                }
-
-                sent?.Invoke(_sent, buffer.ToArray());
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
-            {
-            }
-        }
-
-        public void Close() => socket.Dispose();
     }
 }

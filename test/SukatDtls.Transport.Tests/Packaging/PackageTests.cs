@@ -72,7 +72,7 @@ public sealed class PackageTests(ITestOutputHelper output)
                 $"the new project did not restore {PackageId} {version} from the local folder into its own packages folder");
 
             // 3. Run it and talk DTLS to it.
-            await using var server = ExternalProcess.Start("package-app", DotNetHost(), [Path.Combine(app, "out", "PackageApp.dll")], output,
+            await using var server = ExternalProcess.Start("package-app", SamplePrograms.DotNetHost(), [Path.Combine(app, "out", "PackageApp.dll")], output,
                 workingDirectory: app, environment: ChildEnvironment(new Dictionary<string, string?>
                 {
                     ["ASPNETCORE_URLS"] = null,
@@ -329,7 +329,7 @@ public sealed class PackageTests(ITestOutputHelper output)
     /// </summary>
     private async Task RunToEndAsync(string what, IEnumerable<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string?>? environment)
     {
-        var startInfo = new ProcessStartInfo(DotNetHost())
+        var startInfo = new ProcessStartInfo(SamplePrograms.DotNetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -429,23 +429,6 @@ public sealed class PackageTests(ITestOutputHelper output)
         }
 
         return environment;
-    }
-
-    /// <summary>The dotnet host running the tests (the CLI exports DOTNET_HOST_PATH), else dotnet from PATH.</summary>
-    private static string DotNetHost()
-    {
-        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } hostPath && File.Exists(hostPath))
-        {
-            return hostPath;
-        }
-
-        if (Environment.ProcessPath is { } processPath
-            && Path.GetFileNameWithoutExtension(processPath).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            return processPath;
-        }
-
-        return ExternalProcess.FindOnPath("dotnet") ?? "dotnet";
     }
 }
 

@@ -1,0 +1,61 @@
+namespace SukatDtls.Transport.Tests.Infrastructure;
+
+/// <summary>Finding and running the repository's sample programs (and other .NET programs) from the tests.</summary>
+internal static class SamplePrograms
+{
+    /// <summary>The dotnet host running the tests (the CLI exports DOTNET_HOST_PATH), else dotnet from PATH.</summary>
+    public static string DotNetHost()
+    {
+        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } hostPath && File.Exists(hostPath))
+        {
+            return hostPath;
+        }
+
+        if (Environment.ProcessPath is { } processPath
+            && Path.GetFileNameWithoutExtension(processPath).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            return processPath;
+        }
+
+        return ExternalProcess.FindOnPath("dotnet") ?? "dotnet";
+    }
+
+    /// <summary>
+    /// <paramref name="assemblyName"/>.dll next to the test assembly (a project reference copies a sample there with its
+    /// runtimeconfig and certs/), or else in the sample's own build output (samples/<paramref name="sampleFolder"/>)
+    /// for the same configuration and framework.
+    /// </summary>
+    public static string Locate(string sampleFolder, string assemblyName)
+    {
+        string baseDirectory = AppContext.BaseDirectory;
+        if (IsRunnable(baseDirectory, assemblyName))
+        {
+            return Path.Combine(baseDirectory, assemblyName + ".dll");
+        }
+
+        // .../test/SukatDtls.Transport.Tests/bin/<configuration>/<tfm>/
+        var tfmDirectory = new DirectoryInfo(baseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string tfm = tfmDirectory.Name;
+        string configuration = tfmDirectory.Parent?.Name ?? "Debug";
+        for (var directory = tfmDirectory; directory is not null; directory = directory.Parent)
+        {
+            string sample = Path.Combine(directory.FullName, "samples", sampleFolder);
+            if (Directory.Exists(sample) && Directory.EnumerateFiles(sample, "*.csproj").Any())
+            {
+                string output = Path.Combine(sample, "bin", configuration, tfm);
+                return IsRunnable(output, assemblyName)
+                    ? Path.Combine(output, assemblyName + ".dll")
+                    : throw new InvalidOperationException(
+                        $"{assemblyName}.dll with its runtimeconfig and certs/ is neither in {baseDirectory} nor in {output}: build samples/{sampleFolder} ({configuration}).");
+            }
+        }
+
+        throw new InvalidOperationException($"{assemblyName}.dll is not in {baseDirectory} and no samples/{sampleFolder} was found above it.");
+    }
+
+    private static bool IsRunnable(string directory, string assemblyName) =>
+        File.Exists(Path.Combine(directory, assemblyName + ".dll"))
+        && File.Exists(Path.Combine(directory, assemblyName + ".runtimeconfig.json"))
+        && File.Exists(Path.Combine(directory, "certs", "server.pem"))
+        && File.Exists(Path.Combine(directory, "certs", "server.key"));
+}
