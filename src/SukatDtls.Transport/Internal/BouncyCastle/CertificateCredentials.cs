@@ -30,12 +30,19 @@ internal sealed class CertificateCredentials
         CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     ];
 
-    private CertificateCredentials(Certificate chain, AsymmetricKeyParameter privateKey, short signatureAlgorithm, int[] cipherSuites)
+    // ECDSA keys also live as a .NET ECDsa: signing through the platform's crypto library is far cheaper than
+    // BouncyCastle's managed EC arithmetic. One key, shared by every handshake thread, used under a lock.
+    private readonly ECDsa? _platformEcdsa;
+    private readonly Lock _platformEcdsaLock = new();
+
+    private CertificateCredentials(Certificate chain, AsymmetricKeyParameter privateKey, short signatureAlgorithm, int[] cipherSuites,
+        ECDsa? platformEcdsa)
     {
         Chain = chain;
         PrivateKey = privateKey;
         SignatureAlgorithm = signatureAlgorithm;
         CipherSuites = cipherSuites;
+        _platformEcdsa = platformEcdsa;
     }
 
     public Certificate Chain { get; }
@@ -97,7 +104,14 @@ internal sealed class CertificateCredentials
         }
 
         var privateKey = PrivateKeyFactory.CreateKey(pkcs8);
-        return new CertificateCredentials(new Certificate(entries.ToArray()), privateKey, signatureAlgorithm, suites);
+        ECDsa? platformEcdsa = null;
+        if (signatureAlgorithm == Org.BouncyCastle.Tls.SignatureAlgorithm.ecdsa)
+        {
+            platformEcdsa = ECDsa.Create();
+            platformEcdsa.ImportPkcs8PrivateKey(pkcs8, out _);
+        }
+
+        return new CertificateCredentials(new Certificate(entries.ToArray()), privateKey, signatureAlgorithm, suites, platformEcdsa);
     }
 
     /// <summary>Makes the server's signer for one handshake, choosing a signature scheme the client offered.</summary>
@@ -124,7 +138,9 @@ internal sealed class CertificateCredentials
             ? SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha256, Org.BouncyCastle.Tls.SignatureAlgorithm.ecdsa)
             : SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha256, Org.BouncyCastle.Tls.SignatureAlgorithm.rsa);
 
-        return new BcDefaultTlsCredentialedSigner(new TlsCryptoParameters(context), crypto, PrivateKey, Chain, chosen);
+        return _platformEcdsa is not null
+            ? new DotNetEcdsaSigner(_platformEcdsa, _platformEcdsaLock, Chain, chosen)
+            : new BcDefaultTlsCredentialedSigner(new TlsCryptoParameters(context), crypto, PrivateKey, Chain, chosen);
     }
 
     private static bool IsSupportedHash(short hash) =>
