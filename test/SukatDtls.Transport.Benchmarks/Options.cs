@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace SukatDtls.Transport.Benchmarks;
+
+internal sealed class Options
+{
+    public const string Usage =
+        "usage: SukatDtls.Transport.Benchmarks [handshake] [echo] [sessions] [contention] [options]\n" +
+        "  (no scenario = all four)\n" +
+        "  --handshakes N     full/resumed handshakes per server (default 1000; RSA: a quarter)\n" +
+        "  --concurrency C    handshakes in flight (default 8)\n" +
+        "  --echo-conns C     echo connections (default 4)\n" +
+        "  --echo-messages M  echoes per connection (default 5000)\n" +
+        "  --echo-size S      bytes per record (default 1000)\n" +
+        "  --sessions N       idle sessions held (default 2000)\n" +
+        "  --keep S           seconds each session is held (default 15)\n" +
+        "  --contention-n N --contention-c C   handshakes and in flight for 'contention' (default 1500, 500)\n" +
+        "  --no-rsa           skip the RSA handshake\n" +
+        "  --warmup-min B --warmup B   our server's warm-up: at least/most B batches (500 handshakes, 100 RSA, or\n" +
+        "                     4 x 2000 echoes) until its CPU per batch settles (default 8, 14)\n" +
+        "  --workstation-gc   run the echo sample with DOTNET_gcServer=0 (it ships with server GC)\n" +
+        "  --no-build         do not build samples/EchoServer (needs its Release build)\n" +
+        "  --json FILE        also write the figures as JSON\n" +
+        "  --chart FILE       write an SVG bar chart of the ratios (e.g. docs/benchmark-chart.svg)\n" +
+        "  --chart-from JSON  with --chart: only redraw the chart from an earlier --json file\n" +
+        "Needs gcc and libssl-dev; finds shared/bench next to the repository or in $SUKAT_BENCH_DIR.";
+
+    public List<string> Scenarios { get; } = [];
+
+    public int Handshakes { get; set; } = 1000;
+
+    public int Concurrency { get; set; } = 8;
+
+    public int EchoConnections { get; set; } = 4;
+
+    public int EchoMessages { get; set; } = 5000;
+
+    public int EchoSize { get; set; } = 1000;
+
+    public int Sessions { get; set; } = 2000;
+
+    public int KeepSeconds { get; set; } = 15;
+
+    public int ContentionHandshakes { get; set; } = 1500;
+
+    public int ContentionInFlight { get; set; } = 500;
+
+    public bool NoRsa { get; set; }
+
+    public bool WorkstationGc { get; set; }
+
+    public int MaxWarmupBatches { get; set; } = 14;
+
+    public int MinWarmupBatches { get; set; } = 8;
+
+    public bool NoBuild { get; set; }
+
+    public string? Json { get; set; }
+
+    public string? Chart { get; set; }
+
+    public string? ChartFrom { get; set; }
+
+    public bool Help { get; set; }
+
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int Flip { get; set; }
+
+    public static Options Parse(string[] args)
+    {
+        var o = new Options();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            int Int() => i + 1 < args.Length && int.TryParse(args[++i], NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0
+                ? v
+                : throw new ArgumentException($"{a} needs a positive number");
+            string Str() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
+            switch (a)
+            {
+                case "handshake" or "echo" or "sessions" or "contention": o.Scenarios.Add(a); break;
+                case "--handshakes": o.Handshakes = Int(); break;
+                case "--concurrency": o.Concurrency = Int(); break;
+                case "--echo-conns": o.EchoConnections = Int(); break;
+                case "--echo-messages": o.EchoMessages = Int(); break;
+                case "--echo-size": o.EchoSize = Math.Max(16, Int()); break;
+                case "--sessions": o.Sessions = Int(); break;
+                case "--keep": o.KeepSeconds = Int(); break;
+                case "--contention-n": o.ContentionHandshakes = Int(); break;
+                case "--contention-c": o.ContentionInFlight = Int(); break;
+                case "--no-rsa": o.NoRsa = true; break;
+                case "--workstation-gc": o.WorkstationGc = true; break;
+                case "--warmup": o.MaxWarmupBatches = Int(); break;
+                case "--warmup-min": o.MinWarmupBatches = Int(); break;
+                case "--no-build": o.NoBuild = true; break;
+                case "--json": o.Json = Path.GetFullPath(Str()); break;
+                case "--chart": o.Chart = Path.GetFullPath(Str()); break;
+                case "--chart-from": o.ChartFrom = Path.GetFullPath(Str()); break;
+                case "-h" or "--help": o.Help = true; break;
+                default: throw new ArgumentException($"unknown argument '{a}'");
+            }
+        }
+
+        if (o.Scenarios.Count == 0)
+        {
+            o.Scenarios.AddRange(["handshake", "echo", "sessions", "contention"]);
+        }
+
+        return o;
+    }
+}

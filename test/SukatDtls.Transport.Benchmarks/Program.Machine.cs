@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace SukatDtls.Transport.Benchmarks;
+
+/// <summary>What /proc and the system say about a process and the machine.</summary>
+internal static partial class Program
+{
+    private static long ProcCpuTicks(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        string[] f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // After "pid (comm) " the fields start at 3 (state); utime is field 14, stime 15.
+        return long.Parse(f[14 - 3], Inv) + long.Parse(f[15 - 3], Inv);
+    }
+
+    private static (double Threads, double RssKb) ProcStatus(int pid)
+    {
+        double threads = 0, rss = 0;
+        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("Threads:", StringComparison.Ordinal))
+            {
+                threads = double.Parse(line[8..].Trim(), Inv);
+            }
+            else if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                rss = double.Parse(line[6..].Replace("kB", "", StringComparison.Ordinal).Trim(), Inv);
+            }
+        }
+
+        return (threads, rss);
+    }
+
+    private static void GcSettle() => Thread.Sleep(1500);
+
+    private static int ClockTicks()
+    {
+        string s = Exec("getconf", ["CLK_TCK"], ".", 10).Trim();
+        return int.TryParse(s, Inv, out int v) && v > 0 ? v : 100;
+    }
+
+    private static string CpuModel()
+    {
+        try
+        {
+            string? l = File.ReadLines("/proc/cpuinfo").FirstOrDefault(x => x.StartsWith("model name", StringComparison.Ordinal));
+            return l is null ? "unknown" : l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    // ---------------------------------------------------------------- processes
+}
