@@ -37,18 +37,15 @@ internal static class DatagramSizes
             return configuredMaximum;
         }
 
-        try
+        // A dual-stack IPv6 socket talking to an IPv4-mapped peer sends IPv4: set both families' option.
+        byte[] discoverDo = BitConverter.GetBytes(PmtuDiscoveryDo);
+        if (socket.AddressFamily == AddressFamily.InterNetworkV6)
         {
-            bool ipv6 = socket.AddressFamily == AddressFamily.InterNetworkV6
-                && socket.RemoteEndPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: false };
-            int level = ipv6 ? 41 /* IPPROTO_IPV6 */ : 0 /* IPPROTO_IP */;
-            socket.SetRawSocketOption(level, ipv6 ? Ipv6MtuDiscover : IpMtuDiscover, BitConverter.GetBytes(PmtuDiscoveryDo));
-            return Math.Min(configuredMaximum, PathPayload(socket) ?? configuredMaximum);
+            TrySet(socket, 41 /* IPPROTO_IPV6 */, Ipv6MtuDiscover, discoverDo);
         }
-        catch (SocketException)
-        {
-            return configuredMaximum;
-        }
+
+        TrySet(socket, 0 /* IPPROTO_IP */, IpMtuDiscover, discoverDo);
+        return Math.Min(configuredMaximum, PathPayload(socket) ?? configuredMaximum);
     }
 
     /// <summary>The largest UDP payload the kernel's current path MTU allows, or null when it does not say.</summary>
@@ -59,20 +56,33 @@ internal static class DatagramSizes
             return null;
         }
 
+        bool ipv4Path = socket.AddressFamily == AddressFamily.InterNetwork
+            || socket.RemoteEndPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: true };
+        int headers = (ipv4Path ? 20 : 40) + 8;
+        int? mtu = socket.AddressFamily == AddressFamily.InterNetworkV6
+            ? TryGet(socket, 41, Ipv6Mtu) ?? TryGet(socket, 0, IpMtu)
+            : TryGet(socket, 0, IpMtu);
+        return mtu is { } value ? Math.Max(Minimum, value - headers) : null;
+    }
+
+    private static void TrySet(Socket socket, int level, int option, byte[] value)
+    {
         try
         {
-            bool ipv6 = socket.AddressFamily == AddressFamily.InterNetworkV6
-                && socket.RemoteEndPoint is IPEndPoint { Address.IsIPv4MappedToIPv6: false };
-            Span<byte> value = stackalloc byte[4];
-            int length = socket.GetRawSocketOption(ipv6 ? 41 : 0, ipv6 ? Ipv6Mtu : IpMtu, value);
-            if (length != 4)
-            {
-                return null;
-            }
+            socket.SetRawSocketOption(level, option, value);
+        }
+        catch (SocketException)
+        {
+            // Not for this socket's family: the other setting applies.
+        }
+    }
 
-            int mtu = BitConverter.ToInt32(value);
-            int payload = mtu - (ipv6 ? 40 : 20) - 8;
-            return payload >= Minimum ? payload : Minimum;
+    private static int? TryGet(Socket socket, int level, int option)
+    {
+        try
+        {
+            Span<byte> value = stackalloc byte[4];
+            return socket.GetRawSocketOption(level, option, value) == 4 ? BitConverter.ToInt32(value) : null;
         }
         catch (SocketException)
         {
