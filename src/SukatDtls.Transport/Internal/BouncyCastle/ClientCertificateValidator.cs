@@ -20,9 +20,6 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// </summary>
 internal sealed class ClientCertificateValidator
 {
-    /// <summary>id-kp-clientAuth (RFC 5280 §4.2.1.12).</summary>
-    private static readonly Oid s_clientAuthentication = new("1.3.6.1.5.5.7.3.2", "Client Authentication");
-
     // The key types our chain validation and BouncyCastle's CertificateVerify check both handle. In TLS 1.2
     // ecdsa_sign also covers EdDSA certificates (RFC 8422 §5.5), whose signatures are not listed below.
     private static readonly short[] s_certificateTypes = [ClientCertificateType.ecdsa_sign, ClientCertificateType.rsa_sign];
@@ -78,15 +75,8 @@ internal sealed class ClientCertificateValidator
         using var chain = new X509Chain();
         try
         {
-            var policy = chain.ChainPolicy;
-            policy.RevocationMode = _options.ClientCertificateRevocationMode;
-            policy.ApplicationPolicy.Add(s_clientAuthentication);
-            policy.ExtraStore.AddRange(intermediates);
-            if (_options.ClientCertificateAuthorities is { Count: > 0 } authorities)
-            {
-                policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                policy.CustomTrustStore.AddRange(authorities);
-            }
+            CertificateChainPolicy.Configure(chain.ChainPolicy, CertificateChainPolicy.ClientAuthentication,
+                _options.ClientCertificateRevocationMode, intermediates, _options.ClientCertificateAuthorities);
 
             bool built;
             try

@@ -11,7 +11,6 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// </summary>
 internal static class ServerCertificateValidator
 {
-    private static readonly Oid s_serverAuthentication = new("1.3.6.1.5.5.7.3.1");
 
     /// <returns>Null when the certificate is acceptable, else why it is not.</returns>
     public static string? Validate(DtlsClientOptions options, string serverName, X509Certificate2 leaf, X509Certificate2Collection intermediates)
@@ -29,15 +28,8 @@ internal static class ServerCertificateValidator
         }
 
         using var chain = new X509Chain();
-        var policy = chain.ChainPolicy;
-        policy.RevocationMode = X509RevocationMode.NoCheck;
-        policy.ApplicationPolicy.Add(s_serverAuthentication);
-        policy.ExtraStore.AddRange(intermediates);
-        if (options.TrustedCertificateAuthorities is { Count: > 0 } authorities)
-        {
-            policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            policy.CustomTrustStore.AddRange(authorities);
-        }
+        CertificateChainPolicy.Configure(chain.ChainPolicy, CertificateChainPolicy.ServerAuthentication,
+            X509RevocationMode.NoCheck, intermediates, options.TrustedCertificateAuthorities);
 
         if (!chain.Build(leaf))
         {
