@@ -19,21 +19,33 @@ public sealed partial class EchoHandler(ILogger<EchoHandler> logger) : Connectio
 
         // Kestrel requests the close on shutdown: ending the handler then sends close_notify to the peer.
         var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-        var buffer = new byte[datagrams.MaxReceiveRecordSize];
+        var input = connection.Transport.Input;
         try
         {
             while (true)
             {
-                int length = await datagrams.ReceiveAsync(buffer, closeRequested);
-                if (length == 0 && datagrams.IsCompleted)
+                // Wait for data without holding a buffer (an idle connection then costs no 16 KiB), and consume nothing:
+                // the datagram view takes the record out of the same input.
+                var waiting = await input.ReadAsync(closeRequested);
+                input.AdvanceTo(waiting.Buffer.Start);
+                if (waiting.IsCompleted && waiting.Buffer.IsEmpty)
                 {
                     break;
                 }
 
-                for (int sent = 0; sent < length; sent += datagrams.MaxRecordSize)
+                byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(datagrams.MaxReceiveRecordSize);
+                try
                 {
-                    int piece = Math.Min(datagrams.MaxRecordSize, length - sent);
-                    await datagrams.SendAsync(buffer.AsMemory(sent, piece), closeRequested);
+                    int length = await datagrams.ReceiveAsync(buffer, closeRequested);
+                    for (int sent = 0; sent < length; sent += datagrams.MaxRecordSize)
+                    {
+                        int piece = Math.Min(datagrams.MaxRecordSize, length - sent);
+                        await datagrams.SendAsync(buffer.AsMemory(sent, piece), closeRequested);
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
                 }
             }
         }
