@@ -24,7 +24,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
     private readonly DtlsClientOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
-    private readonly BcTlsCrypto _crypto = new(new SecureRandom());
+    private readonly BcTlsCrypto _crypto = new PlatformTlsCrypto(new SecureRandom());
     private readonly HandshakeWorkerPool _handshakes;
     private readonly ClientConnections _connections = new();
     private readonly ITimer? _heartbeat;

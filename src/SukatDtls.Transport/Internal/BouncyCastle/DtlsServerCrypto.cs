@@ -17,7 +17,7 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// of the epoch succeeded counts (that is the client's Finished); after the handshake, failed records are discarded
 /// silently as before (RFC 6347 §4.1.2.7).
 /// </remarks>
-internal sealed class DtlsServerCrypto(SecureRandom random) : BcTlsCrypto(random)
+internal sealed class DtlsServerCrypto(SecureRandom random) : PlatformTlsCrypto(random)
 {
     public override TlsCipher CreateCipher(TlsCryptoParameters cryptoParams, int encryptionAlgorithm, int macAlgorithm)
     {
