@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
@@ -15,11 +13,16 @@ internal sealed class HandshakeWorkerPool : IDisposable
     private readonly int _maxThreads;
     private readonly int _capacity;
     private readonly string _threadName;
-    private readonly ConcurrentQueue<Action> _work = new();
-    private readonly SemaphoreSlim _available = new(0);
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly Lock _threadsLock = new();
+
+    // A monitor, not SemaphoreSlim: SemaphoreSlim spins (sched_yield) before it blocks, and with one waiting thread
+    // per idle worker that spinning took 12 % of the handshake threads' CPU on a 2-core machine (perf, 30,000
+    // handshakes with 8 in flight). Monitor.Wait blocks at once.
+    private readonly object _signal = new();
+    private readonly Queue<Action> _work = new();
     private int _threads;
+    private int _waiting;
+    private int _wakeupsInFlight;
+    private bool _stopped;
     private int _reserved;
 
     public HandshakeWorkerPool(int maxThreads, int queueLength, string threadName)
@@ -38,7 +41,7 @@ internal sealed class HandshakeWorkerPool : IDisposable
     /// <summary>Reserves room for one handshake; false when running and waiting handshakes are at their caps.</summary>
     public bool TryReserve()
     {
-        if (Interlocked.Increment(ref _reserved) > _capacity || _stopping.IsCancellationRequested)
+        if (Interlocked.Increment(ref _reserved) > _capacity || Volatile.Read(ref _stopped))
         {
             Interlocked.Decrement(ref _reserved);
             return false;
@@ -53,63 +56,80 @@ internal sealed class HandshakeWorkerPool : IDisposable
     /// <summary>Runs <paramref name="handshake"/> on a handshake thread, using a reservation from <see cref="TryReserve"/>.</summary>
     public void Run(Action handshake)
     {
-        _work.Enqueue(handshake);
-        _available.Release();
-        lock (_threadsLock)
+        bool startThread = false;
+        lock (_signal)
         {
-            if (_threads < _maxThreads && Volatile.Read(ref _reserved) > _threads)
+            _work.Enqueue(handshake);
+            if (_waiting > _wakeupsInFlight)
+            {
+                // An idle thread takes it.
+                _wakeupsInFlight++;
+                Monitor.Pulse(_signal);
+            }
+            else if (_threads < _maxThreads)
             {
                 _threads++;
-                var thread = new Thread(WorkerLoop, maxStackSize: 512 * 1024)
-                {
-                    IsBackground = true,
-                    Name = _threadName,
-                };
-                thread.UnsafeStart();
+                startThread = true;
             }
+
+            // Otherwise every thread is busy and the first to finish takes it from the queue.
+        }
+
+        if (startThread)
+        {
+            var thread = new Thread(WorkerLoop, maxStackSize: 512 * 1024)
+            {
+                IsBackground = true,
+                Name = _threadName,
+            };
+            thread.UnsafeStart();
         }
     }
 
     private void WorkerLoop()
     {
-        var stopping = _stopping.Token;
         while (true)
         {
-            bool signalled;
-            try
+            Action? handshake;
+            lock (_signal)
             {
-                signalled = _available.Wait(s_idleThreadLifetime, stopping);
-            }
-            catch (OperationCanceledException)
-            {
-                signalled = false;
-            }
-
-            if (!signalled)
-            {
-                lock (_threadsLock)
+                while (true)
                 {
-                    // Work queued just after the wait ended keeps this thread alive; Run counts on it.
-                    if (_available.CurrentCount == 0 || stopping.IsCancellationRequested)
+                    if (_stopped)
+                    {
+                        _threads--;
+                        return;
+                    }
+
+                    if (_work.TryDequeue(out handshake))
+                    {
+                        break;
+                    }
+
+                    _waiting++;
+                    bool woken = Monitor.Wait(_signal, s_idleThreadLifetime);
+                    _waiting--;
+                    if (_wakeupsInFlight > 0)
+                    {
+                        _wakeupsInFlight--;
+                    }
+
+                    // Work queued while the wait timed out keeps this thread; Run counted on it.
+                    if (!woken && _work.Count == 0 && !_stopped)
                     {
                         _threads--;
                         return;
                     }
                 }
-
-                continue;
             }
 
-            if (_work.TryDequeue(out var handshake))
+            try
             {
-                try
-                {
-                    handshake();
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _reserved);
-                }
+                handshake();
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _reserved);
             }
         }
     }
@@ -117,6 +137,10 @@ internal sealed class HandshakeWorkerPool : IDisposable
     /// <summary>Stops taking work; threads end once their current handshake ends (each is bounded by its timeout).</summary>
     public void Dispose()
     {
-        _stopping.Cancel();
+        lock (_signal)
+        {
+            _stopped = true;
+            Monitor.PulseAll(_signal);
+        }
     }
 }
