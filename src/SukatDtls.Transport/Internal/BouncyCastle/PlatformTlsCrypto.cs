@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Security;
 using Org.BouncyCastle.Tls;
 using Org.BouncyCastle.Tls.Crypto;
@@ -9,19 +10,26 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>
 /// BouncyCastle's TLS crypto with the hot primitives moved to the platform: AES-GCM and AES-CCM (all the AES suites
-/// we offer) run on .NET's <see cref="AesGcm"/> and <see cref="AesCcm"/>, that is on OpenSSL, CNG or CommonCrypto;
-/// X25519 runs on the system's libcrypto where there is one (<see cref="OpenSslX25519"/>).
+/// we offer) run on .NET's <see cref="AesGcm"/> and <see cref="AesCcm"/>, SHA-1/SHA-2 (transcript, PRF, HMAC) on
+/// <see cref="IncrementalHash"/> (<see cref="PlatformDigest"/>) — that is on OpenSSL, CNG or CommonCrypto — and
+/// X25519 on the system's libcrypto where there is one (<see cref="OpenSslX25519"/>).
 /// </summary>
 /// <remarks>
 /// Measured on the benchmark machine: BouncyCastle's managed GCM keeps two 4 KiB multiplication tables per connection
 /// (one per direction) and costs several microseconds per 1,000-byte record; the platform cipher keeps its key
 /// schedule in a native context and uses AES-NI and carry-less multiplication. X25519 was a fifth of the server's CPU
-/// per full handshake. Everything else — the handshake protocol, NIST-curve agreement, PRF — stays BouncyCastle's
+/// per full handshake. Everything else — the handshake protocol, NIST-curve agreement, the PRF's construction — stays BouncyCastle's
 /// (.NET's ECDiffieHellman measured slower than BouncyCastle's X25519 here: ≈ 330 µs per P-256 key pair, import and
 /// agreement). Where the platform lacks a primitive the BouncyCastle one is used.
 /// </remarks>
 internal class PlatformTlsCrypto(SecureRandom random) : BcTlsCrypto(random)
 {
+    public override IDigest CreateDigest(int cryptoHashAlgorithm) =>
+        PlatformDigest.TryCreate(cryptoHashAlgorithm) ?? base.CreateDigest(cryptoHashAlgorithm);
+
+    public override IDigest CloneDigest(int cryptoHashAlgorithm, IDigest digest) =>
+        digest is PlatformDigest platform ? platform.Clone() : base.CloneDigest(cryptoHashAlgorithm, digest);
+
     public override TlsECDomain CreateECDomain(TlsECConfig ecConfig) =>
         ecConfig.NamedGroup == NamedGroup.x25519 && OpenSslX25519.IsAvailable
             ? new PlatformX25519Domain(this)
