@@ -30,19 +30,18 @@ internal sealed class CertificateCredentials
         CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     ];
 
-    // ECDSA keys also live as a .NET ECDsa: signing through the platform's crypto library is far cheaper than
-    // BouncyCastle's managed EC arithmetic. One key, shared by every handshake thread, used under a lock.
-    private readonly ECDsa? _platformEcdsa;
-    private readonly Lock _platformEcdsaLock = new();
+    // The key also lives as .NET ECDsa or RSA objects: signing through the platform's crypto library is far cheaper
+    // than BouncyCastle's managed arithmetic (PlatformSigner).
+    private readonly PlatformKeyPool _platformKeys;
 
     private CertificateCredentials(Certificate chain, AsymmetricKeyParameter privateKey, short signatureAlgorithm, int[] cipherSuites,
-        ECDsa? platformEcdsa)
+        PlatformKeyPool platformKeys)
     {
         Chain = chain;
         PrivateKey = privateKey;
         SignatureAlgorithm = signatureAlgorithm;
         CipherSuites = cipherSuites;
-        _platformEcdsa = platformEcdsa;
+        _platformKeys = platformKeys;
     }
 
     public Certificate Chain { get; }
@@ -104,14 +103,9 @@ internal sealed class CertificateCredentials
         }
 
         var privateKey = PrivateKeyFactory.CreateKey(pkcs8);
-        ECDsa? platformEcdsa = null;
-        if (signatureAlgorithm == Org.BouncyCastle.Tls.SignatureAlgorithm.ecdsa)
-        {
-            platformEcdsa = ECDsa.Create();
-            platformEcdsa.ImportPkcs8PrivateKey(pkcs8, out _);
-        }
+        var platformKeys = new PlatformKeyPool(pkcs8, ecdsa: signatureAlgorithm == Org.BouncyCastle.Tls.SignatureAlgorithm.ecdsa);
 
-        return new CertificateCredentials(new Certificate(entries.ToArray()), privateKey, signatureAlgorithm, suites, platformEcdsa);
+        return new CertificateCredentials(new Certificate(entries.ToArray()), privateKey, signatureAlgorithm, suites, platformKeys);
     }
 
     /// <summary>Makes the server's signer for one handshake, choosing a signature scheme the client offered.</summary>
@@ -138,8 +132,8 @@ internal sealed class CertificateCredentials
             ? SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha256, Org.BouncyCastle.Tls.SignatureAlgorithm.ecdsa)
             : SignatureAndHashAlgorithm.GetInstance(HashAlgorithm.sha256, Org.BouncyCastle.Tls.SignatureAlgorithm.rsa);
 
-        return _platformEcdsa is not null
-            ? new DotNetEcdsaSigner(_platformEcdsa, _platformEcdsaLock, Chain, chosen)
+        return PlatformSigner.Supports(chosen)
+            ? new PlatformSigner(_platformKeys, Chain, chosen)
             : new BcDefaultTlsCredentialedSigner(new TlsCryptoParameters(context), crypto, PrivateKey, Chain, chosen);
     }
 
