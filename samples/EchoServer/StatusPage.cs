@@ -3,7 +3,11 @@ using System.Net;
 
 namespace SukatDtls.Samples.EchoServer;
 
-/// <summary>The status page: live transport figures as JSON (<c>/status</c>) and as a page for people (<c>/</c>).</summary>
+/// <summary>
+/// The status page: live transport and process figures as JSON (<c>/status</c>) and as a page for people (<c>/</c>).
+/// The JSON names are the <see cref="DtlsStatusSnapshot"/> properties in camelCase (<c>handshakesCompleted</c>,
+/// <c>gcAllocatedBytes</c>, …); the benchmark reads them, so they stay as they are (see README.md next to this file).
+/// </summary>
 public static class StatusPage
 {
     /// <summary>Maps <c>GET /status</c> (JSON) and <c>GET /</c> (HTML, refreshing every 2 s).</summary>
@@ -42,6 +46,16 @@ public static class StatusPage
             {{Row("Records received", s.ReceivedRecords)}}
             {{Row("Records sent", s.SentRecords)}}
             {{Row("Uptime (s)", s.UptimeSeconds)}}
+            </table>
+            <h2>Process</h2>
+            <table>
+            {{Row("GC bytes allocated", s.GcAllocatedBytes)}}
+            {{Row("GC collections (gen 0 / 1 / 2)", $"{s.GcGen0Collections} / {s.GcGen1Collections} / {s.GcGen2Collections}")}}
+            {{Row("GC heap (bytes)", s.GcHeapBytes)}}
+            {{Row("GC pauses (ms)", s.GcPauseMilliseconds)}}
+            {{Row("JIT-compiled methods", s.JitCompiledMethods)}}
+            {{Row("JIT time (ms)", s.JitCompilationMilliseconds)}}
+            {{Row("Thread-pool threads", s.ThreadPoolThreads)}}
             </table>
             <p>As JSON: <a href="/status">/status</a>. Live counters: <code>dotnet-counters monitor --counters SukatDtls.Transport</code>.</p>
             </body>

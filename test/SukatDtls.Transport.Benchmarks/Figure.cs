@@ -15,12 +15,18 @@ internal sealed record Figure(string Scenario, string Name, string Unit, double 
     public string ToKeyValues()
     {
         var inv = CultureInfo.InvariantCulture;
-        string s = $"{Name}_ours={Ours.ToString("G4", inv)}";
+        string s = $"{Name}_ours={Format(Ours)}";
         if (Reference is double r)
         {
-            s += $" {Name}_ref={r.ToString("G4", inv)} {Name}_ratio={(Ratio is double q ? q.ToString("F2", inv) : "NaN")}";
+            s += $" {Name}_ref={Format(r)} {Name}_ratio={(Ratio is double q ? q.ToString("F2", inv) : "NaN")}";
         }
 
         return s;
     }
+
+    /// <summary>Four significant digits; whole numbers (counts such as 12000 handshakes) in full, not as 1.2E+04.</summary>
+    private static string Format(double v) =>
+        double.IsFinite(v) && v == Math.Round(v) && Math.Abs(v) < 1e15
+            ? v.ToString("0", CultureInfo.InvariantCulture)
+            : v.ToString("G4", CultureInfo.InvariantCulture);
 }

@@ -7,7 +7,7 @@ using System.Text.Json;
 
 namespace SukatDtls.Transport.Benchmarks;
 
-/// <summary>One dtls_load result line (key=value pairs) plus the server CPU it cost.</summary>
+/// <summary>One dtls_load result line (key=value pairs) plus what it cost the server: CPU, and (ours) its runtime counters.</summary>
 internal sealed class LoadRun
 {
     private readonly Dictionary<string, double> _kv = new(StringComparer.Ordinal);
@@ -15,6 +15,12 @@ internal sealed class LoadRun
     public string Raw { get; private init; } = "";
 
     public double CpuSeconds { get; set; }
+
+    /// <summary>Our server's status-page figures after the run minus before it (empty for the reference).</summary>
+    public Dictionary<string, double> ServerDelta { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>A figure of <see cref="ServerDelta"/>, or NaN when there is none (the reference, or no status page).</summary>
+    public double Server(string key) => ServerDelta.TryGetValue(key, out double v) ? v : double.NaN;
 
     public double Kv(string key) => _kv.TryGetValue(key, out double v) ? v : double.NaN;
 

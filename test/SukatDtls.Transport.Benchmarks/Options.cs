@@ -21,8 +21,11 @@ internal sealed class Options
         "  --keep S           seconds each session is held (default 15)\n" +
         "  --contention-n N --contention-c C   handshakes and in flight for 'contention' (default 1500, 500)\n" +
         "  --no-rsa           skip the RSA handshake\n" +
-        "  --warmup-min B --warmup B   our server's warm-up: at least/most B batches (500 handshakes, 100 RSA, or\n" +
-        "                     4 x 2000 echoes) until its CPU per batch settles (default 8, 14)\n" +
+        "  --warmup-jit N --warmup-quiet K   our server's warm-up: batches (500 handshakes, 100 RSA, or\n" +
+        "                     4 x 2000 echoes) until K batches in a row each compile fewer than N methods\n" +
+        "                     (its status page's JIT count; default 10, 2)\n" +
+        "  --warmup-min B --warmup B   ... but at least/most B batches (default 2, 40)\n" +
+        "  --warmup-seconds S ... and at most S seconds (default 60)\n" +
         "  --workstation-gc   run the echo sample with DOTNET_gcServer=0 (it ships with server GC)\n" +
         "  --no-build         do not build samples/EchoServer (needs its Release build)\n" +
         "  --json FILE        also write the figures as JSON\n" +
@@ -54,9 +57,15 @@ internal sealed class Options
 
     public bool WorkstationGc { get; set; }
 
-    public int MaxWarmupBatches { get; set; } = 14;
+    public int MaxWarmupBatches { get; set; } = 40;
 
-    public int MinWarmupBatches { get; set; } = 8;
+    public int MinWarmupBatches { get; set; } = 2;
+
+    public int WarmupJitMethods { get; set; } = 10;
+
+    public int WarmupQuietBatches { get; set; } = 2;
+
+    public int WarmupSeconds { get; set; } = 60;
 
     public bool NoBuild { get; set; }
 
@@ -97,6 +106,9 @@ internal sealed class Options
                 case "--workstation-gc": o.WorkstationGc = true; break;
                 case "--warmup": o.MaxWarmupBatches = Int(); break;
                 case "--warmup-min": o.MinWarmupBatches = Int(); break;
+                case "--warmup-jit": o.WarmupJitMethods = Int(); break;
+                case "--warmup-seconds": o.WarmupSeconds = Int(); break;
+                case "--warmup-quiet": o.WarmupQuietBatches = Int(); break;
                 case "--no-build": o.NoBuild = true; break;
                 case "--json": o.Json = Path.GetFullPath(Str()); break;
                 case "--chart": o.Chart = Path.GetFullPath(Str()); break;

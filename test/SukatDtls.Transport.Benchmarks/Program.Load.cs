@@ -10,13 +10,24 @@ namespace SukatDtls.Transport.Benchmarks;
 /// <summary>Running dtls_load against a server and reading what it cost the server.</summary>
 internal static partial class Program
 {
+    /// <summary>
+    /// One measured dtls_load run: its result line, the server's CPU (from /proc, read right before and after) and,
+    /// for ours, its runtime counters (status page read before the first CPU reading and after the second, so the
+    /// two HTTP requests cost no measured CPU; their few KB of allocations do count, noise against the run's MBs).
+    /// </summary>
     private static LoadRun Measure(Tools t, Server s, string args, int timeoutSeconds)
     {
+        var status0 = ReadStatus(s);
         long before = ProcCpuTicks(s.Pid);
         var lr = Load(t, s, args, timeoutSeconds);
         long after = ProcCpuTicks(s.Pid);
+        var status1 = ReadStatus(s);
         lr.CpuSeconds = (after - before) / (double)t.ClkTck;
-        Console.Error.WriteLine($"  {(s.Ours ? "ours" : "ref ")} {args}: {lr.Raw} server_cpu_s={lr.CpuSeconds:F2}");
+        Subtract(status0, status1, lr.ServerDelta);
+        string runtime = lr.ServerDelta.Count == 0
+            ? ""
+            : FormattableString.Invariant($" alloc_mb={lr.Server(GcAllocatedBytes) / 1048576:F1} gcs={lr.Server(GcGen0Collections)} gen2_gcs={lr.Server(GcGen2Collections)} gc_pause_ms={lr.Server(GcPauseMilliseconds):F1} jit_methods={lr.Server(JitCompiledMethods)} jit_ms={lr.Server(JitCompilationMilliseconds):F0}");
+        Console.Error.WriteLine($"  {(s.Ours ? "ours" : "ref ")} {args}: {lr.Raw} server_cpu_s={lr.CpuSeconds:F2}{runtime}");
         return lr;
     }
 

@@ -26,10 +26,11 @@ internal static partial class Program
         foreach (var v in variants)
         {
             var m = new Dictionary<bool, LoadRun>();
+            var w = new Dictionary<bool, Warmup>();
             foreach (bool ours in Alternate(o))
             {
                 using var server = Server.Start(t, ours, v.Cert, v.Key);
-                WarmUp(t, server, o, $"-n {(v.Name == "rsa" ? 100 : 500)} -c {o.Concurrency}" + (v.Resume ? " -r" : ""));
+                w[ours] = WarmUp(t, server, o, $"-n {(v.Name == "rsa" ? 100 : 500)} -c {o.Concurrency}" + (v.Resume ? " -r" : ""), r => r.Kv("ok"));
                 m[ours] = Measure(t, server, $"-n {v.N} -c {o.Concurrency}" + (v.Resume ? " -r" : ""), 300);
             }
 
@@ -38,6 +39,16 @@ internal static partial class Program
             figs.Add(Fig("handshake", p + "_cpu_us", "µs CPU", m, r => r.CpuSeconds * 1e6 / r.Kv("ok"), lower: true));
             figs.Add(Fig("handshake", p + "_p50_us", "µs", m, r => r.Kv("hs_p50_us"), lower: true));
             figs.Add(Fig("handshake", p + "_p99_us", "µs", m, r => r.Kv("hs_p99_us"), lower: true));
+
+            // Ours only, from the server's own counters (status page) over the measured run; the C reference has no GC.
+            var ourRun = m[true];
+            figs.Add(new Figure("handshake", p + "_alloc_kb", "KB allocated", ourRun.Server(GcAllocatedBytes) / 1024 / ourRun.Kv("ok"), null, true));
+            figs.AddRange(RuntimeFigures("handshake", p, ourRun));
+
+            // The warm-up a restarted server pays: CPU per handshake of its first batch against the reference's first
+            // (its only) batch, and how long ours took until the JIT went quiet.
+            figs.Add(Fig2("handshake", p + "_first_batch_cpu_us", "µs CPU", w, x => x.FirstBatchCpuPerUnit * 1e6, lower: true));
+            figs.AddRange(WarmupFigures("handshake", p, "_warmup_hs", w[true]));
         }
 
         return figs;
@@ -46,24 +57,52 @@ internal static partial class Program
     private static List<Figure> Echo(Tools t, Options o)
     {
         var m = new Dictionary<bool, LoadRun>();
+        var w = new Dictionary<bool, Warmup>();
         string args = $"-n {o.EchoConnections} -c {o.EchoConnections} -m {o.EchoMessages} -s {o.EchoSize}";
         foreach (bool ours in Alternate(o))
         {
             using var server = Server.Start(t, ours, "server.pem", "server.key");
-            WarmUp(t, server, o, $"-n {o.EchoConnections} -c {o.EchoConnections} -m 2000 -s {o.EchoSize}");
+            w[ours] = WarmUp(t, server, o, $"-n {o.EchoConnections} -c {o.EchoConnections} -m 2000 -s {o.EchoSize}", EchoedRecords);
             m[ours] = Measure(t, server, args, 600);
         }
 
         // dtls_load counts echoed messages; each is one record each way. CPU per record = per echoed record (in + out).
+        var ourRun = m[true];
         return
         [
             Fig("echo", "echo_records_per_s", "1/s", m, r => r.Kv("msgs_per_s"), lower: false),
             Fig("echo", "echo_mbytes_per_s", "MB/s", m, r => r.Kv("mbytes_per_s"), lower: false),
-            Fig("echo", "echo_cpu_us_per_record", "µs CPU", m, r => r.CpuSeconds * 1e6 / (r.Kv("msgs_per_s") * r.Kv("secs")), lower: true),
+            Fig("echo", "echo_cpu_us_per_record", "µs CPU", m, r => r.CpuSeconds * 1e6 / EchoedRecords(r), lower: true),
             Fig("echo", "echo_rtt_p50_us", "µs", m, r => r.Kv("rtt_p50_us"), lower: true),
             Fig("echo", "echo_rtt_p99_us", "µs", m, r => r.Kv("rtt_p99_us"), lower: true),
+            new Figure("echo", "echo_alloc_bytes_per_record", "bytes allocated", Math.Round(ourRun.Server(GcAllocatedBytes) / EchoedRecords(ourRun)), null, true),
+            .. RuntimeFigures("echo", "echo", ourRun),
+            Fig2("echo", "echo_first_batch_cpu_us_per_record", "µs CPU", w, x => x.FirstBatchCpuPerUnit * 1e6, lower: true),
+            .. WarmupFigures("echo", "echo", "_warmup_records", w[true]),
         ];
     }
+
+    /// <summary>Echoes in a dtls_load run (each one record in and one out), as the CPU per record counts them.</summary>
+    private static double EchoedRecords(LoadRun r) => Math.Round(r.Kv("msgs_per_s") * r.Kv("secs"));
+
+    /// <summary>What the measured run cost our server's runtime, from its own counters (the reference has none).</summary>
+    private static IEnumerable<Figure> RuntimeFigures(string scenario, string p, LoadRun ours) =>
+    [
+        new Figure(scenario, p + "_gcs", "collections", ours.Server(GcGen0Collections), null, true),
+        new Figure(scenario, p + "_gen2_gcs", "collections", ours.Server(GcGen2Collections), null, true),
+        new Figure(scenario, p + "_gc_pause_ms", "ms", ours.Server(GcPauseMilliseconds), null, true),
+        new Figure(scenario, p + "_jit_methods", "methods", ours.Server(JitCompiledMethods), null, true),
+        new Figure(scenario, p + "_jit_ms", "ms", ours.Server(JitCompilationMilliseconds), null, true),
+    ];
+
+    /// <summary>Our warm-up: batches, units (handshakes or records) until the JIT went quiet, whether it did, its CPU.</summary>
+    private static IEnumerable<Figure> WarmupFigures(string scenario, string p, string unitsKey, Warmup w) =>
+    [
+        new Figure(scenario, p + "_warmup_batches", "batches", w.Batches, null, true),
+        new Figure(scenario, p + unitsKey, "count", w.Units, null, true),
+        new Figure(scenario, p + "_warmup_jit_quiet", "bool", w.JitQuiet ? 1 : 0, null, false),
+        new Figure(scenario, p + "_warmup_cpu_s", "s CPU", w.CpuSeconds, null, true),
+    ];
 
     private static List<Figure> Sessions(Tools t, Options o)
     {
@@ -166,31 +205,91 @@ internal static partial class Program
         ];
     }
 
+    /// <summary>Idle time after each warm-up batch of ours: longer than the runtime's 100 ms call-counting delay.</summary>
+    private static readonly TimeSpan TieringPause = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>What warming a server up took: batches, units (handshakes or echoed records), server CPU.</summary>
+    internal sealed record Warmup(int Batches, double Units, double CpuSeconds, double FirstBatchCpuPerUnit, bool JitQuiet);
+
     /// <summary>
-    /// Runs batches until the server's CPU per batch settles (at least <c>--warmup-min</c> batches, then two batches
-    /// within 15 %): .NET's tiered JIT (with dynamic PGO) keeps recompiling BouncyCastle for ~4,000 handshakes and
-    /// plateaus on the way, and a steady-state server is what we compare. The C reference gets one batch.
+    /// Warms a server up in batches of <paramref name="args"/>. Ours: until the JIT is quiet — <c>--warmup-quiet</c>
+    /// batches in a row in each of which the server compiled fewer than <c>--warmup-jit</c> methods (its
+    /// <c>jitCompiledMethods</c>, status page), after at least <c>--warmup-min</c> batches — or until <c>--warmup</c>
+    /// batches or <c>--warmup-seconds</c>, whichever comes first, so it always ends. .NET's tiered JIT with dynamic PGO
+    /// keeps recompiling for many thousands of handshakes, with its background thread taking a good part of the CPU; a
+    /// steady-state server is what the measured run compares. The C reference gets one batch (it has no JIT). Batch by
+    /// batch, the JIT methods and the server CPU per unit go to stderr.
     /// </summary>
-    private static void WarmUp(Tools t, Server s, Options o, string args)
+    /// <remarks>
+    /// After each batch the server idles for <see cref="TieringPause"/> before its JIT count is read. The runtime
+    /// starts counting calls towards tier 1 only once no new tier-0 code was compiled for 100 ms
+    /// (<c>TC_CallCountingDelayMs</c>), and a trickle of new tier-0 methods keeps pushing that back: without the pause a
+    /// batch can compile almost nothing while hundreds of methods wait for promotion (seen here: 4 methods in the second
+    /// batch of 500 handshakes, then 620 in the measured run). The pause lets the delay expire between batches, so the
+    /// next batch runs with call counting on and the promotions it triggers land in its own count.
+    /// </remarks>
+    private static Warmup WarmUp(Tools t, Server s, Options o, string args, Func<LoadRun, double> units)
     {
         int max = s.Ours ? o.MaxWarmupBatches : 1;
-        double prev = double.NaN;
-        int i = 0;
-        for (; i < max; i++)
+        if (s.Ours)
+        {
+            PrimeStatusPage(s);
+        }
+
+        var clock = Stopwatch.StartNew();
+        var status = ReadStatus(s);
+        var jitPerBatch = new List<double>();
+        var cpuPerUnit = new List<double>();
+        double total = 0, cpuTotal = 0;
+        bool quiet = false;
+        int batches = 0, quietRun = 0;
+        while (batches < max)
         {
             long a = ProcCpuTicks(s.Pid);
-            Load(t, s, args, 300);
-            double cpu = ProcCpuTicks(s.Pid) - a;
-            if (i + 1 >= o.MinWarmupBatches && Math.Abs(cpu - prev) <= 0.15 * Math.Max(prev, 1))
+            var lr = Load(t, s, args, 300);
+            double cpu = (ProcCpuTicks(s.Pid) - a) / (double)t.ClkTck;
+            if (s.Ours)
             {
-                i++;
+                Thread.Sleep(TieringPause);
+            }
+
+            var next = ReadStatus(s);
+            double jit = StatusValue(next, JitCompiledMethods) - StatusValue(status, JitCompiledMethods);
+            status = next;
+            double n = units(lr);
+            batches++;
+            total += n;
+            cpuTotal += cpu;
+            jitPerBatch.Add(jit);
+            cpuPerUnit.Add(cpu / n);
+            if (!s.Ours || batches < o.MinWarmupBatches)
+            {
+                continue;
+            }
+
+            quietRun = jit < o.WarmupJitMethods ? quietRun + 1 : 0;
+            if (quietRun >= o.WarmupQuietBatches)
+            {
+                quiet = true;
                 break;
             }
 
-            prev = cpu;
+            if (double.IsNaN(jit) || clock.Elapsed.TotalSeconds >= o.WarmupSeconds)
+            {
+                break; // no status page to tell, or out of time
+            }
         }
 
-        Console.Error.WriteLine($"  {(s.Ours ? "ours" : "ref ")} warm-up: {i} batch(es) of {args}");
+        var inv = CultureInfo.InvariantCulture;
+        string why = !s.Ours ? "" : quiet ? $", JIT quiet (< {o.WarmupJitMethods} methods in each of the last {o.WarmupQuietBatches} batches)" : ", JIT NOT quiet: stopped by --warmup/--warmup-seconds";
+        Console.Error.WriteLine($"  {(s.Ours ? "ours" : "ref ")} warm-up: {batches} batch(es) of {args} = {total.ToString("F0", inv)} units in {clock.Elapsed.TotalSeconds.ToString("F1", inv)} s{why}");
+        if (s.Ours)
+        {
+            Console.Error.WriteLine($"    jit methods per batch: {string.Join(' ', jitPerBatch.Select(x => x.ToString("F0", inv)))}");
+        }
+
+        Console.Error.WriteLine($"    server cpu µs per unit per batch: {string.Join(' ', cpuPerUnit.Select(x => (x * 1e6).ToString("F1", inv)))}");
+        return new Warmup(batches, total, cpuTotal, cpuPerUnit[0], quiet);
     }
 
     private static double Pct(List<double> xs, double p)

@@ -60,10 +60,33 @@ public sealed class StatusPageTests(ITestOutputHelper output)
         Assert.Equal(1, status.ReceivedRecords);
         Assert.Equal(2, status.SentRecords);
 
+        // The process's runtime figures, under the JSON names the benchmark reads.
+        using (var json = JsonDocument.Parse(await client.GetStringAsync("/status")))
+        {
+            foreach (string name in RuntimeFigureNames)
+            {
+                Assert.True(json.RootElement.TryGetProperty(name, out var value), $"/status has no {name}");
+                Assert.Equal(JsonValueKind.Number, value.ValueKind);
+                Assert.True(value.GetDouble() >= 0, $"{name} = {value}");
+            }
+
+            Assert.True(json.RootElement.GetProperty("gcAllocatedBytes").GetInt64() > 0);
+            Assert.True(json.RootElement.GetProperty("jitCompiledMethods").GetInt64() > 0);
+            Assert.True(json.RootElement.GetProperty("gcGen0Collections").GetInt32() >= json.RootElement.GetProperty("gcGen1Collections").GetInt32());
+        }
+
         var page = await client.GetStringAsync("/");
         Assert.Contains("<th>Active connections</th><td>1</td>", page);
         Assert.Contains("<th>Bytes sent</th><td>12</td>", page);
+        Assert.Contains("<th>JIT-compiled methods</th>", page);
     }
+
+    /// <summary>The runtime figures of <c>/status</c> (samples/EchoServer/README.md); the benchmark reads these names.</summary>
+    private static readonly string[] RuntimeFigureNames =
+    [
+        "gcAllocatedBytes", "gcGen0Collections", "gcGen1Collections", "gcGen2Collections", "gcHeapBytes",
+        "gcPauseMilliseconds", "jitCompiledMethods", "jitCompilationMilliseconds", "threadPoolThreads",
+    ];
 
     [Fact]
     public async Task The_running_sample_reports_live_figures()
@@ -90,6 +113,17 @@ public sealed class StatusPageTests(ITestOutputHelper output)
         Assert.Equal(1, status.HandshakesCompleted);
         Assert.Equal(12, status.ReceivedBytes);
         Assert.Equal(12, status.SentBytes);
+
+        // The sample's own process: it has allocated and compiled (a handshake at least), and the counters only rise.
+        Assert.True(status.GcAllocatedBytes > 0);
+        Assert.True(status.JitCompiledMethods > 0);
+        Assert.True(status.JitCompilationMilliseconds > 0);
+        Assert.True(status.ThreadPoolThreads > 0);
+        Assert.True(status.GcHeapBytes > 0);
+        var later = (await http.GetFromJsonAsync<DtlsStatusSnapshot>("status", s_json))!;
+        Assert.True(later.GcAllocatedBytes >= status.GcAllocatedBytes);
+        Assert.True(later.JitCompiledMethods >= status.JitCompiledMethods);
+        Assert.True(later.GcGen0Collections >= status.GcGen0Collections);
         Assert.Contains("DTLS echo server", await http.GetStringAsync(""));
     }
 
