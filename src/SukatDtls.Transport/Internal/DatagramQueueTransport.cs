@@ -30,6 +30,7 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     private readonly object _lock = new();
     private bool _blocking = true;
     private bool _closed;
+    private int _passLengthLimit = int.MaxValue;
 
     public DatagramQueueTransport(Socket socket, int receiveLimit, int sendLimit, int capacity)
     {
@@ -84,6 +85,41 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         return false;
     }
 
+    /// <summary>
+    /// Once established, before each <c>DtlsTransport.Receive</c>: whether a datagram is queued. If so, until
+    /// <see cref="EndReceivePass"/> <see cref="GetReceiveLimit"/> reports the first queued datagram's length and
+    /// <c>Receive</c> hands out no longer datagram (a longer one waits for the next pass).
+    /// </summary>
+    /// <remarks>
+    /// BouncyCastle's <c>DtlsTransport.Receive</c> allocates its record buffer per call, sized by our receive limit
+    /// (~17 KiB): reporting the datagram's own length makes a 1,000-byte record cost a 1 KiB array instead of 17 KiB.
+    /// BouncyCastle may take further datagrams in the same call into the same buffer; the length rule guarantees each
+    /// fits (a longer one would be truncated and lost).
+    /// </remarks>
+    public bool BeginReceivePass()
+    {
+        lock (_lock)
+        {
+            if (_queue.TryPeek(out var head))
+            {
+                _passLengthLimit = head.Length;
+                return true;
+            }
+
+            _passLengthLimit = int.MaxValue;
+            return false;
+        }
+    }
+
+    /// <summary>Ends what <see cref="BeginReceivePass"/> started: the full receive limit applies again.</summary>
+    public void EndReceivePass()
+    {
+        lock (_lock)
+        {
+            _passLengthLimit = int.MaxValue;
+        }
+    }
+
     /// <summary>From now on, an empty queue makes <c>Receive</c> return at once.</summary>
     public void SwitchToNonBlocking()
     {
@@ -108,7 +144,11 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         }
     }
 
-    public int GetReceiveLimit() => _receiveLimit;
+    public int GetReceiveLimit()
+    {
+        int passLimit = Volatile.Read(ref _passLengthLimit);
+        return passLimit < _receiveLimit ? passLimit : _receiveLimit;
+    }
 
     public int GetSendLimit() => _sendLimit;
 
@@ -136,14 +176,21 @@ internal sealed class DatagramQueueTransport : DatagramTransport
                     throw new IOException("The DTLS connection was closed.");
                 }
 
+                if (!_blocking)
+                {
+                    // Established: never wait, and never hand out more than the caller's pass can hold.
+                    if (_queue.TryPeek(out item) && item.Length <= _passLengthLimit)
+                    {
+                        _queue.Dequeue();
+                        break;
+                    }
+
+                    return -1;
+                }
+
                 if (_queue.TryDequeue(out item))
                 {
                     break;
-                }
-
-                if (!_blocking)
-                {
-                    return -1;
                 }
 
                 // waitMillis == 0 means "wait forever" in BouncyCastle's contract; the handshake timeout bounds it.
