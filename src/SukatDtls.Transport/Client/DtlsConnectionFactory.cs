@@ -138,7 +138,8 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             socket.Connect(remote);
             var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
-            var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger);
+            var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
+                inlineApplicationReads: _options.UnsafePreferInlineScheduling);
             _connections.Add(connection);
             connection.StartReceiving();
             return connection;

@@ -21,7 +21,10 @@ namespace SukatDtls.Transport.Internal;
 /// <para>
 /// Threads: the socket's receive loop is async and holds no thread while the peer is silent. During the handshake the
 /// loop only queues datagrams for the handshake thread. Once established, each received datagram is decrypted right
-/// away on the thread that completed the receive, and the output pipe is drained by an async send loop.
+/// away on the thread that completed the receive; the application's read continues on the thread pool, or inline on
+/// that thread with <see cref="DtlsTransportOptions.UnsafePreferInlineScheduling"/> (see the pipe options in the
+/// constructor). The output pipe is drained by an async send loop, which the application's flush runs inline when it
+/// is idle, so records are encrypted and sent on the writer's thread.
 /// </para>
 /// <para>
 /// Every BouncyCastle call of the connection (receive processing, send, close) runs under <see cref="_protocolLock"/>.
@@ -44,6 +47,14 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 {
     // BouncyCastle's plaintext limit is 2^14; AEAD expansion and the record header add well under 1 KiB.
     internal const int MaxRecordDatagramSize = (1 << 14) + 1024;
+
+    /// <summary>
+    /// With <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> the receive loop runs on the socket engine's epoll
+    /// thread, which serves every socket of the process: the application's code must never run there, so reads are
+    /// dispatched to the thread pool even when inline scheduling was asked for.
+    /// </summary>
+    private static readonly bool s_socketCompletionsInline =
+        Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1";
 
     private readonly Socket _socket;
     private readonly SocketAddress _peerAddress;
@@ -101,7 +112,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         MemoryPool<byte> memoryPool,
         TimeProvider timeProvider,
         ILogger logger,
-        DtlsMetrics? metrics = null)
+        DtlsMetrics? metrics = null,
+        bool inlineApplicationReads = false)
     {
         _metrics = metrics;
         _socket = socket;
@@ -119,13 +131,31 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
         // Bounded both ways: a handler that stops reading stops our receive loop, and then the kernel drops
         // datagrams (UDP has no flow control); a fast writer waits for the socket.
-        var options = new PipeOptions(
+        //
+        // Scheduling (each thread hop costs a wake-up, which on this path costs more than the cryptography):
+        // - input, reader side: the thread pool, like Kestrel's socket transport; with UnsafePreferInlineScheduling the
+        //   application's read continues on the receive loop's thread as the loop flushes a decrypted record (one wake-up
+        //   less per record, ≈ 10 µs of CPU measured; a handler that blocks then holds up its own connection's receive).
+        // - output, reader side: when the send loop is idle, the application's flush runs it inline, so records are
+        //   encrypted and sent on the writer's thread; a busy send loop just finds the data on its next read.
+        // - the writer sides stay on the thread pool: they only resume after backpressure, and must not run the
+        //   application's code (output) or our receive loop (input) inside the other side's AdvanceTo.
+        var input = new PipeOptions(
             pool: memoryPool,
+            readerScheduler: inlineApplicationReads && !s_socketCompletionsInline ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
+            writerScheduler: PipeScheduler.ThreadPool,
             pauseWriterThreshold: 64 * 1024,
             resumeWriterThreshold: 32 * 1024,
             useSynchronizationContext: false);
-        _input = new Pipe(options);
-        _output = new Pipe(options);
+        var output = new PipeOptions(
+            pool: memoryPool,
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.ThreadPool,
+            pauseWriterThreshold: 64 * 1024,
+            resumeWriterThreshold: 32 * 1024,
+            useSynchronizationContext: false);
+        _input = new Pipe(input);
+        _output = new Pipe(output);
         _inputReader = new RecordCountingPipeReader(_input.Reader, _boundaries);
         Transport = new DuplexPipe(_inputReader, _output.Writer);
 
@@ -402,22 +432,31 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             {
                 lock (_protocolLock)
                 {
-                    while (!_closing && !_datagrams.IsClosed && _datagrams.HasQueuedDatagrams)
+                    try
                     {
-                        // waitMillis 1: BouncyCastle reads at least one datagram; when that yields no application
-                        // data (a retransmission, an alert) it asks again and our empty queue answers "timeout".
-                        int length = dtls.Receive(record, 0, record.Length, 1);
-                        if (length >= 0)
+                        // One pass per datagram, its receive limit set to the datagram's length: BouncyCastle
+                        // allocates its record buffer per call by that limit (BeginReceivePass).
+                        while (!_closing && !_datagrams.IsClosed && _datagrams.BeginReceivePass())
                         {
-                            // Delivered, so authenticated: the replay filter may now remember its sequence number.
-                            _recordFilter.OnDelivered(_datagrams.LastTakenSequence);
-                        }
+                            // waitMillis 1: BouncyCastle reads at least one datagram; when that yields no application
+                            // data (a retransmission, an alert) it asks again and our empty queue answers "timeout".
+                            int length = dtls.Receive(record, 0, record.Length, 1);
+                            if (length >= 0)
+                            {
+                                // Delivered, so authenticated: the replay filter may now remember its sequence number.
+                                _recordFilter.OnDelivered(_datagrams.LastTakenSequence);
+                            }
 
-                        while (length >= 0)
-                        {
-                            wrote |= Deliver(record.AsSpan(0, length));
-                            length = dtls.ReceivePending(record, 0, record.Length);
+                            while (length >= 0)
+                            {
+                                wrote |= Deliver(record.AsSpan(0, length));
+                                length = dtls.ReceivePending(record, 0, record.Length);
+                            }
                         }
+                    }
+                    finally
+                    {
+                        _datagrams.EndReceivePass();
                     }
                 }
             }

@@ -428,7 +428,8 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             socket.Connect(remoteEndPoint);
             var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
-            connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics)
+            connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics,
+                _options.UnsafePreferInlineScheduling)
             {
                 ClientHelloRandom = DtlsRecordHeaders.ClientHelloRandom(clientHello).ToArray(),
             };

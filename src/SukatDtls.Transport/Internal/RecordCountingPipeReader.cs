@@ -11,9 +11,25 @@ internal sealed class RecordCountingPipeReader(PipeReader inner, RecordBoundarie
 {
     private ReadOnlySequence<byte> _lastBuffer;
 
-    public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var pending = inner.ReadAsync(cancellationToken);
+        if (pending.IsCompletedSuccessfully)
+        {
+            var result = pending.Result;
+            _lastBuffer = result.Buffer;
+            return new ValueTask<ReadResult>(result);
+        }
+
+        return ReadAsyncAwaited(pending);
+    }
+
+    // A reader usually waits for the next record, so this path runs once per record: the pooling builder reuses its
+    // state machine box instead of allocating one (~200 bytes) per wait.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> ReadAsyncAwaited(ValueTask<ReadResult> pending)
+    {
+        var result = await pending.ConfigureAwait(false);
         _lastBuffer = result.Buffer;
         return result;
     }

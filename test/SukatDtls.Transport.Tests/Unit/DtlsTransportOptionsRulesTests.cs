@@ -80,7 +80,7 @@ public sealed class DtlsTransportOptionsRulesTests
             "ClientCertificateRevocationMode", "CookieKeyRotationInterval", "EnableSessionResumption", "HandshakeQueueLength",
             "HandshakeRetransmissionTimeout", "HandshakeTimeout", "IdleTimeout", "KeyPath", "MaxCachedSessions",
             "MaxConcurrentHandshakes", "MaxConnections", "MaxDatagramSize", "MaxHandshakesPerSecondPerAddress", "PskIdentityHint",
-            "PskKeys", "SessionLifetime",
+            "PskKeys", "SessionLifetime", "UnsafePreferInlineScheduling",
         ], DtlsTransportOptionsRules.ConfigurationKeys);
     }
 
