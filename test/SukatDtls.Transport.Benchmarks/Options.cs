@@ -26,7 +26,7 @@ internal sealed class Options
         "                     (its status page's JIT count; default 10, 2)\n" +
         "  --warmup-min B --warmup B   ... but at least/most B batches (default 2, 40)\n" +
         "  --warmup-seconds S ... and at most S seconds (default 60)\n" +
-        "  --workstation-gc   run the echo sample with DOTNET_gcServer=0 (it ships with server GC)\n" +
+        "  --server-gc        run the echo sample with DOTNET_gcServer=1 (it ships with workstation GC)\n" +
         "  --no-build         do not build samples/EchoServer (needs its Release build)\n" +
         "  --json FILE        also write the figures as JSON\n" +
         "  --chart FILE       write an SVG bar chart of the ratios (e.g. docs/benchmark-chart.svg)\n" +
@@ -55,7 +55,7 @@ internal sealed class Options
 
     public bool NoRsa { get; set; }
 
-    public bool WorkstationGc { get; set; }
+    public bool ServerGc { get; set; }
 
     public int MaxWarmupBatches { get; set; } = 40;
 
@@ -103,7 +103,7 @@ internal sealed class Options
                 case "--contention-n": o.ContentionHandshakes = Int(); break;
                 case "--contention-c": o.ContentionInFlight = Int(); break;
                 case "--no-rsa": o.NoRsa = true; break;
-                case "--workstation-gc": o.WorkstationGc = true; break;
+                case "--server-gc": o.ServerGc = true; break;
                 case "--warmup": o.MaxWarmupBatches = Int(); break;
                 case "--warmup-min": o.MinWarmupBatches = Int(); break;
                 case "--warmup-jit": o.WarmupJitMethods = Int(); break;

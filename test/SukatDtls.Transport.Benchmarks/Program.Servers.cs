@@ -10,7 +10,7 @@ namespace SukatDtls.Transport.Benchmarks;
 /// <summary>The servers under test: the echo sample and the OpenSSL reference.</summary>
 internal static partial class Program
 {
-    internal sealed record Tools(string Load, string Ref, string EchoDll, string Repo, int ClkTck, bool WorkstationGc);
+    internal sealed record Tools(string Load, string Ref, string EchoDll, string Repo, int ClkTck, bool ServerGc);
 
     /// <summary>A server under test: the echo sample (ours) or dtls_echo_ref, killed on dispose.</summary>
     internal sealed class Server : IDisposable
@@ -69,9 +69,9 @@ internal static partial class Program
                 }
 
                 psi.Environment["Logging__LogLevel__Default"] = "Warning";
-                if (t.WorkstationGc)
+                if (t.ServerGc)
                 {
-                    psi.Environment["DOTNET_gcServer"] = "0";
+                    psi.Environment["DOTNET_gcServer"] = "1";
                 }
                 var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start the echo sample");
                 var tail = new Queue<string>();

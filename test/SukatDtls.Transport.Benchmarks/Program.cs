@@ -85,7 +85,7 @@ internal static partial class Program
                 Path.Combine(repo, "samples", "EchoServer", "bin", "Release", "net10.0", "EchoServer.dll"),
                 repo,
                 ClockTicks(),
-                o.WorkstationGc);
+                o.ServerGc);
             if (!o.NoBuild)
             {
                 Console.Error.WriteLine("building samples/EchoServer (Release)…");
