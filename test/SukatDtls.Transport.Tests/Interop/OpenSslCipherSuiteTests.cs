@@ -92,6 +92,18 @@ public sealed class OpenSslCipherSuiteTests
         await ExchangeWithOpenSslServerAsync(server, connection);
     }
 
+    [Fact]
+    public async Task The_listener_logs_which_library_computes_the_cryptography()
+    {
+        await using var host = await StartServerAsync(rsa: false);
+        var entry = Assert.Single(host.Logs.Entries, e => e.EventId.Id == 17);
+        Assert.Contains(".NET (AesGcm, AesCcm)", entry.Message, StringComparison.Ordinal);
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Contains("X25519 by the system libcrypto (libcrypto.so.", entry.Message, StringComparison.Ordinal);
+        }
+    }
+
     private Task<DtlsTestHost> StartServerAsync(bool rsa) =>
         DtlsTestHost.StartAsync<EchoConnectionHandler>(_output, o =>
         {

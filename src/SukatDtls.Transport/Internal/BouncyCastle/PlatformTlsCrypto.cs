@@ -24,6 +24,12 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// </remarks>
 internal class PlatformTlsCrypto(SecureRandom random) : BcTlsCrypto(random)
 {
+    /// <summary>Who computes X25519 here, for the log.</summary>
+    public static string X25519Provider => OpenSslX25519.IsAvailable ? $"the system libcrypto ({OpenSslX25519.LibraryName})" : "BouncyCastle";
+
+    /// <summary>Who computes the AES record ciphers here, for the log.</summary>
+    public static string AeadProvider => AesGcm.IsSupported && AesCcm.IsSupported ? ".NET (AesGcm, AesCcm)" : "BouncyCastle";
+
     public override IDigest CreateDigest(int cryptoHashAlgorithm) =>
         PlatformDigest.TryCreate(cryptoHashAlgorithm) ?? base.CreateDigest(cryptoHashAlgorithm);
 
