@@ -24,4 +24,29 @@ internal static class OpenSslCli
         return ExternalProcess.Start($"s_client#{number}", path,
             ["s_client", "-dtls1_2", "-connect", connect, "-quiet", .. extraArguments], output);
     }
+
+    /// <summary>The port an <c>openssl s_server -accept ADDRESS:0</c> reports on its <c>ACCEPT</c> line.</summary>
+    public static async Task<int> AcceptPortAsync(ExternalProcess server, TimeSpan timeout)
+    {
+        string accept = await server.ReadLineAsync(timeout, l => l.StartsWith("ACCEPT ", StringComparison.Ordinal), "ACCEPT ADDRESS:PORT");
+        return int.Parse(accept[(accept.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Reads from a connection's input until at least <paramref name="length"/> bytes (or the end) arrived, as UTF-8.</summary>
+    public static async Task<string> ReadTextAsync(Microsoft.AspNetCore.Connections.ConnectionContext connection, int length, TimeSpan timeout)
+    {
+        var input = connection.Transport.Input;
+        while (true)
+        {
+            var result = await input.ReadAsync().AsTask().WaitAsync(timeout);
+            if (result.Buffer.Length >= length || result.IsCompleted)
+            {
+                string text = System.Text.Encoding.UTF8.GetString(System.Buffers.BuffersExtensions.ToArray(result.Buffer));
+                input.AdvanceTo(result.Buffer.End);
+                return text;
+            }
+
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
 }

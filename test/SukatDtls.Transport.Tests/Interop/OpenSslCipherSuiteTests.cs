@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
@@ -61,7 +60,7 @@ public sealed class OpenSslCipherSuiteTests
     {
         await using var server = StartOpenSslServer(rsa, "-cipher", openSslName);
         await using var factory = NewClientFactory();
-        await using var connection = await factory.ConnectAsync(new IPEndPoint(IPAddress.Loopback, await AcceptPortAsync(server)));
+        await using var connection = await factory.ConnectAsync(new IPEndPoint(IPAddress.Loopback, await OpenSslCli.AcceptPortAsync(server, Step)));
 
         Assert.Equal(ianaName, connection.Features.Get<IDtlsSessionFeature>()!.CipherSuiteName);
         await server.WaitForLineAsync(l => l == $"CIPHER is {openSslName}", Step, "the negotiated cipher");
@@ -87,7 +86,7 @@ public sealed class OpenSslCipherSuiteTests
     {
         await using var server = StartOpenSslServer(rsa: true, "-groups", group);
         await using var factory = NewClientFactory();
-        await using var connection = await factory.ConnectAsync(new IPEndPoint(IPAddress.Loopback, await AcceptPortAsync(server)));
+        await using var connection = await factory.ConnectAsync(new IPEndPoint(IPAddress.Loopback, await OpenSslCli.AcceptPortAsync(server, Step)));
 
         await ExchangeWithOpenSslServerAsync(server, connection);
     }
@@ -144,30 +143,7 @@ public sealed class OpenSslCipherSuiteTests
 
             // s_server sends what it reads on standard input.
             await server.WriteLineAsync(text);
-            Assert.Equal(text + "\n", await ReadTextAsync(connection, text.Length + 1));
-        }
-    }
-
-    private static async Task<int> AcceptPortAsync(ExternalProcess server)
-    {
-        string accept = await server.ReadLineAsync(Step, l => l.StartsWith("ACCEPT ", StringComparison.Ordinal), "ACCEPT ADDRESS:PORT");
-        return int.Parse(accept[(accept.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
-    }
-
-    private static async Task<string> ReadTextAsync(ConnectionContext connection, int length)
-    {
-        var input = connection.Transport.Input;
-        while (true)
-        {
-            var result = await input.ReadAsync().AsTask().WaitAsync(Step);
-            if (result.Buffer.Length >= length || result.IsCompleted)
-            {
-                string text = System.Text.Encoding.UTF8.GetString(System.Buffers.BuffersExtensions.ToArray(result.Buffer));
-                input.AdvanceTo(result.Buffer.End);
-                return text;
-            }
-
-            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            Assert.Equal(text + "\n", await OpenSslCli.ReadTextAsync(connection, text.Length + 1, Step));
         }
     }
 

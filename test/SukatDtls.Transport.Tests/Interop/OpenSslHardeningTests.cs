@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
@@ -199,7 +197,7 @@ public sealed class OpenSslHardeningTests
     {
         await using var server = StartOpenSsl("s_server", _output, ["s_server", "-dtls1_2", "-accept", "127.0.0.1:0", "-nocert",
             "-psk", KeyHex, "-psk_identity", TestPskKeyStore.Identity, "-cipher", openSslName, .. extraArguments]);
-        int port = await AcceptPortAsync(server);
+        int port = await OpenSslCli.AcceptPortAsync(server, Step);
 
         await using var factory = new DtlsConnectionFactory(Options.Create(new DtlsClientOptions
         {
@@ -218,7 +216,7 @@ public sealed class OpenSslHardeningTests
 
             // s_server sends what it reads on standard input: the shortest records come back to our filter.
             await server.WriteLineAsync(text);
-            Assert.Equal(text + "\n", await ReadTextAsync(connection, text.Length + 1));
+            Assert.Equal(text + "\n", await OpenSslCli.ReadTextAsync(connection, text.Length + 1, Step));
         }
     }
 
@@ -228,7 +226,7 @@ public sealed class OpenSslHardeningTests
         await using var server = StartOpenSsl("s_server", _output, "s_server", "-dtls1_2", "-accept", "127.0.0.1:0",
             "-cert", TestCertificates.ServerPem, "-key", TestCertificates.ServerKey,
             "-Verify", "1", "-CAfile", TestCertificates.CaPem, "-verify_return_error");
-        int port = await AcceptPortAsync(server);
+        int port = await OpenSslCli.AcceptPortAsync(server, Step);
 
         using var certificate = TestClientCertificates.DevClient();
         await using var factory = new DtlsConnectionFactory(Options.Create(new DtlsClientOptions
@@ -243,28 +241,5 @@ public sealed class OpenSslHardeningTests
         await server.WaitForLineAsync(l => l == "signed hello", Step, "our line");
         Assert.DoesNotContain(server.StandardErrorLines, l => l.Contains("verify error", StringComparison.Ordinal));
         Assert.Equal(certificate.Thumbprint, connection.Features.Get<ITlsConnectionFeature>()!.ClientCertificate!.Thumbprint);
-    }
-
-    private static async Task<int> AcceptPortAsync(ExternalProcess server)
-    {
-        string accept = await server.ReadLineAsync(Step, l => l.StartsWith("ACCEPT ", StringComparison.Ordinal), "ACCEPT ADDRESS:PORT");
-        return int.Parse(accept[(accept.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
-    }
-
-    private static async Task<string> ReadTextAsync(ConnectionContext connection, int length)
-    {
-        var input = connection.Transport.Input;
-        while (true)
-        {
-            var result = await input.ReadAsync().AsTask().WaitAsync(Step);
-            if (result.Buffer.Length >= length || result.IsCompleted)
-            {
-                string text = System.Text.Encoding.UTF8.GetString(System.Buffers.BuffersExtensions.ToArray(result.Buffer));
-                input.AdvanceTo(result.Buffer.End);
-                return text;
-            }
-
-            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
-        }
     }
 }
