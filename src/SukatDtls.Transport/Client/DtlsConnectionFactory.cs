@@ -141,7 +141,8 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
                 inlineApplicationReads: _options.UnsafePreferInlineScheduling);
             _connections.Add(connection);
-                return connection;
+            connection.StartReceiving();
+            return connection;
         }
         catch
         {

@@ -12,9 +12,7 @@ namespace SukatDtls.Transport.Internal;
 /// <remarks>
 /// <para>
 /// During the handshake BouncyCastle runs on a dedicated handshake thread and <see cref="Receive(Span{byte}, int)"/>
-/// blocks there until a datagram arrives or its wait ends; with a direct receiver
-/// (<see cref="ReceiveDirectlyDuringHandshake"/>) that thread reads the peer's socket itself, so a flight from the peer
-/// wakes one thread instead of the socket engine, a thread-pool worker and then the handshake thread. Once established (<see cref="SwitchToNonBlocking"/>),
+/// blocks there until a datagram arrives or its wait ends. Once established (<see cref="SwitchToNonBlocking"/>),
 /// BouncyCastle is only called when a datagram is queued, and an empty queue answers "timed out" at once so that no
 /// thread ever waits in it.
 /// </para>
@@ -33,11 +31,6 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     private bool _blocking = true;
     private bool _closed;
     private int _passLengthLimit = int.MaxValue;
-    private Action<int>? _directReceive;
-
-    // The longest a direct receive waits before the queue is looked at again: datagrams the listener forwards (they
-    // raced the connect()) arrive through the queue, not the socket.
-    private const int DirectReceiveSliceMillis = 50;
 
     public DatagramQueueTransport(Socket socket, int receiveLimit, int sendLimit, int capacity)
     {
@@ -128,13 +121,6 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         }
     }
 
-    /// <summary>
-    /// While blocking (the handshake), an empty queue makes <c>Receive</c> call <paramref name="receive"/> with a wait in
-    /// milliseconds instead of waiting for a push: it should wait up to that long for one datagram on the socket and
-    /// hand it to <see cref="Enqueue"/>.
-    /// </summary>
-    public void ReceiveDirectlyDuringHandshake(Action<int> receive) => _directReceive = receive;
-
     /// <summary>From now on, an empty queue makes <c>Receive</c> return at once.</summary>
     public void SwitchToNonBlocking()
     {
@@ -181,11 +167,9 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     public int Receive(Span<byte> buffer, int waitMillis)
     {
         (byte[] Buffer, int Length, long Sequence) item;
-        long deadline = waitMillis == 0 ? long.MaxValue : Environment.TickCount64 + waitMillis;
-        while (true)
+        lock (_lock)
         {
-            Action<int>? direct;
-            lock (_lock)
+            while (true)
             {
                 if (_closed)
                 {
@@ -211,22 +195,11 @@ internal sealed class DatagramQueueTransport : DatagramTransport
                 }
 
                 // waitMillis == 0 means "wait forever" in BouncyCastle's contract; the handshake timeout bounds it.
-                long remaining = deadline - Environment.TickCount64;
-                if (remaining <= 0)
+                if (!Monitor.Wait(_lock, waitMillis == 0 ? Timeout.Infinite : waitMillis))
                 {
                     return -1;
                 }
-
-                direct = _directReceive;
-                if (direct is null)
-                {
-                    Monitor.Wait(_lock, (int)Math.Min(remaining, int.MaxValue));
-                    continue;
-                }
             }
-
-            // Outside the lock: the receiver enqueues what it reads.
-            direct((int)Math.Clamp(deadline - Environment.TickCount64, 0, DirectReceiveSliceMillis));
         }
 
         LastTakenSequence = item.Sequence;

@@ -88,7 +88,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private volatile bool _skipCloseNotify;
     private int _connectionClosedFired;
     private int _disposed;
-    private volatile bool _receiving;
+    private bool _receiving;
     private bool _inputCompleted;
     private bool _datagramViewCompleted;
     private ConnectionAbortedException? _abortReason;
@@ -101,7 +101,6 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private TimeSpan _handshakeDuration;
     private bool _isResumed;
     private string? _pskIdentity;
-    private SocketAddress? _handshakeFrom;
     private Client.DtlsResumableSession? _resumableSession;
 
     public DtlsConnection(
@@ -120,7 +119,6 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         _socket = socket;
         _peerAddress = peerAddress;
         _datagrams = datagrams;
-        _datagrams.ReceiveDirectlyDuringHandshake(ReceiveDuringHandshake);
         _owner = owner;
         _timeProvider = timeProvider;
         _logger = logger;
@@ -227,60 +225,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// <summary>Kestrel took the connection from <c>AcceptAsync</c>; from then on Kestrel disposes it.</summary>
     public bool IsAccepted { get; set; }
 
-    /// <summary>
-    /// Starts the async receive loop; called when the handshake completed. During the handshake the handshake thread
-    /// reads the socket itself (<see cref="ReceiveDuringHandshake"/>).
-    /// </summary>
-    private void StartReceiving()
+    /// <summary>Starts receiving from the peer's socket; during the handshake datagrams are queued for BouncyCastle.</summary>
+    public void StartReceiving()
     {
         _receiving = true;
         _ = ReceiveLoopAsync();
-    }
-
-    /// <summary>
-    /// On the handshake thread, from BouncyCastle's blocking receive: waits up to <paramref name="timeoutMillis"/> for a
-    /// datagram on the peer's socket and queues it, as the receive loop does once established. One wake-up per flight
-    /// instead of three (socket engine, thread-pool worker, handshake thread).
-    /// </summary>
-    private void ReceiveDuringHandshake(int timeoutMillis)
-    {
-        byte[]? buffer = null;
-        try
-        {
-            if (!_socket.Poll(TimeSpan.FromMilliseconds(timeoutMillis), SelectMode.SelectRead))
-            {
-                return;
-            }
-
-            buffer = ArrayPool<byte>.Shared.Rent(MaxRecordDatagramSize);
-            _handshakeFrom ??= new SocketAddress(_peerAddress.Family, _peerAddress.Size);
-            int received = _socket.ReceiveFrom(buffer, SocketFlags.None, _handshakeFrom);
-            if (!_handshakeFrom.Equals(_peerAddress))
-            {
-                // Between bind() and connect() the kernel may have put another peer's datagram here.
-                _owner.OnStrayDatagram(buffer.AsSpan(0, received), _handshakeFrom);
-                return;
-            }
-
-            OnDatagram(buffer.AsSpan(0, received));
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
-        {
-            // ICMP port unreachable for something we sent: the peer may not be listening yet; its handshake timeout
-            // decides, as with a lost datagram.
-            Interlocked.Increment(ref _unreachableErrors);
-        }
-        catch (ObjectDisposedException)
-        {
-            // The connection is closing; the transport reports it to BouncyCastle on its next look at the queue.
-        }
-        finally
-        {
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
     }
 
     /// <summary>A datagram of this peer that reached the listening socket (it raced our <c>connect()</c>).</summary>
@@ -325,14 +274,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         _establishedTimestamp = _timeProvider.GetTimestamp();
         _metrics?.ConnectionStarted();
         _sendLoop = SendLoopAsync();
-        StartReceiving();
 
         // Datagrams that arrived while the handshake was finishing (the client's first records) wait in the queue.
-        // Checked after _dtls is set: a datagram the receive loop queues from now on is processed by the loop itself.
-        if (_datagrams.HasQueuedDatagrams)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.ProcessReceivedAsync(), this, preferLocal: false);
-        }
+        ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.ProcessReceivedAsync(), this, preferLocal: false);
     }
 
     /// <summary>Ends the connection when the peer has been silent for longer than <paramref name="idleTimeout"/>.</summary>

@@ -448,6 +448,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         Interlocked.Increment(ref _peerCount);
         Statistics.OnPeerSocketCreated();
         DtlsLog.PeerSocketCreated(_logger, remoteEndPoint, connection.LocalEndPoint, connection.ConnectionId);
+        connection.StartReceiving();
         _handshakes.Run(() => RunHandshake(connection, request));
     }
 

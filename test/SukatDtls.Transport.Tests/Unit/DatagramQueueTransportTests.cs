@@ -5,8 +5,7 @@ namespace SukatDtls.Transport.Tests.Unit;
 
 /// <summary>
 /// The established connection's receive passes: the receive limit BouncyCastle sizes its per-call record buffer by is
-/// the queued datagram's own length, and no longer datagram is handed out in that pass (it would be truncated). And the
-/// handshake's blocking receive with a direct receiver: bounded waits, and datagrams pushed meanwhile are not missed.
+/// the queued datagram's own length, and no longer datagram is handed out in that pass (it would be truncated).
 /// </summary>
 public sealed class DatagramQueueTransportTests
 {
@@ -59,63 +58,6 @@ public sealed class DatagramQueueTransportTests
         Assert.Equal(FullLimit, transport.GetReceiveLimit());
         Assert.Equal(300, transport.Receive(buffer, 0, buffer.Length, 100));
         Assert.Equal(-1, transport.Receive(buffer, 0, buffer.Length, 1));
-    }
-
-    [Fact]
-    public void A_handshake_receive_polls_in_bounded_slices_and_ends_at_its_deadline()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        var transport = new DatagramQueueTransport(socket, FullLimit, sendLimit: 1200, capacity: 8);
-        var slices = new List<int>();
-        transport.ReceiveDirectlyDuringHandshake(wait =>
-        {
-            slices.Add(wait);
-            Thread.Sleep(wait);
-        });
-
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        Assert.Equal(-1, transport.Receive(new byte[100], 0, 100, 200));
-        Assert.InRange(started.ElapsedMilliseconds, 190, 5_000);
-        Assert.True(slices.Count >= 4, $"{slices.Count} slices");
-        Assert.All(slices, wait => Assert.InRange(wait, 0, 50));
-    }
-
-    [Fact]
-    public async Task A_datagram_pushed_while_the_handshake_thread_polls_the_socket_is_handed_out()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        var transport = new DatagramQueueTransport(socket, FullLimit, sendLimit: 1200, capacity: 8);
-        using var polling = new ManualResetEventSlim();
-        transport.ReceiveDirectlyDuringHandshake(wait =>
-        {
-            polling.Set();
-            Thread.Sleep(wait);
-        });
-
-        // Like a datagram the listener forwards: it comes through the queue, not the socket being polled.
-        var push = Task.Run(() =>
-        {
-            polling.Wait(TimeSpan.FromSeconds(10));
-            Assert.True(transport.Enqueue(Filled(42, 7)));
-        });
-        var buffer = new byte[100];
-        Assert.Equal(42, transport.Receive(buffer, 0, buffer.Length, 10_000));
-        Assert.Equal(7, buffer[41]);
-        await push;
-    }
-
-    [Fact]
-    public void A_closed_transport_ends_the_handshake_receive()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        var transport = new DatagramQueueTransport(socket, FullLimit, sendLimit: 1200, capacity: 8);
-        transport.ReceiveDirectlyDuringHandshake(wait =>
-        {
-            transport.Close();
-            Thread.Sleep(wait);
-        });
-
-        Assert.Throws<IOException>(() => transport.Receive(new byte[100], 0, 100, 10_000));
     }
 
     private static byte[] Filled(int length, byte value) => Enumerable.Repeat(value, length).ToArray();
