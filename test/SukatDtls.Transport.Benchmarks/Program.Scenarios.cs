@@ -148,7 +148,7 @@ internal static partial class Program
     {
         using var server = Server.Start(t, ours: true, "server.pem", "server.key");
         Load(t, server, "-n 200 -c 8", 120);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var http = StatusHttp;
         Uri status = new(server.StatusUrl!, "status");
         http.GetStringAsync(status).GetAwaiter().GetResult();
 

@@ -140,22 +140,15 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         //   encrypted and sent on the writer's thread; a busy send loop just finds the data on its next read.
         // - the writer sides stay on the thread pool: they only resume after backpressure, and must not run the
         //   application's code (output) or our receive loop (input) inside the other side's AdvanceTo.
-        var input = new PipeOptions(
+        PipeOptions Bounded(PipeScheduler readerScheduler) => new(
             pool: memoryPool,
-            readerScheduler: inlineApplicationReads && !s_socketCompletionsInline ? PipeScheduler.Inline : PipeScheduler.ThreadPool,
+            readerScheduler: readerScheduler,
             writerScheduler: PipeScheduler.ThreadPool,
             pauseWriterThreshold: 64 * 1024,
             resumeWriterThreshold: 32 * 1024,
             useSynchronizationContext: false);
-        var output = new PipeOptions(
-            pool: memoryPool,
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.ThreadPool,
-            pauseWriterThreshold: 64 * 1024,
-            resumeWriterThreshold: 32 * 1024,
-            useSynchronizationContext: false);
-        _input = new Pipe(input);
-        _output = new Pipe(output);
+        _input = new Pipe(Bounded(inlineApplicationReads && !s_socketCompletionsInline ? PipeScheduler.Inline : PipeScheduler.ThreadPool));
+        _output = new Pipe(Bounded(PipeScheduler.Inline));
         _inputReader = new RecordCountingPipeReader(_input.Reader, _boundaries);
         Transport = new DuplexPipe(_inputReader, _output.Writer);
 

@@ -31,6 +31,7 @@ public sealed class HandshakeWorkerPoolTests
         var ran = new int[items];
         int running = 0, maxRunning = 0;
         var allDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var threeRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         int done = 0;
 
         for (int i = 0; i < items; i++)
@@ -41,6 +42,11 @@ public sealed class HandshakeWorkerPoolTests
             {
                 int now = Interlocked.Increment(ref running);
                 InterlockedMax(ref maxRunning, now);
+                if (now == 3)
+                {
+                    threeRunning.TrySetResult();
+                }
+
                 gate.Wait(Wait);
                 Interlocked.Decrement(ref running);
                 Interlocked.Increment(ref ran[item]);
@@ -52,10 +58,7 @@ public sealed class HandshakeWorkerPoolTests
         }
 
         // The first three block on the gate; the others wait in the queue, not on extra threads.
-        while (Volatile.Read(ref running) < 3)
-        {
-            await Task.Delay(5);
-        }
+        await threeRunning.Task.WaitAsync(Wait);
 
         Assert.Equal(3, pool.Threads);
         gate.Set();
@@ -63,10 +66,8 @@ public sealed class HandshakeWorkerPoolTests
 
         Assert.All(ran, count => Assert.Equal(1, count));
         Assert.Equal(3, maxRunning);
-        while (pool.Outstanding != 0)
-        {
-            await Task.Delay(5);
-        }
+        // A reservation is given back just after its work item returns.
+        await Functional.EchoTests.WaitUntilAsync(() => pool.Outstanding == 0);
 
         // Idle threads are woken for new work instead of new threads being started.
         var again = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -88,12 +89,7 @@ public sealed class HandshakeWorkerPoolTests
 
         pool.Dispose();
         Assert.False(pool.TryReserve());
-        var deadline = DateTime.UtcNow + Wait;
-        while (pool.Threads != 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(5);
-        }
-
+        await Functional.EchoTests.WaitUntilAsync(() => pool.Threads == 0);
         Assert.Equal(0, pool.Threads);
     }
 
