@@ -26,7 +26,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly BcTlsCrypto _crypto = new PlatformTlsCrypto(new SecureRandom());
     private readonly HandshakeWorkerPool _handshakes;
-    private readonly ClientConnections _connections = new();
+    private readonly DtlsClientConnections _connections = new();
     private readonly ITimer? _heartbeat;
     private readonly CertificateCredentials? _clientCredentials;
 
@@ -102,8 +102,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         {
             try
             {
-                var dtls = new DtlsClientProtocol().Connect(peer, connection.Datagrams);
-                connection.OnHandshakeCompleted(dtls, peer.Context, _timeProvider.GetElapsedTime(started), peer.ResumableSession);
+                connection.OnHandshakeCompleted(ClientHandshake.Run(peer, connection, () => _timeProvider.GetElapsedTime(started)));
                 handshake.TrySetResult();
             }
             catch (Exception ex)
@@ -132,10 +131,9 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
 
     private DtlsConnection CreateConnection(IPEndPoint remote)
     {
-        var socket = new Socket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var socket = UdpSockets.ConnectClient(remote);
         try
         {
-            socket.Connect(remote);
             var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
@@ -212,26 +210,5 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
     {
         _heartbeat?.Dispose();
         _handshakes.Dispose();
-    }
-
-    /// <summary>The client's live connections (for the idle timer); a client socket is connected, so nothing strays.</summary>
-    private sealed class ClientConnections : IDtlsConnectionOwner
-    {
-        private readonly ConcurrentDictionary<DtlsConnection, byte> _live = new();
-
-        public void Add(DtlsConnection connection) => _live.TryAdd(connection, 0);
-
-        public ICollection<DtlsConnection> Snapshot() => _live.Keys;
-
-        public void OnStrayDatagram(ReadOnlySpan<byte> datagram, SocketAddress from)
-        {
-        }
-
-        public void OnClientHelloFromEstablishedPeer(DtlsConnection connection, ReadOnlySpan<byte> datagram)
-        {
-            // A server does not send ClientHellos: junk on a client connection.
-        }
-
-        public void OnConnectionClosed(DtlsConnection connection) => _live.TryRemove(connection, out _);
     }
 }

@@ -1,6 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Http.Features;
-using Org.BouncyCastle.Tls;
 
 namespace SukatDtls.Transport.Internal;
 
@@ -17,27 +16,20 @@ namespace SukatDtls.Transport.Internal;
 /// </remarks>
 internal sealed partial class DtlsConnection : ITlsConnectionFeature
 {
-    private X509Certificate2? _clientCertificate;
-
-    /// <summary>Called on the handshake thread when the handshake finished, after the peer certificate was loaded.</summary>
-    private void CaptureClientCertificate(TlsContext context)
-    {
-        if (context.IsServer)
-        {
-            _clientCertificate = _peerCertificate;
-        }
-        else if (context.SecurityParameters.LocalCertificate is { IsEmpty: false } sent)
-        {
-            _clientCertificate = X509CertificateLoader.LoadCertificate(sent.GetCertificateAt(0).GetEncoded());
-        }
-    }
+    // Set by the application (the feature's setter): it then wins over the handshake's.
+    private X509Certificate2? _clientCertificateOverride;
+    private bool _clientCertificateSet;
 
     X509Certificate2? ITlsConnectionFeature.ClientCertificate
     {
-        get => _clientCertificate;
-        set => _clientCertificate = value;
+        get => _clientCertificateSet ? _clientCertificateOverride : _handshake?.ClientCertificate;
+        set
+        {
+            _clientCertificateOverride = value;
+            _clientCertificateSet = true;
+        }
     }
 
     Task<X509Certificate2?> ITlsConnectionFeature.GetClientCertificateAsync(CancellationToken cancellationToken) =>
-        Task.FromResult(_clientCertificate);
+        Task.FromResult(((ITlsConnectionFeature)this).ClientCertificate);
 }

@@ -15,83 +15,67 @@ namespace SukatDtls.Transport.Internal;
 /// </remarks>
 internal sealed class ClientHelloReassembler(int maxPeers, int maxMessageLength, TimeSpan lifetime, TimeProvider timeProvider)
 {
-    private const int RecordHeaderLength = 13;
-    private const int HandshakeHeaderLength = 12;
-
     private readonly Dictionary<SocketAddress, Partial> _partials = [];
-
-    /// <summary>ClientHellos in progress.</summary>
-    public int Pending => _partials.Count;
-
-    /// <summary>Whether the datagram's first record is a fragment (not the whole) of a ClientHello.</summary>
-    public static bool IsFragment(ReadOnlySpan<byte> datagram)
-    {
-        if (datagram.Length < RecordHeaderLength + HandshakeHeaderLength)
-        {
-            return false;
-        }
-
-        var message = datagram[RecordHeaderLength..];
-        int length = ReadUInt24(message[1..]);
-        int fragmentOffset = ReadUInt24(message[6..]);
-        int fragmentLength = ReadUInt24(message[9..]);
-        return fragmentOffset != 0 || fragmentLength != length;
-    }
 
     /// <summary>
     /// Adds the ClientHello fragments of <paramref name="datagram"/>. When the message is complete, writes it as one
     /// unfragmented ClientHello record into <paramref name="output"/> and returns its length; otherwise returns 0.
-    /// Malformed fragments are ignored.
+    /// A datagram with anything but well-formed epoch-0 ClientHello fragments is ignored from there on.
     /// </summary>
     public int Add(SocketAddress from, ReadOnlySpan<byte> datagram, byte[] output)
     {
         long now = timeProvider.GetTimestamp();
         var rest = datagram;
-        while (rest.Length >= RecordHeaderLength + HandshakeHeaderLength)
+        while (DtlsRecord.TryRead(rest, out var record))
         {
-            int recordLength = BinaryPrimitives.ReadUInt16BigEndian(rest[11..]);
-            if (rest[0] != 22 || rest[3] != 0 || rest[4] != 0 || RecordHeaderLength + recordLength > rest.Length
-                || recordLength < HandshakeHeaderLength)
+            if (record.ContentType != DtlsContentType.Handshake || record.Epoch != 0)
             {
                 return 0;
             }
 
-            var record = rest[..(RecordHeaderLength + recordLength)];
-            rest = rest[record.Length..];
-            int complete = AddFragment(from, record, output, now);
-            if (complete > 0)
+            var fragments = record.Fragment;
+            while (!fragments.IsEmpty)
             {
-                return complete;
+                if (!DtlsHandshakeFragment.TryRead(fragments, out var fragment) || fragment.MessageType != DtlsHandshakeType.ClientHello)
+                {
+                    return 0;
+                }
+
+                int complete = AddFragment(from, record.Header, fragment, output, now);
+                if (complete > 0)
+                {
+                    return complete;
+                }
+
+                fragments = fragments[fragment.TotalLength..];
             }
+
+            rest = rest[record.Whole.Length..];
         }
 
         return 0;
     }
 
-    private int AddFragment(SocketAddress from, ReadOnlySpan<byte> record, byte[] output, long now)
+    private int AddFragment(SocketAddress from, ReadOnlySpan<byte> recordHeader, DtlsHandshakeFragment fragment, byte[] output, long now)
     {
-        var message = record[RecordHeaderLength..];
-        int length = ReadUInt24(message[1..]);
-        int messageSequence = BinaryPrimitives.ReadUInt16BigEndian(message[4..]);
-        int fragmentOffset = ReadUInt24(message[6..]);
-        int fragmentLength = ReadUInt24(message[9..]);
-        if (message[0] != 1 || fragmentLength != message.Length - HandshakeHeaderLength || fragmentOffset + fragmentLength > length
-            || length > maxMessageLength || RecordHeaderLength + HandshakeHeaderLength + length > output.Length)
+        int length = fragment.MessageLength;
+        const int Headers = DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength;
+        if (length > maxMessageLength || Headers + length > output.Length)
         {
             return 0;
         }
 
-        if (!_partials.TryGetValue(from, out var partial) || partial.Body.Length != length || partial.MessageSequence != messageSequence
+        if (!_partials.TryGetValue(from, out var partial) || partial.Body.Length != length || partial.MessageSequence != fragment.MessageSequence
             || timeProvider.GetElapsedTime(partial.Started, now) > lifetime)
         {
             MakeRoom(now, from);
-            partial = new Partial(new byte[length], new bool[length], messageSequence, now);
+            partial = new Partial(new byte[length], new bool[length], fragment.MessageSequence, now);
             _partials[Copy(from)] = partial;
         }
 
-        message.Slice(HandshakeHeaderLength, fragmentLength).CopyTo(partial.Body.AsSpan(fragmentOffset));
-        partial.Covered.AsSpan(fragmentOffset, fragmentLength).Fill(true);
-        record[..RecordHeaderLength].CopyTo(partial.LastRecordHeader); // the newest sequence number
+        fragment.Body.CopyTo(partial.Body.AsSpan(fragment.FragmentOffset));
+        partial.Covered.AsSpan(fragment.FragmentOffset, fragment.Body.Length).Fill(true);
+        recordHeader.CopyTo(partial.LastRecordHeader); // the newest sequence number
         if (partial.Covered.AsSpan().Contains(false))
         {
             return 0;
@@ -102,15 +86,15 @@ internal sealed class ClientHelloReassembler(int maxPeers, int maxMessageLength,
         // One unfragmented ClientHello record: the record header of the last fragment (its sequence number is what
         // the server continues from), the handshake header with offset 0 and the full length, the body.
         partial.LastRecordHeader.CopyTo(output, 0);
-        BinaryPrimitives.WriteUInt16BigEndian(output.AsSpan(11), (ushort)(HandshakeHeaderLength + length));
-        var header = output.AsSpan(RecordHeaderLength, HandshakeHeaderLength);
-        header[0] = 1;
-        WriteUInt24(header[1..], length);
-        BinaryPrimitives.WriteUInt16BigEndian(header[4..], (ushort)messageSequence);
-        WriteUInt24(header[6..], 0);
-        WriteUInt24(header[9..], length);
-        partial.Body.CopyTo(output, RecordHeaderLength + HandshakeHeaderLength);
-        return RecordHeaderLength + HandshakeHeaderLength + length;
+        BinaryPrimitives.WriteUInt16BigEndian(output.AsSpan(DtlsRecord.HeaderLength - 2), (ushort)(DtlsHandshakeFragment.HeaderLength + length));
+        var header = output.AsSpan(DtlsRecord.HeaderLength, DtlsHandshakeFragment.HeaderLength);
+        header[0] = (byte)DtlsHandshakeType.ClientHello;
+        BigEndian.WriteUInt24(header[1..], length);
+        BinaryPrimitives.WriteUInt16BigEndian(header[4..], (ushort)fragment.MessageSequence);
+        BigEndian.WriteUInt24(header[6..], 0);
+        BigEndian.WriteUInt24(header[9..], length);
+        partial.Body.CopyTo(output, Headers);
+        return Headers + length;
     }
 
     /// <summary>Forgets expired partials; if still full, the oldest.</summary>
@@ -147,15 +131,6 @@ internal sealed class ClientHelloReassembler(int maxPeers, int maxMessageLength,
         return copy;
     }
 
-    private static int ReadUInt24(ReadOnlySpan<byte> span) => (span[0] << 16) | (span[1] << 8) | span[2];
-
-    private static void WriteUInt24(Span<byte> span, int value)
-    {
-        span[0] = (byte)(value >> 16);
-        span[1] = (byte)(value >> 8);
-        span[2] = (byte)value;
-    }
-
     private sealed class Partial(byte[] body, bool[] covered, int messageSequence, long started)
     {
         public byte[] Body { get; } = body;
@@ -166,6 +141,6 @@ internal sealed class ClientHelloReassembler(int maxPeers, int maxMessageLength,
 
         public long Started { get; } = started;
 
-        public byte[] LastRecordHeader { get; } = new byte[RecordHeaderLength];
+        public byte[] LastRecordHeader { get; } = new byte[DtlsRecord.HeaderLength];
     }
 }

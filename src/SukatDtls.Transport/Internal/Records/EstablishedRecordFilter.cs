@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using EncryptionAlgorithm = Org.BouncyCastle.Tls.EncryptionAlgorithm;
 using MacAlgorithm = Org.BouncyCastle.Tls.MacAlgorithm;
 using TlsUtilities = Org.BouncyCastle.Tls.TlsUtilities;
@@ -18,19 +17,11 @@ internal sealed class EstablishedRecordFilter
 {
     public const long NotASingleApplicationRecord = -1;
 
-    private const int HeaderLength = 13;
-    private const byte ChangeCipherSpec = 20;
-    private const byte Alert = 21;
-    private const byte Handshake = 22;
-    private const byte ApplicationData = 23;
-
     // DTLS 1.2 without renegotiation (BouncyCastle has none): application data always travels in epoch 1.
     private const ushort ApplicationEpoch = 1;
-    private const int WindowSize = 64;
 
     private readonly Lock _lock = new();
-    private long _highestDelivered = -1;
-    private ulong _window; // bit i: _highestDelivered - i was delivered
+    private ReplayWindow _window = new();
 
     private long _dropped;
     private bool _applicationDataDelivered;
@@ -106,23 +97,21 @@ internal sealed class EstablishedRecordFilter
         var rest = datagram;
         while (!rest.IsEmpty)
         {
-            if (rest.Length < HeaderLength)
+            if (!DtlsRecord.TryRead(rest, out var record))
             {
                 return Drop();
             }
 
-            byte type = rest[0];
-            ushort epoch = BinaryPrimitives.ReadUInt16BigEndian(rest[3..]);
-            int length = BinaryPrimitives.ReadUInt16BigEndian(rest[11..]);
-            if (rest[1] != 0xFE || HeaderLength + length > rest.Length
-                || (epoch == ApplicationEpoch && (length < MinimumCiphertextLength || (CiphertextBlockSize > 0 && length % CiphertextBlockSize != 0))))
+            ushort epoch = record.Epoch;
+            int length = record.Fragment.Length;
+            if (epoch == ApplicationEpoch && (length < MinimumCiphertextLength || (CiphertextBlockSize > 0 && length % CiphertextBlockSize != 0)))
             {
                 return Drop();
             }
 
-            switch (type)
+            switch (record.ContentType)
             {
-                case ApplicationData:
+                case DtlsContentType.ApplicationData:
                     if (epoch != ApplicationEpoch)
                     {
                         return Drop();
@@ -130,11 +119,11 @@ internal sealed class EstablishedRecordFilter
 
                     if (records == 0)
                     {
-                        firstSequence = ReadUInt48(rest[5..]);
+                        firstSequence = record.SequenceNumber;
                     }
 
                     break;
-                case Alert or ChangeCipherSpec:
+                case DtlsContentType.Alert or DtlsContentType.ChangeCipherSpec:
                     // Alerts (close_notify) are BouncyCastle's business, in the current epoch only: it ignores others.
                     if (epoch != ApplicationEpoch)
                     {
@@ -143,14 +132,14 @@ internal sealed class EstablishedRecordFilter
 
                     allApplication = false;
                     break;
-                case Handshake:
+                case DtlsContentType.Handshake:
                     // The peer retransmits its final flight when our last one was lost, and BouncyCastle answers
                     // by resending ours. Epoch 1 carries its (encrypted, authenticated) Finished. Epoch 0 is
                     // plaintext, so anyone who can forge the peer's address can send it, and BouncyCastle parses it
                     // and fails the whole connection on a malformed one: let only well-formed final-flight fragments
                     // through, and none once application data proved that the peer has our last flight.
                     if (epoch > ApplicationEpoch
-                        || (epoch == 0 && (Volatile.Read(ref _applicationDataDelivered) || !IsFinalFlightFragment(rest.Slice(HeaderLength, length)))))
+                        || (epoch == 0 && (Volatile.Read(ref _applicationDataDelivered) || !IsFinalFlightFragment(record.Fragment))))
                     {
                         return Drop();
                     }
@@ -162,14 +151,14 @@ internal sealed class EstablishedRecordFilter
             }
 
             records++;
-            rest = rest[(HeaderLength + length)..];
+            rest = rest[record.Whole.Length..];
         }
 
         if (records == 1 && allApplication)
         {
             lock (_lock)
             {
-                if (IsReplay(firstSequence))
+                if (_window.IsReplay(firstSequence))
                 {
                     return Drop();
                 }
@@ -192,37 +181,8 @@ internal sealed class EstablishedRecordFilter
 
         lock (_lock)
         {
-            Mark(sequence);
+            _window.Mark(sequence);
         }
-    }
-
-    private void Mark(long sequence)
-    {
-        if (sequence > _highestDelivered)
-        {
-            long shift = sequence - _highestDelivered;
-            _window = shift >= WindowSize ? 1UL : (_window << (int)shift) | 1UL;
-            _highestDelivered = sequence;
-        }
-        else
-        {
-            long offset = _highestDelivered - sequence;
-            if (offset < WindowSize)
-            {
-                _window |= 1UL << (int)offset;
-            }
-        }
-    }
-
-    private bool IsReplay(long sequence)
-    {
-        if (_highestDelivered < 0 || sequence > _highestDelivered)
-        {
-            return false;
-        }
-
-        long offset = _highestDelivered - sequence;
-        return offset >= WindowSize || (_window & (1UL << (int)offset)) != 0;
     }
 
     private bool Drop()
@@ -232,25 +192,11 @@ internal sealed class EstablishedRecordFilter
     }
 
     /// <summary>
-    /// A self-consistent handshake fragment of a message a client sends in its final flight of a full handshake
-    /// (certificate, client_key_exchange, certificate_verify).
+    /// A self-consistent handshake fragment (alone in its record) of a message a client sends in its final flight of a
+    /// full handshake (certificate, client_key_exchange, certificate_verify).
     /// </summary>
-    private static bool IsFinalFlightFragment(ReadOnlySpan<byte> fragment)
-    {
-        const int MessageHeaderLength = 12;
-        if (fragment.Length < MessageHeaderLength || fragment[0] is not (11 or 15 or 16))
-        {
-            return false;
-        }
-
-        int messageLength = ReadUInt24(fragment[1..]);
-        int fragmentOffset = ReadUInt24(fragment[6..]);
-        int fragmentLength = ReadUInt24(fragment[9..]);
-        return fragmentLength == fragment.Length - MessageHeaderLength && fragmentOffset + fragmentLength <= messageLength;
-    }
-
-    private static int ReadUInt24(ReadOnlySpan<byte> span) => (span[0] << 16) | (span[1] << 8) | span[2];
-
-    private static long ReadUInt48(ReadOnlySpan<byte> span) =>
-        ((long)BinaryPrimitives.ReadUInt16BigEndian(span) << 32) | BinaryPrimitives.ReadUInt32BigEndian(span[2..]);
+    private static bool IsFinalFlightFragment(ReadOnlySpan<byte> recordFragment) =>
+        DtlsHandshakeFragment.TryRead(recordFragment, out var fragment)
+        && fragment.TotalLength == recordFragment.Length
+        && fragment.MessageType is DtlsHandshakeType.Certificate or DtlsHandshakeType.ClientKeyExchange or DtlsHandshakeType.CertificateVerify;
 }

@@ -165,6 +165,3 @@ internal sealed class ClientCertificateValidator
         return AlertDescription.certificate_unknown;
     }
 }
-
-/// <summary>Why a client certificate was refused, and the alert that tells the client.</summary>
-internal sealed record ClientCertificateRejection(short Alert, string Reason);

@@ -1,0 +1,147 @@
+using Microsoft.AspNetCore.Connections;
+using Org.BouncyCastle.Tls;
+using SukatDtls.Transport.Internal.BouncyCastle;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>The end of a connection: close_notify, abort, dispose, the ConnectionClosed token, alerts from BouncyCastle.</summary>
+internal sealed partial class DtlsConnection : IDtlsPeerEvents
+{
+    /// <summary>
+    /// Ends a connection whose peer restarted (it sent a new ClientHello from the same address and port): the old
+    /// session is dead on the peer's side, so no close_notify, and the socket is closed at once to free the 4-tuple.
+    /// </summary>
+    public void AbortForReplacement()
+    {
+        _skipCloseNotify = true;
+        Abort(new ConnectionAbortedException("The peer restarted: a new handshake from the same address and port replaces this connection."));
+    }
+
+    /// <summary>Sends close_notify if the session is up and not closed yet (BouncyCastle's close does both).</summary>
+    private void CloseProtocol()
+    {
+        lock (_protocolLock)
+        {
+            if (_dtls is not null && !_datagrams.IsClosed && !_skipCloseNotify)
+            {
+                try
+                {
+                    _dtls.Close();
+                }
+                catch (Exception ex)
+                {
+                    DtlsLog.ConnectionError(_logger, ConnectionId, RemoteEndPoint!, "sending close_notify failed", ex);
+                }
+            }
+        }
+    }
+
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        ArgumentNullException.ThrowIfNull(abortReason);
+        if (_closing)
+        {
+            return;
+        }
+
+        _closing = true;
+        _closeReason = abortReason.Message;
+        _abortReason = abortReason;
+        CloseProtocol();
+        _datagrams.Shutdown();
+
+        // Closing the socket ends the receive loop, which then completes the input with the abort reason (the input
+        // pipe's writer belongs to that loop); the send loop ends on the cancelled read.
+        _socket.Dispose();
+        _output.Reader.CancelPendingRead();
+        FireConnectionClosed();
+    }
+
+    /// <summary>Ends a connection that never reached the application (failed handshake, full accept queue, shutdown).</summary>
+    public async Task AbortAndDisposeAsync(string reason)
+    {
+        Abort(new ConnectionAbortedException(reason));
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await DisposeCoreAsync().ConfigureAwait(false);
+        }
+
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        // The application is done with the pipes: send what it wrote, then close_notify, then the socket.
+        _output.Writer.Complete();
+        _inputReader.Complete();
+        await _sendLoop.ConfigureAwait(false);
+
+        if (!_closing)
+        {
+            _closing = true;
+            CloseProtocol();
+        }
+
+        _datagrams.Shutdown();
+        _socket.Dispose();
+        if (_receiving)
+        {
+            await _receiveLoopDone.Task.ConfigureAwait(false);
+        }
+
+        // A processing pass queued at handshake completion may still be running.
+        await _receiveProcessing.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            CompleteInput(_abortReason);
+        }
+        finally
+        {
+            _receiveProcessing.Release();
+        }
+
+        _owner.OnConnectionClosed(this);
+        if (_establishedTimestamp != 0)
+        {
+            _metrics?.ConnectionEnded(_timeProvider.GetElapsedTime(_establishedTimestamp));
+        }
+
+        FireConnectionClosed();
+        DtlsLog.ConnectionClosed(_logger, ConnectionId, RemoteEndPoint!, _closeReason, _timeProvider.GetElapsedTime(_createdTimestamp).TotalMilliseconds);
+    }
+
+    private void FireConnectionClosed()
+    {
+        if (Interlocked.Exchange(ref _connectionClosedFired, 1) != 0)
+        {
+            return;
+        }
+
+        // Not inline: callbacks are the application's code, and we may hold locks or run on a socket completion.
+        ThreadPool.UnsafeQueueUserWorkItem(static source =>
+        {
+            source.Cancel();
+        }, _connectionClosedSource, preferLocal: false);
+    }
+
+    void IDtlsPeerEvents.OnAlertReceived(short alertLevel, short alertDescription)
+    {
+        if (alertDescription == AlertDescription.close_notify)
+        {
+            _peerSentCloseNotify = true;
+        }
+    }
+
+    void IDtlsPeerEvents.OnAlertRaised(short alertLevel, short alertDescription, string? message, Exception? cause)
+    {
+        if (alertLevel == AlertLevel.fatal)
+        {
+            DtlsLog.ConnectionError(_logger, ConnectionId, RemoteEndPoint!, $"sending fatal alert {AlertDescription.GetText(alertDescription)}: {message}", cause);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+using Org.BouncyCastle.Tls;
+using SukatDtls.Transport.Internal.BouncyCastle;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>The client side of one handshake: BouncyCastle's <see cref="DtlsClientProtocol"/> on the connection's socket.</summary>
+/// <remarks>Runs on a handshake thread: BouncyCastle's handshake blocks until it is done, failed or timed out.</remarks>
+internal static class ClientHandshake
+{
+    /// <summary>Runs the handshake to its end.</summary>
+    /// <param name="peer">Our client for this handshake (suites, server name, validation, session to resume).</param>
+    /// <param name="connection">The connection, in handshake.</param>
+    /// <param name="duration">How long it took, read when it ends.</param>
+    /// <exception cref="Exception">The handshake failed.</exception>
+    public static CompletedHandshake Run(DtlsClientPeer peer, DtlsConnection connection, Func<TimeSpan> duration)
+    {
+        var transport = new DtlsClientProtocol().Connect(peer, connection.Datagrams);
+        return CompletedHandshake.Create(transport, peer.Context, duration(), peer.ResumableSession);
+    }
+}

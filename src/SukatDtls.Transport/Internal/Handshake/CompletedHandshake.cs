@@ -1,0 +1,70 @@
+using System.Security.Cryptography.X509Certificates;
+using Org.BouncyCastle.Tls;
+using SukatDtls.Transport.Client;
+using SukatDtls.Transport.Internal.BouncyCastle;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// What a finished handshake hands to its connection: BouncyCastle's transport for the records, and what the session
+/// features report (suite, resumption, identities), taken from BouncyCastle's context before it is cleared.
+/// </summary>
+internal sealed class CompletedHandshake
+{
+    private CompletedHandshake(DtlsTransport transport, SecurityParameters parameters, TimeSpan duration)
+    {
+        Transport = transport;
+        CipherSuite = parameters.CipherSuite;
+        CipherSuiteName = CipherSuiteNames.Get(parameters.CipherSuite);
+        IsEncryptThenMac = parameters.IsEncryptThenMac;
+        IsResumed = parameters.IsResumedSession;
+        PskIdentity = parameters.PskIdentity is { Length: > 0 } psk ? System.Text.Encoding.UTF8.GetString(psk) : null;
+        Duration = duration;
+    }
+
+    public DtlsTransport Transport { get; }
+
+    public int CipherSuite { get; }
+
+    public string CipherSuiteName { get; }
+
+    public bool IsEncryptThenMac { get; }
+
+    public bool IsResumed { get; }
+
+    public string? PskIdentity { get; }
+
+    public TimeSpan Duration { get; }
+
+    /// <summary>The peer's certificate (the server's on a client, the client's on a server), when it sent one.</summary>
+    public X509Certificate2? PeerCertificate { get; private init; }
+
+    /// <summary>
+    /// What <c>ITlsConnectionFeature.ClientCertificate</c> reports: on a server the client's certificate, on a client
+    /// our own, if the server asked for it and it was sent.
+    /// </summary>
+    public X509Certificate2? ClientCertificate { get; private init; }
+
+    /// <summary>On a client: the session to offer for resumption next time.</summary>
+    public DtlsResumableSession? ResumableSession { get; private init; }
+
+    /// <summary>Reads what the connection keeps from BouncyCastle's context (on the handshake thread, right after the handshake).</summary>
+    public static CompletedHandshake Create(DtlsTransport transport, TlsContext context, TimeSpan duration, DtlsResumableSession? resumableSession = null)
+    {
+        var parameters = context.SecurityParameters;
+        var peerCertificate = parameters.PeerCertificate is { IsEmpty: false } peerChain
+            ? X509CertificateLoader.LoadCertificate(peerChain.GetCertificateAt(0).GetEncoded())
+            : null;
+        var clientCertificate = context.IsServer
+            ? peerCertificate
+            : parameters.LocalCertificate is { IsEmpty: false } sent
+                ? X509CertificateLoader.LoadCertificate(sent.GetCertificateAt(0).GetEncoded())
+                : null;
+        return new CompletedHandshake(transport, parameters, duration)
+        {
+            PeerCertificate = peerCertificate,
+            ClientCertificate = clientCertificate,
+            ResumableSession = resumableSession,
+        };
+    }
+}
