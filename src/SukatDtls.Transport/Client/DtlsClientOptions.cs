@@ -85,39 +85,27 @@ public sealed class DtlsClientOptions
 
     internal void Validate()
     {
-        if (HandshakeTimeout <= TimeSpan.Zero || HandshakeTimeout.TotalMilliseconds > int.MaxValue)
-        {
-            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(HandshakeTimeout)} must be positive; it is {HandshakeTimeout}.");
-        }
+        var failures = new List<string>();
+        void Report(string? problem, string property) => Internal.OptionLimits.Report(problem, $"{nameof(DtlsClientOptions)}.{property}", failures);
 
-        if (IdleTimeout != Timeout.InfiniteTimeSpan && IdleTimeout <= TimeSpan.Zero)
-        {
-            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(IdleTimeout)} must be positive or infinite; it is {IdleTimeout}.");
-        }
-
-        if (MaxConcurrentHandshakes <= 0)
-        {
-            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(MaxConcurrentHandshakes)} must be positive; it is {MaxConcurrentHandshakes}.");
-        }
-
-        if (Internal.DatagramSizes.Check(MaxDatagramSize) is { } sizeProblem)
-        {
-            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(MaxDatagramSize)} {sizeProblem}");
-        }
-
-        if (HandshakeRetransmissionTimeout < TimeSpan.FromMilliseconds(100) || HandshakeRetransmissionTimeout > TimeSpan.FromSeconds(60))
-        {
-            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(HandshakeRetransmissionTimeout)} must be from 100 ms to 60 s; it is {HandshakeRetransmissionTimeout}.");
-        }
-
+        Report(Internal.OptionLimits.Timeout(HandshakeTimeout), nameof(HandshakeTimeout));
+        Report(Internal.OptionLimits.Timeout(IdleTimeout, infiniteAllowed: true), nameof(IdleTimeout));
+        Report(Internal.OptionLimits.Positive(MaxConcurrentHandshakes), nameof(MaxConcurrentHandshakes));
+        Report(Internal.DatagramSizes.Check(MaxDatagramSize), nameof(MaxDatagramSize));
+        Report(Internal.OptionLimits.RetransmissionTimeout(HandshakeRetransmissionTimeout), nameof(HandshakeRetransmissionTimeout));
         if ((PskIdentity is null) != (PskKey is null))
         {
-            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(PskIdentity)} and {nameof(PskKey)} go together.");
+            failures.Add($"{nameof(DtlsClientOptions)}.{nameof(PskIdentity)} and {nameof(PskKey)} go together.");
         }
 
         if (ClientCertificate is { HasPrivateKey: false })
         {
-            throw new InvalidOperationException($"{nameof(DtlsClientOptions)}.{nameof(ClientCertificate)} ('{ClientCertificate.Subject}') has no private key.");
+            failures.Add($"{nameof(DtlsClientOptions)}.{nameof(ClientCertificate)} ('{ClientCertificate.Subject}') has no private key.");
+        }
+
+        if (failures.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(Environment.NewLine, failures));
         }
     }
 }

@@ -97,7 +97,7 @@ public sealed class ClientCertificateTests(ITestOutputHelper output)
         Assert.Contains(alert, ex.Message);
         Assert.Contains($"rejected our client certificate '{certificate.Subject}'", ex.Message);
 
-        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1);
+        await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1);
         var rejection = Assert.Single(host.Logs.Entries, e => e.EventId.Id == 23);
         output.WriteLine(rejection.Message);
         Assert.Equal(LogLevel.Information, rejection.Level);
@@ -125,7 +125,7 @@ public sealed class ClientCertificateTests(ITestOutputHelper output)
         Assert.Contains("handshake_failure", ex.Message);
         Assert.Contains("requires a client certificate", ex.Message);
 
-        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1);
+        await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1);
         Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 22 && e.Level == LogLevel.Information);
         AssertNoErrors(host);
     }
@@ -205,7 +205,7 @@ public sealed class ClientCertificateTests(ITestOutputHelper output)
         Assert.Equal(
             [("CN=Pinned Device", SslPolicyErrors.RemoteCertificateChainErrors, 1), ("CN=SukatDtls Dev Client", SslPolicyErrors.None, 2)],
             seen);
-        await EchoTests.WaitUntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 23));
+        await Wait.UntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 23));
         Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 23 && e.Message.Contains("ClientCertificateValidation rejected it", StringComparison.Ordinal));
     }
 
@@ -218,7 +218,7 @@ public sealed class ClientCertificateTests(ITestOutputHelper output)
         await using var factory = Factory(certificate);
         var ex = await Assert.ThrowsAsync<AuthenticationException>(() => factory.ConnectAsync(host.DtlsEndPoint).AsTask());
         Assert.Contains("internal_error", ex.Message);
-        await EchoTests.WaitUntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 25));
+        await Wait.UntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 25));
         var logged = Assert.Single(host.Logs.Entries, e => e.EventId.Id == 25);
         Assert.Equal(LogLevel.Error, logged.Level);
         Assert.IsType<InvalidOperationException>(logged.Exception);

@@ -79,7 +79,7 @@ public sealed class ClientFactoryTests(ITestOutputHelper output) : IAsyncLifetim
         await using var factory = Factory(_ => { });
         var ex = await Assert.ThrowsAsync<AuthenticationException>(() => factory.ConnectAsync(_host.DtlsEndPoint).AsTask());
         Assert.Contains("not trusted", ex.Message);
-        await EchoTests.WaitUntilAsync(() => _host.Listener.PeerCount == 0);
+        await Wait.UntilAsync(() => _host.Listener.PeerCount == 0);
         Assert.Equal(0, _host.Listener.Statistics.HandshakesCompleted);
     }
 

@@ -108,7 +108,7 @@ public sealed class EchoTests(ITestOutputHelper output)
         await observed.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(observed.InputCompletedNormally);
         Assert.Null(observed.Error);
-        await WaitUntilAsync(() => host.Listener.PeerCount == 0);
+        await Wait.UntilAsync(() => host.Listener.PeerCount == 0);
         Assert.True(observed.Connection.ConnectionClosed.IsCancellationRequested || await CancelledSoon(observed.Connection.ConnectionClosed));
         Assert.False(observed.Socket!.Connected && observed.Socket.Handle != IntPtr.Zero && IsOpen(observed.Socket));
     }
@@ -166,19 +166,5 @@ public sealed class EchoTests(ITestOutputHelper output)
         using var registration = token.Register(() => tcs.TrySetResult());
         await tcs.Task.WaitAsync(TimeSpan.FromSeconds(10));
         return true;
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, int timeoutMillis = 10_000)
-    {
-        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMillis);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("The condition did not become true in time.");
-            }
-
-            await Task.Delay(1);
-        }
     }
 }

@@ -53,7 +53,7 @@ public sealed class EstablishedInputTests(ITestOutputHelper output) : IAsyncLife
                 if (i % 50 == 49)
                 {
                     int expected = i + 1;
-                    await EchoTests.WaitUntilAsync(() => connection.FilteredDatagrams >= expected, 5_000);
+                    await Wait.UntilAsync(() => connection.FilteredDatagrams >= expected, 5_000);
                 }
             }
 
@@ -116,7 +116,7 @@ public sealed class EstablishedInputTests(ITestOutputHelper output) : IAsyncLife
     {
         if (sent % 50 == 0)
         {
-            await EchoTests.WaitUntilAsync(() => connection.FilteredDatagrams + connection.DatagramsPassed >= sent, 5_000);
+            await Wait.UntilAsync(() => connection.FilteredDatagrams + connection.DatagramsPassed >= sent, 5_000);
         }
     }
 

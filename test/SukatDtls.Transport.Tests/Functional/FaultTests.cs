@@ -31,7 +31,7 @@ public sealed class FaultTests(ITestOutputHelper output)
         {
             await datagrams.SendAsync(new byte[] { (byte)i });
             int expected = i + 1;
-            await EchoTests.WaitUntilAsync(() => connection.UnreachableErrors >= expected);
+            await Wait.UntilAsync(() => connection.UnreachableErrors >= expected);
         }
 
         // One error per datagram sent, not a spin; the connection is still there until the idle timeout.
@@ -40,7 +40,7 @@ public sealed class FaultTests(ITestOutputHelper output)
 
         time.Advance(TimeSpan.FromSeconds(31));
         await observed.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        await EchoTests.WaitUntilAsync(() => host.Listener.PeerCount == 0);
+        await Wait.UntilAsync(() => host.Listener.PeerCount == 0);
 
         // The close_notify sent on the way out may earn one more.
         Assert.InRange(connection.UnreachableErrors, Sends, Sends + 1);
@@ -55,7 +55,7 @@ public sealed class FaultTests(ITestOutputHelper output)
 
         // ClientHello, ClientHello with the cookie, then nothing more.
         await Assert.ThrowsAnyAsync<Exception>(() => TestDtlsClient.ConnectAsync(host.DtlsEndPoint, handshakeTimeoutMillis: 3_000, stopSendingAfter: 2));
-        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1 && host.Listener.PeerCount == 0);
+        await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1 && host.Listener.PeerCount == 0);
         Assert.Equal(1, host.Listener.Statistics.PeerSocketsCreated);
         Assert.Equal(0, host.Listener.Handshakes.Outstanding);
         Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 5 && e.Message.Contains("timed out", StringComparison.Ordinal));

@@ -60,7 +60,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
             if (i % 64 == 0)
             {
                 int sent = i;
-                await EchoTests.WaitUntilAsync(() => taken() - baseline + (host.Listener.Statistics.DatagramsReceived - listenerBefore) >= sent);
+                await Wait.UntilAsync(() => taken() - baseline + (host.Listener.Statistics.DatagramsReceived - listenerBefore) >= sent);
             }
         }
 
@@ -74,7 +74,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
         Assert.DoesNotContain(host.Logs.Entries, e => e.Level >= LogLevel.Error);
         // The junk that passed the filter may still wait in the connection's bounded queue (a full queue drops, as UDP
         // does): let it drain before the message that must arrive.
-        await EchoTests.WaitUntilAsync(() => !connection.Datagrams.HasQueuedDatagrams);
+        await Wait.UntilAsync(() => !connection.Datagrams.HasQueuedDatagrams);
         // The server answered the ClientHellos sent from the client's own address with HelloVerifyRequests, which fill the
         // client socket's receive buffer (its test client was not reading): drop them, or the echo would find no room.
         var discard = new byte[65_536];

@@ -91,9 +91,9 @@ public sealed class LeakTests(ITestOutputHelper output)
     /// <summary>Lets the idle timeout end the abruptly left connections, and waits until every handler has ended.</summary>
     private static async Task SettleAsync(DtlsTestHost host, FakeTimeProvider time, ConnectionCounter counter, int expected)
     {
-        await EchoTests.WaitUntilAsync(() => counter.Started == expected, 30_000);
+        await Wait.UntilAsync(() => counter.Started == expected, 30_000);
         time.Advance(TimeSpan.FromSeconds(31));
-        await EchoTests.WaitUntilAsync(() => counter.Ended == expected && host.Listener.PeerCount == 0, 30_000);
+        await Wait.UntilAsync(() => counter.Ended == expected && host.Listener.PeerCount == 0, 30_000);
     }
 
     private static Usage Snapshot()

@@ -25,7 +25,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         // The server's close_notify makes the client's receive end without data.
         Assert.Null(client.Receive(timeoutMillis: 5_000));
         Assert.True(client.PeerSentCloseNotify);
-        await EchoTests.WaitUntilAsync(() => host.Listener.PeerCount == 0);
+        await Wait.UntilAsync(() => host.Listener.PeerCount == 0);
         Assert.Equal(1, host.Listener.Statistics.ConnectionsClosed);
     }
 
@@ -51,7 +51,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         Assert.Contains("idle", observed.Error!.Message);
         Assert.Null(client.Receive(timeoutMillis: 5_000));
         Assert.True(client.PeerSentCloseNotify);
-        await EchoTests.WaitUntilAsync(() => host.Listener.PeerCount == 0);
+        await Wait.UntilAsync(() => host.Listener.PeerCount == 0);
     }
 
     [Fact]
@@ -113,7 +113,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         // RSA suites only, against an ECDSA certificate: no suite in common.
         await Assert.ThrowsAnyAsync<TlsException>(() => TestDtlsClient.ConnectAsync(endPoint,
             cipherSuites: [CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]));
-        await EchoTests.WaitUntilAsync(() => listener.Statistics.HandshakesFailed == 1 && listener.PeerCount == 0);
+        await Wait.UntilAsync(() => listener.Statistics.HandshakesFailed == 1 && listener.PeerCount == 0);
         Assert.False(accept.IsCompleted);
 
         using var good = await TestDtlsClient.ConnectAsync(endPoint);
@@ -139,10 +139,10 @@ public sealed class LifecycleTests(ITestOutputHelper output)
 
         // ClientHello, then ClientHello with the cookie, then silence: it holds the only handshake thread.
         var stalled = TestDtlsClient.ConnectAsync(endPoint, handshakeTimeoutMillis: 4_000, stopSendingAfter: 2);
-        await EchoTests.WaitUntilAsync(() => listener.Statistics.HandshakesStarted == 1);
+        await Wait.UntilAsync(() => listener.Statistics.HandshakesStarted == 1);
 
         var second = TestDtlsClient.ConnectAsync(endPoint, handshakeTimeoutMillis: 15_000);
-        await EchoTests.WaitUntilAsync(() => listener.Statistics.HandshakesRefused >= 1);
+        await Wait.UntilAsync(() => listener.Statistics.HandshakesRefused >= 1);
         Assert.Equal(1, listener.Statistics.PeerSocketsCreated);
 
         using var client = await second.WaitAsync(TimeSpan.FromSeconds(15));

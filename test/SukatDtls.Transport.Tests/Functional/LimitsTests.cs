@@ -1,5 +1,9 @@
+using System.Diagnostics.Metrics;
 using System.Net;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Org.BouncyCastle.Tls;
@@ -11,11 +15,12 @@ namespace SukatDtls.Transport.Tests.Functional;
 /// <summary>Each limit: reached, refused (no answer, counted), and recovered afterwards.</summary>
 public sealed class LimitsTests
 {
-    private static async Task<DtlsConnectionListener> BindAsync(Action<DtlsTransportOptions> configure, TimeProvider? time = null)
+    private static async Task<DtlsConnectionListener> BindAsync(Action<DtlsTransportOptions> configure, TimeProvider? time = null,
+        ILoggerFactory? loggers = null, IMeterFactory? meters = null)
     {
         var options = new DtlsTransportOptions { ServerCertificate = TestCertificates.EcdsaServer() };
         configure(options);
-        var factory = new DtlsTransportFactory(Options.Create(options), NullLoggerFactory.Instance, time);
+        var factory = new DtlsTransportFactory(Options.Create(options), loggers ?? NullLoggerFactory.Instance, time, meters);
         return (DtlsConnectionListener)await factory.BindAsync(new DtlsEndPoint(IPAddress.Loopback, 0));
     }
 
@@ -36,7 +41,7 @@ public sealed class LimitsTests
 
         first.Close();
         await connection.DisposeAsync();
-        await EchoTests.WaitUntilAsync(() => listener.PeerCount == 0);
+        await Wait.UntilAsync(() => listener.PeerCount == 0);
 
         using var second = await TestDtlsClient.ConnectAsync(EndPointOf(listener), handshakeTimeoutMillis: 15_000);
         var accepted = await listener.AcceptAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15));
@@ -54,12 +59,47 @@ public sealed class LimitsTests
 
         // The third this (fake) second gets no answer; its ClientHello retransmission comes after 1 s of real time.
         var third = TestDtlsClient.ConnectAsync(EndPointOf(listener), handshakeTimeoutMillis: 10_000);
-        await EchoTests.WaitUntilAsync(() => listener.Statistics.RefusedByRateLimit >= 1);
+        await Wait.UntilAsync(() => listener.Statistics.RefusedByRateLimit >= 1);
         Assert.Equal(2, listener.Statistics.PeerSocketsCreated);
 
         time.Advance(TimeSpan.FromSeconds(1));
         using var admitted = await third.WaitAsync(TimeSpan.FromSeconds(15));
         Assert.Equal(3, listener.Statistics.PeerSocketsCreated);
+    }
+
+    [Fact]
+    public async Task A_full_accept_queue_refuses_the_connection_with_close_notify_counts_and_logs_it()
+    {
+        using var logs = new FakeLoggerProvider();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+        using var meters = new TestMeterFactory();
+        using var refused = new MetricCollector<long>(meters, DtlsMetrics.MeterName, "dtls.refused_peers");
+
+        // Nobody accepts: the first connection fills the queue of one, the next two are refused after their handshake.
+        await using var listener = await BindAsync(o => o.AcceptQueueLength = 1, loggers: loggers, meters: meters);
+        using var queued = await TestDtlsClient.ConnectAsync(EndPointOf(listener));
+        using var second = await TestDtlsClient.ConnectAsync(EndPointOf(listener));
+        using var third = await TestDtlsClient.ConnectAsync(EndPointOf(listener));
+
+        // The refused peers hear close_notify at once; their connection is gone, the queued one waits.
+        Assert.Null(second.Receive(timeoutMillis: 5_000));
+        Assert.True(second.PeerSentCloseNotify);
+        Assert.Null(third.Receive(timeoutMillis: 5_000));
+        Assert.True(third.PeerSentCloseNotify);
+        Assert.False(queued.PeerSentCloseNotify);
+        await Wait.UntilAsync(() => listener.Statistics.ConnectionsClosed == 2);
+        Assert.Equal(2, listener.Statistics.ConnectionsRefused);
+        Assert.Equal(1, listener.PeerCount);
+        Assert.Equal(2, refused.GetMeasurementSnapshot().Count(m => (string?)m.Tags["reason"] == "accept_queue_full"));
+
+        // Logged once: the second refusal came within the same second (refusals are logged at most once a second).
+        var logged = logs.Collector.GetSnapshot().Where(r => r.Id.Name == "AcceptQueueFull").ToList();
+        Assert.Single(logged);
+        Assert.Equal(LogLevel.Warning, logged[0].Level);
+        Assert.Contains("accept queue (1) is full", logged[0].Message, StringComparison.Ordinal);
+
+        var accepted = await listener.AcceptAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(queued.LocalEndPoint.Port, ((IPEndPoint)accepted!.RemoteEndPoint!).Port);
     }
 
     [Fact]

@@ -134,7 +134,7 @@ public sealed class LossyNetworkHandshakeTests(ITestOutputHelper output)
         // The client's retransmitted ClientHellos (valid cookie) may start new handshakes after the first fails; each
         // ends by the 2 s timeout, and once the client is silent the listener holds no peer.
         var statistics = host.Listener.Statistics;
-        await EchoTests.WaitUntilAsync(() => host.Listener.PeerCount == 0
+        await Wait.UntilAsync(() => host.Listener.PeerCount == 0
             && statistics.HandshakesFailed == statistics.HandshakesStarted, timeoutMillis: 10_000);
         output.WriteLine(proxy.ToString());
         output.WriteLine($"server: {statistics.HandshakesStarted} started, {statistics.HandshakesFailed} failed, {statistics.HandshakesCompleted} completed");

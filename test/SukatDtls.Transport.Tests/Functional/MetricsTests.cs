@@ -53,7 +53,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         // Close.
         client.Close();
         await observed.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        await EchoTests.WaitUntilAsync(() => connectionDuration.GetMeasurementSnapshot().Count == 1);
+        await Wait.UntilAsync(() => connectionDuration.GetMeasurementSnapshot().Count == 1);
 
         Assert.Equal([1, -1], activeConnections.GetMeasurementSnapshot().Select(m => m.Value));
         Assert.True(connectionDuration.GetMeasurementSnapshot().Single().Value > 0);
@@ -82,7 +82,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         using var handshakeDuration = new MetricCollector<double>(host.Services.GetRequiredService<IMeterFactory>(), DtlsMetrics.MeterName, "dtls.handshake.duration");
 
         await Assert.ThrowsAnyAsync<Exception>(() => TestDtlsClient.ConnectAsync(host.DtlsEndPoint, handshakeTimeoutMillis: 3_000, stopSendingAfter: 2));
-        await EchoTests.WaitUntilAsync(() => handshakeDuration.GetMeasurementSnapshot().Count == 1);
+        await Wait.UntilAsync(() => handshakeDuration.GetMeasurementSnapshot().Count == 1);
         Assert.Equal("timeout", handshakeDuration.GetMeasurementSnapshot().Single().Tags["error.type"]);
     }
 }

@@ -186,7 +186,7 @@ public sealed class PskTests(ITestOutputHelper output)
         Assert.Contains("no cipher suite in common", ex.Message);
 
         await Assert.ThrowsAnyAsync<TlsFatalAlertReceived>(() => TestDtlsClient.ConnectAsync(host.DtlsEndPoint));
-        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.HandshakesFailed >= 2);
+        await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed >= 2);
         AssertNoErrorsBut(host);
     }
 
@@ -259,7 +259,7 @@ public sealed class PskTests(ITestOutputHelper output)
         // Plain PSK too (no ECDHE): the same Finished check.
         Assert.Throws<TlsFatalAlertReceived>(() => PskTestClient.Connect(host.DtlsEndPoint, [CipherSuite.TLS_PSK_WITH_AES_128_CCM_8], TestPskKeyStore.Identity, wrongKey));
 
-        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.HandshakesFailed >= 2);
+        await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed >= 2);
         var mismatches = host.Logs.Entries.Where(e => e.EventId.Id == 32).ToArray();
         Assert.Equal(2, mismatches.Length);
         Assert.All(mismatches, e => Assert.Contains("'device-1'", e.Message));
@@ -281,7 +281,7 @@ public sealed class PskTests(ITestOutputHelper output)
         output.WriteLine(ex.Message);
         Assert.Contains("unknown_psk_identity", ex.Message);
         Assert.Contains("does not know PSK identity 'stranger'", ex.Message);
-        await EchoTests.WaitUntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 5));
+        await Wait.UntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 5));
         Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 31 && e.Message.Contains("'stranger'", StringComparison.Ordinal));
         AssertNoErrorsBut(host);
     }
@@ -295,7 +295,7 @@ public sealed class PskTests(ITestOutputHelper output)
         var ex = await Assert.ThrowsAsync<AuthenticationException>(() => factory.ConnectAsync(host.DtlsEndPoint).AsTask());
         Assert.Contains("internal_error", ex.Message);
 
-        await EchoTests.WaitUntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 5));
+        await Wait.UntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 5));
         var failure = Assert.Single(host.Logs.Entries, e => e.EventId.Id == 33);
         Assert.Equal(LogLevel.Error, failure.Level);
         Assert.IsType<InvalidOperationException>(failure.Exception);
@@ -317,7 +317,7 @@ public sealed class PskTests(ITestOutputHelper output)
         Assert.Contains("internal_error", ex.Message);
         Assert.InRange(stopwatch.Elapsed, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(5));
         await _store.LookupCancelled.Task.WaitAsync(Step);
-        await EchoTests.WaitUntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 34));
+        await Wait.UntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 34));
         AssertNoErrorsBut(host);
     }
 

@@ -42,7 +42,7 @@ public sealed class SamePortReconnectTests(ITestOutputHelper output)
         Assert.Contains("restarted", old.Error!.Message);
         Assert.True(old.Connection.ConnectionClosed.IsCancellationRequested);
 
-        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.ConnectionsClosed == 1);
+        await Wait.UntilAsync(() => host.Listener.Statistics.ConnectionsClosed == 1);
         Assert.Equal(1, host.Listener.PeerCount);
         Assert.Equal(2, host.Listener.Statistics.PeerSocketsCreated);
         Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 16);
@@ -68,7 +68,7 @@ public sealed class SamePortReconnectTests(ITestOutputHelper output)
 
         long received = host.Listener.Statistics.DatagramsReceived;
         client.Socket.Send(clientHelloWithCookie!);
-        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.DatagramsReceived > received);
+        await Wait.UntilAsync(() => host.Listener.Statistics.DatagramsReceived > received);
 
         client.Send("after");
         Assert.Equal("after", client.ReceiveText());
@@ -88,7 +88,7 @@ public sealed class SamePortReconnectTests(ITestOutputHelper output)
         // A ClientHello (no cookie) from the established client's own address: it only earns a HelloVerifyRequest.
         long cookiesBefore = host.Listener.Statistics.CookiesSent;
         client.Socket.Send(DtlsRecords.ClientHello);
-        await EchoTests.WaitUntilAsync(() => host.Listener.Statistics.CookiesSent == cookiesBefore + 1);
+        await Wait.UntilAsync(() => host.Listener.Statistics.CookiesSent == cookiesBefore + 1);
 
         client.Send("still alive");
         Assert.Equal("still alive", client.ReceiveText());

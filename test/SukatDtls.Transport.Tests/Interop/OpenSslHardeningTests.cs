@@ -83,7 +83,7 @@ public sealed class OpenSslHardeningTests
 
         Assert.True(await client.WaitForExitAsync(Step), "s_client did not give up after the fatal alert");
         Assert.Contains(client.StandardErrorLines, l => l.Contains("alert handshake failure", StringComparison.Ordinal));
-        await Functional.EchoTests.WaitUntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 22));
+        await Wait.UntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 22));
         Assert.Equal(0, host.Listener.Statistics.HandshakesCompleted);
         AssertNoErrors(host);
     }
@@ -108,7 +108,7 @@ public sealed class OpenSslHardeningTests
                 "-cert", pem, "-key", key, "-CAfile", TestCertificates.CaPem);
             Assert.True(await client.WaitForExitAsync(Step), "s_client did not give up after the fatal alert");
             Assert.Contains(client.StandardErrorLines, l => l.Contains("alert unknown ca", StringComparison.Ordinal));
-            await Functional.EchoTests.WaitUntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 23));
+            await Wait.UntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 23));
             Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 23 && e.Message.Contains("CN=Stranger", StringComparison.Ordinal));
         }
         finally
@@ -174,7 +174,7 @@ public sealed class OpenSslHardeningTests
             Assert.Contains(wrong.StandardErrorLines, l => l.Contains("alert decrypt error", StringComparison.Ordinal));
         }
 
-        await Functional.EchoTests.WaitUntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 32));
+        await Wait.UntilAsync(() => host.Logs.Entries.Any(e => e.EventId.Id == 32));
         Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 5 && e.Message.Contains("decrypt_error", StringComparison.Ordinal));
         AssertNoErrors(host);
 

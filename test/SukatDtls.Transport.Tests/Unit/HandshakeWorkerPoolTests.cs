@@ -67,7 +67,7 @@ public sealed class HandshakeWorkerPoolTests
         Assert.All(ran, count => Assert.Equal(1, count));
         Assert.Equal(3, maxRunning);
         // A reservation is given back just after its work item returns.
-        await Functional.EchoTests.WaitUntilAsync(() => pool.Outstanding == 0);
+        await Infrastructure.Wait.UntilAsync(() => pool.Outstanding == 0);
 
         // Idle threads are woken for new work instead of new threads being started.
         var again = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -89,7 +89,7 @@ public sealed class HandshakeWorkerPoolTests
 
         pool.Dispose();
         Assert.False(pool.TryReserve());
-        await Functional.EchoTests.WaitUntilAsync(() => pool.Threads == 0);
+        await Infrastructure.Wait.UntilAsync(() => pool.Threads == 0);
         Assert.Equal(0, pool.Threads);
     }
 

@@ -295,42 +295,28 @@ internal static class DtlsTransportOptionsRules
 
     private static void CheckLimits(DtlsTransportOptions options, OptionNames names, List<string> failures)
     {
-        RequirePositive(options.HandshakeTimeout, names.Of(nameof(DtlsTransportOptions.HandshakeTimeout)), failures);
-        if (options.IdleTimeout != Timeout.InfiniteTimeSpan)
-        {
-            RequirePositive(options.IdleTimeout, names.Of(nameof(DtlsTransportOptions.IdleTimeout)), failures,
-                $" or infinite ({Timeout.InfiniteTimeSpan})");
-        }
+        void Report(string? problem, string property) => OptionLimits.Report(problem, names.Of(property), failures);
 
-        RequirePositive(options.CookieKeyRotationInterval, names.Of(nameof(DtlsTransportOptions.CookieKeyRotationInterval)), failures);
-        RequirePositive(options.MaxConcurrentHandshakes, names.Of(nameof(DtlsTransportOptions.MaxConcurrentHandshakes)), failures);
-        if (options.HandshakeQueueLength < 0)
-        {
-            failures.Add($"{names.Of(nameof(DtlsTransportOptions.HandshakeQueueLength))} must not be negative; it is {options.HandshakeQueueLength}.");
-        }
-
-        RequirePositive(options.AcceptQueueLength, names.Of(nameof(DtlsTransportOptions.AcceptQueueLength)), failures);
-        RequirePositive(options.MaxCachedSessions, names.Of(nameof(DtlsTransportOptions.MaxCachedSessions)), failures);
-        RequirePositive(options.SessionLifetime, names.Of(nameof(DtlsTransportOptions.SessionLifetime)), failures);
+        Report(OptionLimits.Timeout(options.HandshakeTimeout), nameof(DtlsTransportOptions.HandshakeTimeout));
+        Report(OptionLimits.Timeout(options.IdleTimeout, infiniteAllowed: true), nameof(DtlsTransportOptions.IdleTimeout));
+        Report(OptionLimits.Timeout(options.CookieKeyRotationInterval), nameof(DtlsTransportOptions.CookieKeyRotationInterval));
+        Report(OptionLimits.Positive(options.MaxConcurrentHandshakes), nameof(DtlsTransportOptions.MaxConcurrentHandshakes));
+        Report(OptionLimits.NotNegative(options.HandshakeQueueLength), nameof(DtlsTransportOptions.HandshakeQueueLength));
+        Report(OptionLimits.Positive(options.AcceptQueueLength), nameof(DtlsTransportOptions.AcceptQueueLength));
+        Report(OptionLimits.Positive(options.MaxCachedSessions), nameof(DtlsTransportOptions.MaxCachedSessions));
+        Report(OptionLimits.Timeout(options.SessionLifetime), nameof(DtlsTransportOptions.SessionLifetime));
         if (options.MaxConnections is { } maxConnections)
         {
-            RequirePositive(maxConnections, names.Of(nameof(DtlsTransportOptions.MaxConnections)), failures);
+            Report(OptionLimits.Positive(maxConnections), nameof(DtlsTransportOptions.MaxConnections));
         }
 
         if (options.MaxHandshakesPerSecondPerAddress is { } perAddress)
         {
-            RequirePositive(perAddress, names.Of(nameof(DtlsTransportOptions.MaxHandshakesPerSecondPerAddress)), failures);
+            Report(OptionLimits.Positive(perAddress), nameof(DtlsTransportOptions.MaxHandshakesPerSecondPerAddress));
         }
 
-        if (DatagramSizes.Check(options.MaxDatagramSize) is { } sizeProblem)
-        {
-            failures.Add($"{names.Of(nameof(DtlsTransportOptions.MaxDatagramSize))} {sizeProblem}");
-        }
-
-        if (options.HandshakeRetransmissionTimeout < TimeSpan.FromMilliseconds(100) || options.HandshakeRetransmissionTimeout > TimeSpan.FromSeconds(60))
-        {
-            failures.Add($"{names.Of(nameof(DtlsTransportOptions.HandshakeRetransmissionTimeout))} must be from 100 ms to 60 s; it is {options.HandshakeRetransmissionTimeout}.");
-        }
+        Report(DatagramSizes.Check(options.MaxDatagramSize), nameof(DtlsTransportOptions.MaxDatagramSize));
+        Report(OptionLimits.RetransmissionTimeout(options.HandshakeRetransmissionTimeout), nameof(DtlsTransportOptions.HandshakeRetransmissionTimeout));
     }
 
     private static bool FileExists(string path, DtlsTransportOptions options, string name, List<string> failures)
@@ -344,22 +330,6 @@ internal static class DtlsTransportOptionsRules
         string where = string.Equals(resolved, path, StringComparison.Ordinal) ? "" : $" (looked for {resolved})";
         failures.Add($"{name} '{path}' does not exist{where}.");
         return false;
-    }
-
-    private static void RequirePositive(TimeSpan value, string name, List<string> failures, string alternative = "")
-    {
-        if (value <= TimeSpan.Zero || value.TotalMilliseconds > int.MaxValue)
-        {
-            failures.Add($"{name} must be positive and at most {int.MaxValue} ms{alternative}; it is {value}.");
-        }
-    }
-
-    private static void RequirePositive(int value, string name, List<string> failures)
-    {
-        if (value <= 0)
-        {
-            failures.Add($"{name} must be positive; it is {value}.");
-        }
     }
 
     /// <summary>

@@ -42,9 +42,6 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         _queue = new Queue<(byte[], int, long)>();
     }
 
-    /// <summary>How many datagrams were dropped because the queue was full.</summary>
-    public long DroppedDatagrams { get; private set; }
-
     public bool HasQueuedDatagrams
     {
         get
@@ -78,8 +75,6 @@ internal sealed class DatagramQueueTransport : DatagramTransport
                 Monitor.Pulse(_lock);
                 return true;
             }
-
-            DroppedDatagrams++;
         }
 
         ArrayPool<byte>.Shared.Return(copy);
@@ -152,9 +147,6 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     }
 
     public int GetSendLimit() => _sendLimit;
-
-    /// <summary>How many datagrams the kernel refused as too large for the path (EMSGSIZE); each lowered the limit.</summary>
-    public long OversizedDatagrams { get; private set; }
 
     /// <summary>
     /// True (once) when the last send was refused as too large for the path: the caller must send that data again,
@@ -237,7 +229,6 @@ internal sealed class DatagramQueueTransport : DatagramTransport
             // application data is sent again by the connection (TakeOversizedSend). Nothing is lost silently.
             int lower = Math.Min(DatagramSizes.PathPayload(_socket) ?? buffer.Length * 3 / 4, buffer.Length - 1);
             _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
-            OversizedDatagrams++;
             Volatile.Write(ref _oversizedSend, 1);
         }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock)

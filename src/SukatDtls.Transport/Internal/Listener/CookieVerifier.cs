@@ -29,9 +29,6 @@ internal sealed class CookieVerifier : IDisposable
         _rotationTimer = timeProvider.CreateTimer(static state => ((CookieVerifier)state!).Rotate(), this, rotationInterval, rotationInterval);
     }
 
-    /// <summary>How many times the key was replaced.</summary>
-    public int Rotations { get; private set; }
-
     /// <summary>
     /// Checks the cookie in a ClientHello. Returns the request to continue the handshake with when the cookie is valid
     /// under the current or previous key; otherwise sends a HelloVerifyRequest with a fresh cookie through
@@ -62,7 +59,6 @@ internal sealed class CookieVerifier : IDisposable
     {
         var keys = _keys;
         _keys = new Keys(new DtlsVerifier(_crypto), keys.Current);
-        Rotations++;
         _onRotated?.Invoke();
     }
 

@@ -1,0 +1,44 @@
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// The range rules that the server's and the client's options share, in one place: each returns null when the value
+/// is valid, else the end of a sentence that starts with the option's name ("… must be positive; it is 0.").
+/// </summary>
+internal static class OptionLimits
+{
+    public static readonly TimeSpan MinRetransmissionTimeout = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan MaxRetransmissionTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>A timeout BouncyCastle takes in milliseconds (an int); <paramref name="infiniteAllowed"/> for the idle timeouts.</summary>
+    public static string? Timeout(TimeSpan value, bool infiniteAllowed = false)
+    {
+        if (infiniteAllowed && value == System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            return null;
+        }
+
+        string alternative = infiniteAllowed ? $" or infinite ({System.Threading.Timeout.InfiniteTimeSpan})" : "";
+        return value <= TimeSpan.Zero || value.TotalMilliseconds > int.MaxValue
+            ? $"must be positive and at most {int.MaxValue} ms{alternative}; it is {value}."
+            : null;
+    }
+
+    public static string? Positive(int value) => value <= 0 ? $"must be positive; it is {value}." : null;
+
+    public static string? NotNegative(int value) => value < 0 ? $"must not be negative; it is {value}." : null;
+
+    /// <summary>The first wait before a handshake flight is resent (RFC 6347 §4.2.4.1 recommends 1 s; BouncyCastle caps backoff at 60 s).</summary>
+    public static string? RetransmissionTimeout(TimeSpan value) =>
+        value < MinRetransmissionTimeout || value > MaxRetransmissionTimeout
+            ? $"must be from 100 ms to 60 s; it is {value}."
+            : null;
+
+    /// <summary>Adds "<paramref name="name"/> <paramref name="problem"/>" to <paramref name="failures"/> when there is a problem.</summary>
+    public static void Report(string? problem, string name, List<string> failures)
+    {
+        if (problem is not null)
+        {
+            failures.Add($"{name} {problem}");
+        }
+    }
+}
