@@ -69,7 +69,7 @@ public sealed class DtlsClientOptions
     /// <summary>
     /// Whether the application's reads continue inline on the connection's receive loop, instead of being dispatched
     /// to the thread pool (the same trade as Kestrel's <c>SocketTransportOptions.UnsafePreferInlineScheduling</c>).
-    /// Saves a thread wake-up per received record (≈ 10 µs of server CPU per echoed record measured on 2 cores), but
+    /// Saves a thread wake-up per received record (its cost is in docs/benchmarks.md of the repository), but
     /// a handler that blocks after a read — synchronous I/O, sync-over-async on its own input — then holds up, or
     /// deadlocks, its own connection's receiving. Only for handlers that are asynchronous throughout. Ignored when
     /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> (the receive loop then runs on the socket engine's

@@ -125,7 +125,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         // Scheduling (each thread hop costs a wake-up, which on this path costs more than the cryptography):
         // - input, reader side: the thread pool, like Kestrel's socket transport; with UnsafePreferInlineScheduling the
         //   application's read continues on the receive loop's thread as the loop flushes a decrypted record (one wake-up
-        //   less per record, ≈ 10 µs of CPU measured; a handler that blocks then holds up its own connection's receive).
+        //   less per record, docs/benchmarks.md; a handler that blocks then holds up its own connection's receive).
         // - output, reader side: when the send loop is idle, the application's flush runs it inline, so records are
         //   encrypted and sent on the writer's thread; a busy send loop just finds the data on its next read.
         // - the writer sides stay on the thread pool: they only resume after backpressure, and must not run the

@@ -6,7 +6,7 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// <summary>
 /// Copies of one private key as .NET <see cref="ECDsa"/> or <see cref="RSA"/> objects, one per concurrent signature:
 /// .NET does not promise that one key object can sign on several threads at once, and a single object under a lock
-/// would cap a listener at one signature at a time (an RSA-2048 signature takes ≈ 0.5 ms). At most
+/// would cap a listener at one signature at a time. At most
 /// <see cref="Environment.ProcessorCount"/> × 2 idle copies are kept; more concurrent signers get temporary ones.
 /// </summary>
 internal sealed class PlatformKeyPool

@@ -8,9 +8,8 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// <summary>
 /// Handshake signatures (ServerKeyExchange, client CertificateVerify) made by .NET's <see cref="ECDsa"/> or
 /// <see cref="RSA"/>, which run on the platform's crypto library (OpenSSL on Linux), instead of BouncyCastle's managed
-/// arithmetic: the signature is one of the two public-key operations of every full handshake. Measured here: P-256
-/// 0.023–0.039 ms against BouncyCastle's 0.13–0.27 ms; an RSA-2048 signature made a full handshake cost 5.8 ms of
-/// server CPU with BouncyCastle against the OpenSSL reference's 0.56 ms. BouncyCastle hashes the signed data itself
+/// arithmetic: the signature is one of the two public-key operations of every full handshake, and the platform's is
+/// several times faster (figures in docs/benchmarks.md). BouncyCastle hashes the signed data itself
 /// (DTLS 1.2 signs a hash) and hands the hash over; ECDSA returns the DER signature TLS 1.2 carries, RSA signs
 /// PKCS #1 v1.5 over the DigestInfo of that hash (the <c>rsa_pkcs1_*</c> schemes, the only RSA ones we choose).
 /// </summary>

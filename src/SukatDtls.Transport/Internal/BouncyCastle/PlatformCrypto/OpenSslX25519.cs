@@ -6,8 +6,7 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// <summary>
 /// X25519 (RFC 7748) computed by the system's OpenSSL libcrypto — the library .NET's own cryptography uses on Linux —
 /// through its EVP_PKEY raw-key API (OpenSSL 1.1.1 and 3.x). .NET has no public X25519 API, and BouncyCastle's managed
-/// X25519 was the largest single cost of a full handshake (a fifth of the server's handshake CPU in a perf profile,
-/// ≈ 165 µs per key pair plus agreement against ≈ 75 µs here).
+/// X25519 was the largest single cost of a full handshake (figures in docs/benchmarks.md).
 /// </summary>
 /// <remarks>
 /// Loaded once, by name, with every entry point checked and an RFC 7748 §6.1 test vector verified; when anything is

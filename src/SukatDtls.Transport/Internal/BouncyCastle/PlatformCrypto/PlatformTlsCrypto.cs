@@ -15,12 +15,11 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// X25519 on the system's libcrypto where there is one (<see cref="OpenSslX25519"/>).
 /// </summary>
 /// <remarks>
-/// Measured on the benchmark machine: BouncyCastle's managed GCM keeps two 4 KiB multiplication tables per connection
-/// (one per direction) and costs several microseconds per 1,000-byte record; the platform cipher keeps its key
-/// schedule in a native context and uses AES-NI and carry-less multiplication. X25519 was a fifth of the server's CPU
-/// per full handshake. Everything else — the handshake protocol, NIST-curve agreement, the PRF's construction — stays BouncyCastle's
-/// (.NET's ECDiffieHellman measured slower than BouncyCastle's X25519 here: ≈ 330 µs per P-256 key pair, import and
-/// agreement). Where the platform lacks a primitive the BouncyCastle one is used.
+/// BouncyCastle's managed GCM keeps two 4 KiB multiplication tables per connection (one per direction); the platform
+/// cipher keeps its key schedule in a native context and uses AES-NI and carry-less multiplication. Everything else —
+/// the handshake protocol, NIST-curve agreement, the PRF's construction — stays BouncyCastle's (.NET's ECDiffieHellman
+/// was slower than BouncyCastle's X25519). Where the platform lacks a primitive the BouncyCastle one is used. The
+/// measurements behind each choice are in docs/benchmarks.md.
 /// </remarks>
 internal class PlatformTlsCrypto(SecureRandom random) : BcTlsCrypto(random)
 {
