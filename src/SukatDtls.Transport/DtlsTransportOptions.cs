@@ -46,15 +46,29 @@ public sealed class DtlsTransportOptions
     public bool UnsafePreferInlineScheduling { get; set; }
 
     /// <summary>
-    /// How many handshakes run at once, each on a dedicated handshake thread (BouncyCastle's handshake API blocks).
-    /// Default 32.
+    /// How many handshakes may be in progress at once: computing, or waiting for the peer's next flight. Default 1,024.
     /// </summary>
-    public int MaxConcurrentHandshakes { get; set; } = 32;
+    /// <remarks>
+    /// <para>
+    /// Each handshake in progress has a thread of its own (BouncyCastle's handshake API blocks), but a handshake that
+    /// waits for its peer holds only that parked thread — about 90 KB of memory, no CPU — so on a real network, where a
+    /// handshake is mostly round trips, many can be in progress while about one per core computes (the rest queue for
+    /// the CPU in order, those nearest to done first). Threads are reused and end after 30 s without work.
+    /// </para>
+    /// <para>
+    /// When the capacity is full, a new verified peer takes the place of a handshake that has waited for its peer for
+    /// at least <see cref="HandshakeRetransmissionTimeout"/>, taken from the source network (IPv4 /24, IPv6 /64) with
+    /// the most handshakes in progress and never from a network with fewer than the newcomer's: peers that pass the
+    /// cookie exchange and then go silent can fill only what nobody else wants, and give way first. When no handshake
+    /// can give way, the new peer gets no answer and its retransmitted ClientHello tries again. Both are counted
+    /// (<c>dtls.evicted_handshakes</c>, <c>dtls.refused_peers</c> with reason <c>handshake_capacity</c>) and logged at
+    /// most once a second (event ids 18 and 8).
+    /// </para>
+    /// </remarks>
+    public int MaxConcurrentHandshakes { get; set; } = 1024;
 
-    /// <summary>
-    /// How many verified peers may wait for a free handshake thread. Beyond <see cref="MaxConcurrentHandshakes"/>
-    /// plus this, a new peer gets no answer (its ClientHello retransmission retries later). Default 256.
-    /// </summary>
+    /// <summary>No longer used: a handshake waiting for its peer no longer waits for a thread (see <see cref="MaxConcurrentHandshakes"/>). Kept so that existing configuration still binds.</summary>
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
     public int HandshakeQueueLength { get; set; } = 256;
 
     /// <summary>

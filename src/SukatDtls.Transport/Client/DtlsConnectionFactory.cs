@@ -25,7 +25,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
     private readonly BcTlsCrypto _crypto = new PlatformTlsCrypto(new SecureRandom());
-    private readonly HandshakeWorkerPool _handshakes;
+    private readonly HandshakeScheduler _handshakes;
     private readonly DtlsClientConnections _connections = new();
     private readonly ITimer? _heartbeat;
     private readonly CertificateCredentials? _clientCredentials;
@@ -40,7 +40,8 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         _options.Validate();
         _logger = loggerFactory.CreateLogger("SukatDtls.Transport.Client");
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _handshakes = new HandshakeWorkerPool(_options.MaxConcurrentHandshakes, queueLength: 0, "DTLS client handshake");
+        // A client never gives a handshake in progress away: beyond the cap, ConnectAsync throws.
+        _handshakes = new HandshakeScheduler(_options.MaxConcurrentHandshakes, Timeout.InfiniteTimeSpan, "DTLS client handshake", _timeProvider);
         if (_options.ClientCertificate is { } clientCertificate)
         {
             _clientCredentials = CertificateCredentials.Create(_crypto, clientCertificate, _options.ClientCertificateChain);
@@ -78,7 +79,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         string serverName = _options.ServerName ?? hostName ?? remote.Address.ToString();
         bool sendServerName = Uri.CheckHostName(serverName) == UriHostNameType.Dns;
 
-        if (!_handshakes.TryReserve())
+        if (_handshakes.TryAdmit(prefix: 0, out _) is not { } slot)
         {
             throw new InvalidOperationException($"Too many DTLS client handshakes in progress ({_options.MaxConcurrentHandshakes}); see {nameof(DtlsClientOptions)}.{nameof(DtlsClientOptions.MaxConcurrentHandshakes)}.");
         }
@@ -90,7 +91,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         }
         catch
         {
-            _handshakes.CancelReservation();
+            slot.Finish();
             throw;
         }
 
@@ -98,18 +99,27 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             sessionToResume is not null && sessionToResume.ServerName == serverName ? sessionToResume : null);
         var handshake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         long started = _timeProvider.GetTimestamp();
-        _handshakes.Run(() =>
+        try
         {
-            try
+            _handshakes.Run(slot, () =>
             {
-                connection.OnHandshakeCompleted(ClientHandshake.Run(peer, connection, () => _timeProvider.GetElapsedTime(started)));
-                handshake.TrySetResult();
-            }
-            catch (Exception ex)
-            {
-                handshake.TrySetException(ex);
-            }
-        });
+                try
+                {
+                    connection.OnHandshakeCompleted(ClientHandshake.Run(peer, connection, slot, () => _timeProvider.GetElapsedTime(started)));
+                    handshake.TrySetResult();
+                }
+                catch (Exception ex)
+                {
+                    connection.Datagrams.EndHandshake();
+                    handshake.TrySetException(ex);
+                }
+            });
+        }
+        catch (ObjectDisposedException)
+        {
+            await connection.AbortAndDisposeAsync("The DTLS client factory was disposed.").ConfigureAwait(false);
+            throw;
+        }
 
         try
         {

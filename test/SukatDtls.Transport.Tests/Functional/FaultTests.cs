@@ -57,7 +57,7 @@ public sealed class FaultTests(ITestOutputHelper output)
         await Assert.ThrowsAnyAsync<Exception>(() => TestDtlsClient.ConnectAsync(host.DtlsEndPoint, handshakeTimeoutMillis: 3_000, stopSendingAfter: 2));
         await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1 && host.Listener.PeerCount == 0);
         Assert.Equal(1, host.Listener.Statistics.PeerSocketsCreated);
-        Assert.Equal(0, host.Listener.Handshakes.Outstanding);
+        Assert.Equal(0, host.Listener.Handshakes.InProgress);
         Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 5 && e.Message.Contains("timed out", StringComparison.Ordinal));
         Assert.Empty(_observer.All);
     }

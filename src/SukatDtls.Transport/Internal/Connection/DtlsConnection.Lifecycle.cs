@@ -17,6 +17,13 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         Abort(new ConnectionAbortedException("The peer restarted: a new handshake from the same address and port replaces this connection."));
     }
 
+    /// <summary>
+    /// Ends a handshake that waited long for a silent peer, to give its place to a new verified peer
+    /// (<see cref="HandshakeScheduler"/>): its socket closes, and the handshake thread's wait ends at once.
+    /// </summary>
+    public void AbortForEviction() =>
+        Abort(new ConnectionAbortedException("The handshake gave way to a new peer: the handshake capacity was full and this peer had not answered for long."));
+
     /// <summary>Sends close_notify if the session is up and not closed yet (BouncyCastle's close does both).</summary>
     private void CloseProtocol()
     {
@@ -128,6 +135,8 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
             source.Cancel();
         }, _connectionClosedSource, preferLocal: false);
     }
+
+    T IDtlsPeerEvents.OffCpu<T>(Func<T> wait) => _datagrams.Slot is { } slot ? slot.OffCpu(wait) : wait();
 
     void IDtlsPeerEvents.OnAlertReceived(short alertLevel, short alertDescription)
     {

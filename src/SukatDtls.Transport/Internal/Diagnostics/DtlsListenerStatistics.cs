@@ -14,6 +14,7 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
     private long _handshakesCompleted;
     private long _handshakesFailed;
     private long _handshakesRefused;
+    private long _handshakesEvicted;
     private long _connectionsRefused;
     private long _connectionsClosed;
     private long _datagramsForwarded;
@@ -37,8 +38,11 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
 
     public long HandshakesFailed => Interlocked.Read(ref _handshakesFailed);
 
-    /// <summary>Verified peers turned away because the handshake threads and their queue were full.</summary>
+    /// <summary>Verified peers turned away because the handshake capacity was full and no handshake could give way.</summary>
     public long HandshakesRefused => Interlocked.Read(ref _handshakesRefused);
+
+    /// <summary>Handshakes that waited long for a silent peer and gave their place to a new verified peer.</summary>
+    public long HandshakesEvicted => Interlocked.Read(ref _handshakesEvicted);
 
     /// <summary>Established connections turned away because the accept queue was full.</summary>
     public long ConnectionsRefused => Interlocked.Read(ref _connectionsRefused);
@@ -120,6 +124,12 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
     {
         Interlocked.Increment(ref _handshakesRefused);
         metrics?.PeerRefused("handshake_capacity");
+    }
+
+    public void OnHandshakeEvicted()
+    {
+        Interlocked.Increment(ref _handshakesEvicted);
+        metrics?.HandshakeEvicted();
     }
 
     public void OnConnectionRefused()

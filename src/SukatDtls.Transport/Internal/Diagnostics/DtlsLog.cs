@@ -33,8 +33,11 @@ internal static partial class DtlsLog
     [LoggerMessage(7, LogLevel.Trace, "Dropped a datagram of {Length} bytes from {RemoteEndPoint}: {Reason}.", EventName = "DatagramDropped")]
     public static partial void DatagramDropped(ILogger logger, EndPoint remoteEndPoint, int length, string reason);
 
-    [LoggerMessage(8, LogLevel.Warning, "No handshake capacity for {RemoteEndPoint}: {MaxConcurrentHandshakes} running and the wait queue is full; the peer's retransmission will retry.", EventName = "HandshakeCapacityExceeded")]
+    [LoggerMessage(8, LogLevel.Warning, "No handshake capacity for {RemoteEndPoint}: {MaxConcurrentHandshakes} handshakes are in progress and none can give way (MaxConcurrentHandshakes); the peer's retransmission will retry; logged at most once a second.", EventName = "HandshakeCapacityExceeded")]
     public static partial void HandshakeCapacityExceeded(ILogger logger, EndPoint remoteEndPoint, int maxConcurrentHandshakes);
+
+    [LoggerMessage(18, LogLevel.Warning, "Handshake capacity ({MaxConcurrentHandshakes}) full: the handshake with {EvictedEndPoint} (network {Network}) gave way to {RemoteEndPoint} after waiting {WaitedSeconds:F1} s for its peer; logged at most once a second.", EventName = "HandshakeEvicted")]
+    public static partial void HandshakeEvicted(ILogger logger, int maxConcurrentHandshakes, EndPoint evictedEndPoint, string network, double waitedSeconds, EndPoint remoteEndPoint);
 
     [LoggerMessage(9, LogLevel.Warning, "Connection {ConnectionId} from {RemoteEndPoint} refused: the accept queue ({AcceptQueueLength}) is full.", EventName = "AcceptQueueFull")]
     public static partial void AcceptQueueFull(ILogger logger, string connectionId, EndPoint remoteEndPoint, int acceptQueueLength);

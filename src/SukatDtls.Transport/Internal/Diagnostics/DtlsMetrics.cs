@@ -17,6 +17,7 @@ internal sealed class DtlsMetrics
     private readonly UpDownCounter<long> _activeHandshakes;
     private readonly Histogram<double> _handshakeDuration;
     private readonly Counter<long> _refusedPeers;
+    private readonly Counter<long> _evictedHandshakes;
     private readonly Counter<long> _cookiesSent;
     private readonly Counter<long> _droppedDatagrams;
     private readonly Counter<long> _receivedBytes;
@@ -33,12 +34,14 @@ internal sealed class DtlsMetrics
             "How long established DTLS connections lasted.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 21600, 86400] });
         _activeHandshakes = meter.CreateUpDownCounter<long>("dtls.active_handshakes", "{handshake}",
-            "DTLS handshakes in flight (running or waiting for a handshake thread).");
+            "DTLS handshakes in progress (computing, or waiting for the peer).");
         _handshakeDuration = meter.CreateHistogram<double>("dtls.handshake.duration", "s",
             "How long DTLS handshakes took, from the verified ClientHello to the last Finished.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         _refusedPeers = meter.CreateCounter<long>("dtls.refused_peers", "{peer}",
             "Verified peers turned away by a limit (tag reason).");
+        _evictedHandshakes = meter.CreateCounter<long>("dtls.evicted_handshakes", "{handshake}",
+            "Handshakes that had long waited for a silent peer and gave their place to a new verified peer.");
         _cookiesSent = meter.CreateCounter<long>("dtls.cookies_sent", "{datagram}",
             "HelloVerifyRequests sent to peers that had no valid cookie.");
         _droppedDatagrams = meter.CreateCounter<long>("dtls.dropped_datagrams", "{datagram}",
@@ -77,6 +80,8 @@ internal sealed class DtlsMetrics
     }
 
     public void PeerRefused(string reason) => _refusedPeers.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void HandshakeEvicted() => _evictedHandshakes.Add(1);
 
     public void CookieSent() => _cookiesSent.Add(1);
 

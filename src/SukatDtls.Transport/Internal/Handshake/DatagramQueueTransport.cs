@@ -16,7 +16,18 @@ namespace SukatDtls.Transport.Internal;
 /// BouncyCastle is only called when a datagram is queued, and an empty queue answers "timed out" at once so that no
 /// thread ever waits in it.
 /// </para>
-/// <para>The queue is bounded; datagrams beyond it are dropped (and counted), as a full socket buffer would.</para>
+/// <para>
+/// While the handshake blocks for the peer's next flight, the handshake's <see cref="Slot"/> hears of it: its CPU pass
+/// goes to another handshake and the scheduler may evict it; when a datagram comes it waits for a pass again.
+/// </para>
+/// <para>
+/// Flight packing: BouncyCastle hands each handshake record to <see cref="Send(ReadOnlySpan{byte})"/> on its own. During the
+/// handshake the records are gathered into one datagram while they fit the send limit, and the datagram leaves when
+/// the next record would not fit, when BouncyCastle turns to receiving (the flight is complete), or at
+/// <see cref="Flush"/> (the handshake ended after sending). A flight thus takes as many datagrams as OpenSSL's, and a
+/// lost flight is resent whole by BouncyCastle's retransmission, packed the same way.
+/// </para>
+/// <para>The queue is bounded; datagrams beyond it are dropped, as a full socket buffer would.</para>
 /// </remarks>
 internal sealed class DatagramQueueTransport : DatagramTransport
 {
@@ -24,6 +35,7 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     private readonly int _receiveLimit;
     private volatile int _sendLimit;
     private int _oversizedSend;
+    private long _datagramsSent;
     private readonly int _capacity;
     private readonly Queue<(byte[] Buffer, int Length, long Sequence)> _queue;
     // A monitor (not System.Threading.Lock): the handshake thread waits on it with Monitor.Wait.
@@ -31,6 +43,10 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     private bool _blocking = true;
     private bool _closed;
     private int _passLengthLimit = int.MaxValue;
+
+    // The flight being packed (handshake thread only): records gathered into one datagram until it is sent.
+    private byte[]? _packed;
+    private int _packedLength;
 
     public DatagramQueueTransport(Socket socket, int receiveLimit, int sendLimit, int capacity)
     {
@@ -52,6 +68,12 @@ internal sealed class DatagramQueueTransport : DatagramTransport
             }
         }
     }
+
+    /// <summary>The handshake's place in the scheduler, told when the handshake waits for the peer and when it answered.</summary>
+    public HandshakeSlot? Slot { get; set; }
+
+    /// <summary>Datagrams sent (packed flights count once): what the peer and the network see.</summary>
+    public long DatagramsSent => Interlocked.Read(ref _datagramsSent);
 
     /// <summary>BouncyCastle closed the transport (after sending or answering close_notify, or on failure).</summary>
     public bool IsClosed => Volatile.Read(ref _closed);
@@ -116,12 +138,45 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         }
     }
 
-    /// <summary>From now on, an empty queue makes <c>Receive</c> return at once.</summary>
+    /// <summary>From now on, an empty queue makes <c>Receive</c> return at once, and every record leaves at once.</summary>
     public void SwitchToNonBlocking()
     {
+        EndHandshake();
         lock (_lock)
         {
             _blocking = false;
+        }
+    }
+
+    /// <summary>Sends the flight packed so far (the handshake ended after sending: its last flight, or an alert).</summary>
+    public void Flush()
+    {
+        if (_packedLength > 0)
+        {
+            int length = _packedLength;
+            _packedLength = 0;
+            SendDatagram(_packed.AsSpan(0, length));
+        }
+    }
+
+    /// <summary>
+    /// On the handshake thread when the handshake ended, done or failed: the last flight or alert leaves, and the
+    /// packing buffer goes back to the pool.
+    /// </summary>
+    public void EndHandshake()
+    {
+        Flush();
+        ReturnPackBuffer();
+        Slot = null;
+    }
+
+    private void ReturnPackBuffer()
+    {
+        if (_packed is { } buffer)
+        {
+            _packed = null;
+            _packedLength = 0;
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -159,6 +214,13 @@ internal sealed class DatagramQueueTransport : DatagramTransport
     public int Receive(Span<byte> buffer, int waitMillis)
     {
         (byte[] Buffer, int Length, long Sequence) item;
+        bool waitedForPeer = false;
+        if (Volatile.Read(ref _blocking))
+        {
+            // BouncyCastle turns to receiving: the flight it wrote is complete.
+            Flush();
+        }
+
         lock (_lock)
         {
             while (true)
@@ -186,12 +248,26 @@ internal sealed class DatagramQueueTransport : DatagramTransport
                     break;
                 }
 
+                if (!waitedForPeer)
+                {
+                    // Nothing to compute until the peer answers: give the CPU pass to another handshake.
+                    Slot?.WaitForPeer();
+                    waitedForPeer = true;
+                }
+
                 // waitMillis == 0 means "wait forever" in BouncyCastle's contract; the handshake timeout bounds it.
                 if (!Monitor.Wait(_lock, waitMillis == 0 ? Timeout.Infinite : waitMillis))
                 {
+                    // BouncyCastle resends its flight (cheap: no pass needed) and waits again, still for the peer.
                     return -1;
                 }
             }
+        }
+
+        if (waitedForPeer)
+        {
+            // The peer answered: compute again once a pass is free (outside the lock: enqueues must not wait for it).
+            Slot?.PeerAnswered();
         }
 
         LastTakenSequence = item.Sequence;
@@ -218,16 +294,50 @@ internal sealed class DatagramQueueTransport : DatagramTransport
             return;
         }
 
+        if (!Volatile.Read(ref _blocking))
+        {
+            SendDatagram(buffer);
+            return;
+        }
+
+        // Handshake: gather the flight's records into one datagram while they fit.
+        int limit = _sendLimit;
+        if (_packedLength > 0 && _packedLength + buffer.Length > limit)
+        {
+            Flush();
+        }
+
+        if (buffer.Length > limit)
+        {
+            // Larger than one datagram may be (the limit fell meanwhile): it goes alone, and the kernel decides.
+            SendDatagram(buffer);
+            return;
+        }
+
+        // The send limit only ever falls, so a buffer of today's limit holds every later flight.
+        _packed ??= ArrayPool<byte>.Shared.Rent(limit);
+        buffer.CopyTo(_packed.AsSpan(_packedLength));
+        _packedLength += buffer.Length;
+    }
+
+    private void SendDatagram(ReadOnlySpan<byte> datagram)
+    {
+        if (Volatile.Read(ref _closed))
+        {
+            return;
+        }
+
         try
         {
-            _socket.Send(buffer, SocketFlags.None);
+            _socket.Send(datagram, SocketFlags.None);
+            Interlocked.Increment(ref _datagramsSent);
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize)
         {
             // The path MTU is smaller than our limit (fragmentation is forbidden, so the kernel said so instead of
             // splitting the datagram): lower the limit. Handshake flights are cut anew when BouncyCastle resends them;
             // application data is sent again by the connection (TakeOversizedSend). Nothing is lost silently.
-            int lower = Math.Min(DatagramSizes.PathPayload(_socket) ?? buffer.Length * 3 / 4, buffer.Length - 1);
+            int lower = Math.Min(DatagramSizes.PathPayload(_socket) ?? datagram.Length * 3 / 4, datagram.Length - 1);
             _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
             Volatile.Write(ref _oversizedSend, 1);
         }
@@ -243,5 +353,10 @@ internal sealed class DatagramQueueTransport : DatagramTransport
         }
     }
 
-    public void Close() => Shutdown();
+    /// <summary>BouncyCastle closes the transport after its last record (close_notify, or a fatal alert): send it first.</summary>
+    public void Close()
+    {
+        Flush();
+        Shutdown();
+    }
 }

@@ -7,18 +7,35 @@ namespace SukatDtls.Transport.Internal;
 /// The server side of one handshake: BouncyCastle's <see cref="DtlsServerProtocol"/> continues from the verified
 /// ClientHello on the peer's own socket, and the new session goes into the session cache.
 /// </summary>
-/// <remarks>Runs on a handshake thread: BouncyCastle's handshake blocks until it is done, failed or timed out.</remarks>
+/// <remarks>
+/// Runs on a handshake thread: BouncyCastle's handshake blocks until it is done, failed or timed out. It computes only
+/// with a CPU pass of its <see cref="HandshakeSlot"/>; the transport gives the pass back while the peer is awaited.
+/// </remarks>
 internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider timeProvider)
 {
     /// <summary>Runs the handshake to its end.</summary>
     /// <param name="connection">The peer's connection, in handshake.</param>
     /// <param name="request">The verified ClientHello.</param>
+    /// <param name="slot">The handshake's place in the scheduler.</param>
     /// <param name="started">When the handshake started (<see cref="TimeProvider.GetTimestamp"/>), for its duration.</param>
     /// <exception cref="Exception">The handshake failed (<see cref="HandshakeFailure"/> names and describes why).</exception>
-    public CompletedHandshake Run(DtlsConnection connection, DtlsRequest request, long started)
+    public CompletedHandshake Run(DtlsConnection connection, DtlsRequest request, HandshakeSlot slot, long started)
     {
+        var datagrams = connection.Datagrams;
+        datagrams.Slot = slot;
+        slot.EnterCpu(continuing: false);
         var server = new DtlsServerPeer(settings, connection);
-        var transport = new DtlsServerProtocol().Accept(server, connection.Datagrams, request);
+        DtlsTransport transport;
+        try
+        {
+            transport = new DtlsServerProtocol().Accept(server, datagrams, request);
+        }
+        finally
+        {
+            // The last flight (or the alert of a failure) leaves now, before anything else is done.
+            datagrams.Flush();
+        }
+
         server.StoreNewSession();
         return CompletedHandshake.Create(transport, server.Context, timeProvider.GetElapsedTime(started));
     }

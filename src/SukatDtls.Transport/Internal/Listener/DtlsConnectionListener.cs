@@ -32,7 +32,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     private readonly ILogger _connectionLogger;
     private readonly PeerTable _peers = new();
     private readonly Channel<DtlsConnection> _acceptQueue;
-    private readonly HandshakeWorkerPool _handshakes;
+    private readonly HandshakeScheduler _handshakes;
     private readonly ServerHandshake _serverHandshake;
     private readonly PeerAdmission _admission;
     private readonly RefusalLogThrottle _refusalLog;
@@ -82,7 +82,9 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             SingleReader = false,
             SingleWriter = false,
         });
-        _handshakes = new HandshakeWorkerPool(options.MaxConcurrentHandshakes, options.HandshakeQueueLength, "DTLS handshake");
+        // A handshake that has waited a retransmission period for its peer may give way to a new one (its peer is
+        // slow, lossy or silent; one on a fast network answered long before).
+        _handshakes = new HandshakeScheduler(options.MaxConcurrentHandshakes, options.HandshakeRetransmissionTimeout, "DTLS handshake", timeProvider);
         _refusalLog = new RefusalLogThrottle(timeProvider);
         _admission = new PeerAdmission(options, _handshakes, Statistics, _refusalLog, timeProvider, _logger);
         EndPoint = endPoint;
@@ -95,7 +97,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     /// <summary>Peers with a socket of their own: in handshake, waiting for accept, or established.</summary>
     public int PeerCount => _peers.Count;
 
-    public HandshakeWorkerPool Handshakes => _handshakes;
+    public HandshakeScheduler Handshakes => _handshakes;
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
@@ -183,9 +185,9 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         }
 
         var request = _gate!.Pass(buffer, length, from, out var clientHello);
-        if (request is not null && _admission.TryAdmit(from, _peers.Count))
+        if (request is not null && _admission.TryAdmit(from, _peers.Count) is { } slot)
         {
-            StartHandshake(from, request, clientHello);
+            StartHandshake(from, request, clientHello, slot);
         }
     }
 
@@ -219,14 +221,14 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             _peers.TryRemove(from, connection);
             DtlsLog.PeerRestarted(_logger, connection.ConnectionId, connection.RemoteEndPoint!);
             connection.AbortForReplacement();
-            if (_admission.TryAdmit(from, _peers.Count))
+            if (_admission.TryAdmit(from, _peers.Count) is { } slot)
             {
-                StartHandshake(from, request, datagram);
+                StartHandshake(from, request, datagram, slot);
             }
         }
     }
 
-    private void StartHandshake(SocketAddress from, DtlsRequest request, ReadOnlySpan<byte> clientHello)
+    private void StartHandshake(SocketAddress from, DtlsRequest request, ReadOnlySpan<byte> clientHello, HandshakeSlot slot)
     {
         var peerAddress = from.Clone();
         var remoteEndPoint = peerAddress.ToIPEndPoint();
@@ -247,7 +249,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         catch (Exception ex)
         {
             socket?.Dispose();
-            _handshakes.CancelReservation();
+            slot.Finish();
             Statistics.OnHandshakeFailed(duration: null, "socket_error");
             DtlsLog.HandshakeFailed(_logger, "-", remoteEndPoint, "could not create the peer socket", ex);
             return;
@@ -257,24 +259,48 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         Statistics.OnPeerSocketCreated();
         DtlsLog.PeerSocketCreated(_logger, remoteEndPoint, connection.LocalEndPoint, connection.ConnectionId);
         connection.StartReceiving();
-        _handshakes.Run(() => RunHandshake(connection, request));
+        slot.Evict = connection.AbortForEviction;
+        try
+        {
+            _handshakes.Run(slot, () => RunHandshake(connection, request, slot));
+        }
+        catch (ObjectDisposedException)
+        {
+            // Unbound meanwhile: the connection ends with the other unaccepted ones.
+            _ = connection.AbortAndDisposeAsync("The DTLS listener was unbound before the handshake started.");
+        }
     }
 
     /// <summary>Runs on a handshake thread: the handshake, then the accept queue.</summary>
-    private void RunHandshake(DtlsConnection connection, DtlsRequest request)
+    private void RunHandshake(DtlsConnection connection, DtlsRequest request, HandshakeSlot slot)
     {
         long started = _timeProvider.GetTimestamp();
         Statistics.OnHandshakeStarted();
         CompletedHandshake handshake;
         try
         {
-            handshake = _serverHandshake.Run(connection, request, started);
+            handshake = _serverHandshake.Run(connection, request, slot, started);
             connection.OnHandshakeCompleted(handshake);
+
+            // Done: its place is free for the next peer now, not after the accept queue.
+            slot.Finish();
         }
         catch (Exception ex)
         {
-            Statistics.OnHandshakeFailed(_timeProvider.GetElapsedTime(started), HandshakeFailure.ErrorType(ex));
-            DtlsLog.HandshakeFailed(_logger, connection.ConnectionId, connection.RemoteEndPoint!, HandshakeFailure.Describe(ex), HandshakeFailure.ForLog(ex));
+            if (slot.IsEvicted)
+            {
+                // Logged (at most once a second) where it was decided: PeerAdmission.
+                Statistics.OnHandshakeFailed(_timeProvider.GetElapsedTime(started), "evicted");
+                DtlsLog.ConnectionError(_logger, connection.ConnectionId, connection.RemoteEndPoint!,
+                    $"the handshake gave way to a new peer after waiting {slot.EvictedAfter.TotalSeconds:F1} s for this one", null);
+            }
+            else
+            {
+                Statistics.OnHandshakeFailed(_timeProvider.GetElapsedTime(started), HandshakeFailure.ErrorType(ex));
+                DtlsLog.HandshakeFailed(_logger, connection.ConnectionId, connection.RemoteEndPoint!, HandshakeFailure.Describe(ex), HandshakeFailure.ForLog(ex));
+            }
+
+            connection.Datagrams.EndHandshake();
             _ = connection.AbortAndDisposeAsync("The DTLS handshake failed.");
             return;
         }

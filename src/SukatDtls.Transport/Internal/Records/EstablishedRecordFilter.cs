@@ -123,9 +123,19 @@ internal sealed class EstablishedRecordFilter
                     }
 
                     break;
-                case DtlsContentType.Alert or DtlsContentType.ChangeCipherSpec:
+                case DtlsContentType.Alert:
                     // Alerts (close_notify) are BouncyCastle's business, in the current epoch only: it ignores others.
                     if (epoch != ApplicationEpoch)
+                    {
+                        return Drop();
+                    }
+
+                    allApplication = false;
+                    break;
+                case DtlsContentType.ChangeCipherSpec:
+                    // A retransmitted final flight packed in one datagram (OpenSSL's, ours) carries its epoch-0
+                    // ChangeCipherSpec between the handshake records: let it pass with them (BouncyCastle ignores it).
+                    if (epoch > ApplicationEpoch || (epoch == 0 && Volatile.Read(ref _applicationDataDelivered)))
                     {
                         return Drop();
                     }

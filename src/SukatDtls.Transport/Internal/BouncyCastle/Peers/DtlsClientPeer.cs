@@ -88,7 +88,7 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
 
             try
             {
-                var rejection = ServerCertificateValidator.Validate(peer._options, peer._serverName, leaf, intermediates);
+                var rejection = peer._events.OffCpu(() => ServerCertificateValidator.Validate(peer._options, peer._serverName, leaf, intermediates));
                 if (rejection is not null)
                 {
                     peer.CertificateRejection = rejection;

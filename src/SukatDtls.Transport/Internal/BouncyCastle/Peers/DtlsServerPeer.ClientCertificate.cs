@@ -59,7 +59,7 @@ internal sealed partial class DtlsServerPeer
             ClientCertificateRejection? rejection;
             try
             {
-                rejection = policy.Validate(leaf, intermediates);
+                rejection = _events.OffCpu(() => policy.Validate(leaf, intermediates));
             }
             catch (Exception ex)
             {

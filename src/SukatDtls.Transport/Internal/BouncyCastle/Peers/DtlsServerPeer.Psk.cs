@@ -144,6 +144,6 @@ internal sealed partial class DtlsServerPeer
         public byte[]? GetHint() =>
             peer._settings.Options.PskIdentityHint is { Length: > 0 } hint ? Encoding.UTF8.GetBytes(hint) : null;
 
-        public byte[] GetPsk(byte[] identity) => peer.LookUpPsk(store, identity);
+        public byte[] GetPsk(byte[] identity) => peer._events.OffCpu(() => peer.LookUpPsk(store, identity));
     }
 }

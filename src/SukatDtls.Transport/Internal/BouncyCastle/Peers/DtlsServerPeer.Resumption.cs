@@ -6,7 +6,8 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// <summary>Session resumption by session ID on the server (RFC 5246 §7.3 abbreviated handshake).</summary>
 internal sealed partial class DtlsServerPeer
 {
-    // Calls into the cache run on the handshake thread, a dedicated thread: waiting for it there blocks no pool thread.
+    // Calls into the cache run on the handshake thread, a dedicated thread: waiting for it there blocks no pool thread,
+    // and off the CPU gate (a slow cache must not keep other handshakes from computing).
     public override byte[]? GetNewSessionID() => _settings.Sessions is null ? null : RandomNumberGenerator.GetBytes(32);
 
     public override TlsSession? GetSessionToResume(byte[] sessionID)
@@ -16,9 +17,12 @@ internal sealed partial class DtlsServerPeer
             return null;
         }
 
-        using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
-        var lookup = sessions.GetAsync(sessionID, timeout.Token);
-        var state = lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
+        var state = _events.OffCpu(() =>
+        {
+            using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
+            var lookup = sessions.GetAsync(sessionID, timeout.Token);
+            return lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
+        });
         return state?.Session is { IsResumable: true } session ? session : null;
     }
 
@@ -32,11 +36,16 @@ internal sealed partial class DtlsServerPeer
             return;
         }
 
-        using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
-        var store = sessions.SetAsync(session.SessionID, new DtlsSessionState(session, _settings.TimeProvider.GetUtcNow()), timeout.Token);
-        if (!store.IsCompletedSuccessfully)
+        _events.OffCpu(() =>
         {
-            store.AsTask().GetAwaiter().GetResult();
-        }
+            using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
+            var store = sessions.SetAsync(session.SessionID, new DtlsSessionState(session, _settings.TimeProvider.GetUtcNow()), timeout.Token);
+            if (!store.IsCompletedSuccessfully)
+            {
+                store.AsTask().GetAwaiter().GetResult();
+            }
+
+            return true;
+        });
     }
 }

@@ -12,6 +12,12 @@ internal interface IDtlsPeerEvents
     /// <summary>Cancelled when the connection ends (also while its handshake runs: listener unbound, shutdown).</summary>
     CancellationToken ConnectionClosed { get; }
 
+    /// <summary>
+    /// Runs a wait of the handshake that is not for the peer — the application's key store, session cache, certificate
+    /// validation — without holding a CPU pass (<see cref="HandshakeCpuGate"/>), and returns its result.
+    /// </summary>
+    T OffCpu<T>(Func<T> wait);
+
     /// <summary>An alert arrived from the peer; close_notify is the graceful end of its sending side.</summary>
     void OnAlertReceived(short alertLevel, short alertDescription);
 

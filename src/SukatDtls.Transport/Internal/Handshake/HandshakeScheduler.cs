@@ -1,0 +1,255 @@
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// Admits handshakes and runs each on a thread of its own (<see cref="HandshakeThreads"/>), with at most
+/// <see cref="HandshakeCpuGate.Passes"/> computing at once. How many may be in progress is bounded by memory
+/// (<see cref="Capacity"/>), not by CPU: a handshake waiting for its peer costs a parked thread, and round trips no
+/// longer limit how many handshakes finish per second.
+/// </summary>
+/// <remarks>
+/// <para>
+/// When the capacity is full, a new verified peer takes the place of a handshake that waits for its own peer — never
+/// of one that is computing — in this order: a handshake of a source network (<see cref="SourcePrefix"/>) that holds
+/// more than its fair share (capacity over networks in progress) and more than the newcomer's network, at once;
+/// else one that has waited at least <see cref="MinEvictableWait"/> (a peer that has not answered within a
+/// retransmission period is slow, lossy or silent), of the heaviest network at least as heavy as the newcomer's. Each
+/// time the victim is its network's longest-waiting handshake. So peers that pass the cookie exchange and go silent,
+/// from one address or one subnet, can fill only what nobody else wants and give way first, and a newcomer never takes
+/// a lighter network's place. When no handshake can give way, the newcomer is refused (it gets no answer; its
+/// retransmitted ClientHello tries again).
+/// </para>
+/// <para>Thread-safe. Admission runs on the listener's dispatch; the transitions on handshake threads.</para>
+/// </remarks>
+internal sealed class HandshakeScheduler : IDisposable
+{
+    private readonly object _lock = new();
+    private readonly Dictionary<ulong, PrefixLoad> _prefixes = [];
+    private readonly HandshakeThreads _threads;
+    private readonly TimeProvider _timeProvider;
+    private int _inProgress;
+    private bool _stopped;
+
+    /// <param name="capacity">Handshakes in progress at most (computing or waiting for the peer).</param>
+    /// <param name="minEvictableWait">How long a handshake must have waited for its peer before a new one may take its place; <see cref="Timeout.InfiniteTimeSpan"/>: never.</param>
+    /// <param name="threadName">The handshake threads' name.</param>
+    /// <param name="timeProvider">The clock of the waits.</param>
+    /// <param name="cpuPasses">How many compute at once; default one per core.</param>
+    /// <param name="idleThreadLifetime">How long a parked handshake thread lives without work; default 30 s.</param>
+    public HandshakeScheduler(int capacity, TimeSpan minEvictableWait, string threadName, TimeProvider timeProvider, int? cpuPasses = null,
+        TimeSpan? idleThreadLifetime = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        Capacity = capacity;
+        MinEvictableWait = minEvictableWait;
+        _threads = new HandshakeThreads(threadName, idleThreadLifetime);
+        _timeProvider = timeProvider;
+        Gate = new HandshakeCpuGate(cpuPasses ?? Environment.ProcessorCount);
+    }
+
+    public int Capacity { get; }
+
+    public TimeSpan MinEvictableWait { get; }
+
+    public HandshakeCpuGate Gate { get; }
+
+    /// <summary>Handshakes admitted and not yet finished or evicted.</summary>
+    public int InProgress => Volatile.Read(ref _inProgress);
+
+    /// <summary>Handshake threads alive (running or parked).</summary>
+    public int Threads => _threads.Count;
+
+    /// <summary>Handshakes waiting for their peer now.</summary>
+    public int WaitingForPeer
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _prefixes.Values.Sum(static p => p.Waiting.Count);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Admits a handshake from <paramref name="prefix"/>, or returns null when there is no room. When the capacity is
+    /// full and a waiting handshake gives way, it is returned in <paramref name="evicted"/>: the caller calls its
+    /// <see cref="HandshakeSlot.Evict"/> (outside any lock of its own that the evicted handshake's thread might take).
+    /// </summary>
+    public HandshakeSlot? TryAdmit(ulong prefix, out HandshakeSlot? evicted)
+    {
+        evicted = null;
+        lock (_lock)
+        {
+            if (_stopped)
+            {
+                return null;
+            }
+
+            if (_inProgress >= Capacity)
+            {
+                evicted = FindVictim(prefix);
+                if (evicted is null)
+                {
+                    return null;
+                }
+
+                evicted.IsEvicted = true;
+                evicted.EvictedAfter = _timeProvider.GetElapsedTime(evicted.WaitingSince);
+                Forget(evicted);
+            }
+
+            var slot = new HandshakeSlot(this, prefix);
+            if (!_prefixes.TryGetValue(prefix, out var load))
+            {
+                load = new PrefixLoad();
+                _prefixes[prefix] = load;
+            }
+
+            load.InProgress++;
+            _inProgress++;
+            return slot;
+        }
+    }
+
+    /// <summary>Runs an admitted handshake on a handshake thread; the slot is finished when <paramref name="handshake"/> returns.</summary>
+    public void Run(HandshakeSlot slot, Action handshake)
+    {
+        try
+        {
+            _threads.Run(() =>
+            {
+                try
+                {
+                    handshake();
+                }
+                finally
+                {
+                    slot.Finish();
+                }
+            });
+        }
+        catch (ObjectDisposedException)
+        {
+            slot.Finish();
+            throw;
+        }
+    }
+
+    internal void OnWaitingForPeer(HandshakeSlot slot, bool waiting)
+    {
+        lock (_lock)
+        {
+            if (slot.IsEvicted || !_prefixes.TryGetValue(slot.Prefix, out var load))
+            {
+                return;
+            }
+
+            if (waiting && !slot.IsWaitingForPeer)
+            {
+                slot.WaitingSince = _timeProvider.GetTimestamp();
+                load.Waiting.AddLast(slot.WaitingNode);
+            }
+            else if (!waiting && slot.IsWaitingForPeer)
+            {
+                load.Waiting.Remove(slot.WaitingNode);
+            }
+        }
+    }
+
+    /// <summary>The handshake ended (or was never started): its place is free, unless eviction freed it already.</summary>
+    internal void Release(HandshakeSlot slot)
+    {
+        lock (_lock)
+        {
+            if (!slot.IsEvicted)
+            {
+                Forget(slot);
+            }
+        }
+    }
+
+    private void Forget(HandshakeSlot slot)
+    {
+        _inProgress--;
+        if (_prefixes.TryGetValue(slot.Prefix, out var load))
+        {
+            if (slot.IsWaitingForPeer)
+            {
+                load.Waiting.Remove(slot.WaitingNode);
+            }
+
+            if (--load.InProgress == 0)
+            {
+                _prefixes.Remove(slot.Prefix);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Which waiting handshake gives way to a newcomer from <paramref name="newcomer"/>, if any: first, at once, one of
+    /// a network that holds more than its fair share and more than the newcomer's; else one that has waited at least
+    /// <see cref="MinEvictableWait"/>, of the heaviest network at least as heavy as the newcomer's (its own included).
+    /// Each time the oldest waiting handshake of that network.
+    /// </summary>
+    private HandshakeSlot? FindVictim(ulong newcomer)
+    {
+        if (MinEvictableWait == Timeout.InfiniteTimeSpan)
+        {
+            return null;
+        }
+
+        int newcomerLoad = (_prefixes.TryGetValue(newcomer, out var own) ? own.InProgress : 0) + 1;
+        int networks = _prefixes.Count + (own is null ? 1 : 0);
+        int fairShare = Math.Max(1, Capacity / networks);
+        return Heaviest(newcomer, newcomerLoad, (prefix, load, _) => prefix != newcomer && load > fairShare && load > newcomerLoad)
+            ?? Heaviest(newcomer, newcomerLoad, (prefix, load, waited) => waited >= MinEvictableWait && (prefix == newcomer || load >= newcomerLoad));
+    }
+
+    /// <summary>The oldest waiting handshake of the heaviest network that <paramref name="eligible"/> allows (ties: the longest waiting).</summary>
+    private HandshakeSlot? Heaviest(ulong newcomer, int newcomerLoad, Func<ulong, int, TimeSpan, bool> eligible)
+    {
+        long now = _timeProvider.GetTimestamp();
+        HandshakeSlot? victim = null;
+        int victimLoad = 0;
+        foreach (var (prefix, load) in _prefixes)
+        {
+            if (load.Waiting.First is not { } oldest)
+            {
+                continue;
+            }
+
+            int effective = prefix == newcomer ? newcomerLoad : load.InProgress;
+            if (!eligible(prefix, effective, _timeProvider.GetElapsedTime(oldest.Value.WaitingSince, now)))
+            {
+                continue;
+            }
+
+            if (victim is null || effective > victimLoad || (effective == victimLoad && oldest.Value.WaitingSince < victim.WaitingSince))
+            {
+                victim = oldest.Value;
+                victimLoad = effective;
+            }
+        }
+
+        return victim;
+    }
+
+    /// <summary>Stops admitting; parked threads end, running handshakes finish (each is bounded by its timeout).</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _stopped = true;
+        }
+
+        _threads.Dispose();
+    }
+
+    /// <summary>One source network's handshakes: how many are in progress, and which wait for their peer, oldest first.</summary>
+    private sealed class PrefixLoad
+    {
+        public int InProgress { get; set; }
+
+        public LinkedList<HandshakeSlot> Waiting { get; } = new();
+    }
+}

@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using SukatDtls.Transport.Client;
+using SukatDtls.Transport.Internal;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Functional;
+
+/// <summary>
+/// Handshakes as clients on a real network make them: many in progress at once over round trips that cost no CPU, and
+/// peers that pass the cookie exchange and then go silent, which must cost memory but never a legitimate client's place.
+/// </summary>
+public sealed class HandshakeCapacityTests(ITestOutputHelper output)
+{
+    // The attacker's network (127.0.1.0/24) is another /24 than the legitimate clients' (127.0.0.1): fairness is per network.
+    private static readonly IPAddress Attacker = IPAddress.Parse("127.0.1.1");
+
+    private static async Task<DtlsConnectionListener> BindAsync(Action<DtlsTransportOptions> configure)
+    {
+        var options = new DtlsTransportOptions { ServerCertificate = TestCertificates.EcdsaServer() };
+        configure(options);
+        var factory = new DtlsTransportFactory(Options.Create(options), NullLoggerFactory.Instance);
+        return (DtlsConnectionListener)await factory.BindAsync(new DtlsEndPoint(IPAddress.Loopback, 0));
+    }
+
+    private static IPEndPoint EndPointOf(DtlsConnectionListener listener) => ((DtlsEndPoint)listener.EndPoint).IPEndPoint;
+
+    [Fact]
+    public async Task During_a_flood_of_silent_verified_peers_every_legitimate_client_connects()
+    {
+        const int Capacity = 12;
+        const int Legitimate = 8;
+        await using var listener = await BindAsync(o =>
+        {
+            o.MaxConcurrentHandshakes = Capacity;
+            o.HandshakeTimeout = TimeSpan.FromSeconds(20); // silent peers would hold their places for 20 s
+            o.HandshakeRetransmissionTimeout = TimeSpan.FromMilliseconds(300); // and may give way after 0.3 s
+        });
+        var server = EndPointOf(listener);
+        var silent = new ConcurrentBag<Socket>();
+        try
+        {
+            // The flood fills every place with handshakes that wait for a peer that never answers.
+            for (int i = 0; i < Capacity; i++)
+            {
+                silent.Add(await SilentPeer.PassCookieAsync(server, Attacker));
+            }
+
+            await Wait.UntilAsync(() => listener.Handshakes.WaitingForPeer == Capacity);
+
+            // It goes on while legitimate clients connect: 60 more silent peers, about one every 25 ms (bounded).
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            var flood = Task.Run(async () =>
+            {
+                for (int i = 0; i < 60 && !stop.IsCancellationRequested; i++)
+                {
+                    silent.Add(await SilentPeer.PassCookieAsync(server, Attacker));
+                    await Task.Delay(25, stop.Token);
+                }
+            }, stop.Token);
+
+            var stopwatch = Stopwatch.StartNew();
+            var clients = await Task.WhenAll(Enumerable.Range(0, Legitimate)
+                .Select(_ => TestDtlsClient.ConnectAsync(server, handshakeTimeoutMillis: 8_000)));
+            output.WriteLine($"{Legitimate} legitimate clients connected in {stopwatch.ElapsedMilliseconds} ms during the flood; " +
+                $"evicted {listener.Statistics.HandshakesEvicted}, refused {listener.Statistics.HandshakesRefused}");
+            await flood;
+
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+
+            Assert.Equal(Legitimate, listener.Statistics.HandshakesCompleted);
+            Assert.True(listener.Statistics.HandshakesEvicted >= Legitimate, $"evicted {listener.Statistics.HandshakesEvicted}");
+            Assert.InRange(listener.Handshakes.InProgress, 0, Capacity);
+        }
+        finally
+        {
+            foreach (var socket in silent)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_slow_legitimate_handshake_is_not_displaced_by_a_flood_from_another_network()
+    {
+        const int Capacity = 6;
+        await using var listener = await BindAsync(o =>
+        {
+            o.MaxConcurrentHandshakes = Capacity;
+            o.HandshakeTimeout = TimeSpan.FromSeconds(20);
+            o.HandshakeRetransmissionTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        var server = EndPointOf(listener);
+
+        // 600 ms round trips: the legitimate handshake waits for its client longer than a silent peer may wait.
+        await using var relay = new LatencyRelay(server, TimeSpan.FromMilliseconds(300));
+        var slow = TestDtlsClient.ConnectAsync(relay.EndPoint, handshakeTimeoutMillis: 15_000);
+        await Wait.UntilAsync(() => listener.Statistics.HandshakesStarted == 1);
+
+        var silent = new List<Socket>();
+        try
+        {
+            // Twice the capacity of silent peers while the slow one runs: they can only displace each other.
+            for (int i = 0; i < 2 * Capacity; i++)
+            {
+                silent.Add(await SilentPeer.PassCookieAsync(server, Attacker));
+                await Task.Delay(100);
+            }
+
+            using var client = await slow.WaitAsync(TimeSpan.FromSeconds(15));
+            output.WriteLine($"evicted {listener.Statistics.HandshakesEvicted}, refused {listener.Statistics.HandshakesRefused}");
+            Assert.Equal(1, listener.Statistics.HandshakesCompleted);
+            Assert.True(listener.Statistics.HandshakesEvicted > 0, "the flood never had to give way to itself");
+        }
+        finally
+        {
+            foreach (var socket in silent)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Many_handshakes_over_200_ms_round_trips_are_in_progress_at_once_and_none_is_refused()
+    {
+        const int Clients = 48;
+        await using var listener = await BindAsync(o => o.HandshakeTimeout = TimeSpan.FromSeconds(30));
+        await using var relay = new LatencyRelay(EndPointOf(listener), TimeSpan.FromMilliseconds(100));
+        await using var factory = new DtlsConnectionFactory(Options.Create(new DtlsClientOptions
+        {
+            TrustedCertificateAuthorities = TestClientCertificates.DevCa(),
+            ServerName = "localhost",
+            MaxConcurrentHandshakes = Clients,
+            HandshakeTimeout = TimeSpan.FromSeconds(30),
+        }), NullLoggerFactory.Instance);
+
+        int mostInProgress = 0;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                mostInProgress = Math.Max(mostInProgress, listener.Handshakes.InProgress);
+                await Task.Delay(5);
+            }
+        });
+
+        var stopwatch = Stopwatch.StartNew();
+        var connections = await Task.WhenAll(Enumerable.Range(0, Clients).Select(_ => factory.ConnectAsync(relay.EndPoint).AsTask()))
+            .WaitAsync(TimeSpan.FromSeconds(60));
+        await sampling.CancelAsync();
+        await sampler;
+        output.WriteLine($"{Clients} handshakes at 200 ms RTT in {stopwatch.ElapsedMilliseconds} ms; at most {mostInProgress} in progress at once; " +
+            $"{listener.Handshakes.Threads} handshake threads");
+
+        Assert.Equal(Clients, listener.Statistics.HandshakesCompleted);
+        Assert.Equal(0, listener.Statistics.HandshakesRefused);
+        Assert.Equal(0, listener.Statistics.HandshakesFailed);
+        Assert.True(mostInProgress > Clients / 2, $"at most {mostInProgress} of {Clients} handshakes were in progress at once");
+        foreach (var connection in connections)
+        {
+            await connection.DisposeAsync();
+        }
+    }
+}
