@@ -38,6 +38,9 @@ internal sealed record Impairment
 
     /// <summary>The first this many datagrams of the direction pass unimpaired (still counted and measured).</summary>
     public int PassFirst { get; init; }
+
+    /// <summary>These datagrams of the direction (1-based, counted since the proxy started) are dropped, whatever else.</summary>
+    public IReadOnlySet<long> DropNumbers { get; init; } = new HashSet<long>();
 }
 
 /// <summary>
@@ -288,6 +291,7 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
         private long _reordered;
         private long _delayed;
         private int _largest;
+        private readonly List<byte[]> _arrivals = [];
         private readonly List<string> _trace = [];
         private readonly long _created = Environment.TickCount64;
 
@@ -335,6 +339,18 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
         public override string ToString() =>
             $"{Name}: {Arrived} arrived, {Forwarded} forwarded, {Dropped} dropped, {DroppedOversize} oversize, " +
             $"{Duplicated} duplicated, {Reordered} reordered, {Delayed} delayed, largest {LargestDatagram} bytes";
+
+        /// <summary>The first 500 datagrams as they arrived (before any impairment), for tests that look at the wire.</summary>
+        public IReadOnlyList<byte[]> Datagrams
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _arrivals.ToArray();
+                }
+            }
+        }
 
         /// <summary>The fate of the first 500 datagrams, one line each (DTLS record headers decoded), for diagnosis.</summary>
         public IReadOnlyList<string> Trace
@@ -398,6 +414,11 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
             long now = Environment.TickCount64;
             lock (_lock)
             {
+                if (_arrivals.Count < 500)
+                {
+                    _arrivals.Add(copy);
+                }
+
                 // Always the same four draws, so that the n-th datagram gets the same decisions whatever the settings.
                 double drop = _random.NextDouble();
                 double duplicate = _random.NextDouble();
@@ -412,7 +433,7 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
                     return;
                 }
 
-                if (impaired && drop < impairment.Drop)
+                if ((impaired && drop < impairment.Drop) || impairment.DropNumbers.Contains(number))
                 {
                     _dropped++;
                     Note(number, copy, "dropped");

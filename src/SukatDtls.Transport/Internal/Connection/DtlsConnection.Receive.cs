@@ -178,6 +178,14 @@ internal sealed partial class DtlsConnection
                                 wrote |= Deliver(record.AsSpan(0, length));
                                 length = dtls.ReceivePending(record, 0, record.Length);
                             }
+
+                            // A datagram that yielded no application data within the 1 ms may have left records in
+                            // BouncyCastle's own queue (a packed retransmitted flight: its CCS and Finished): process
+                            // them now, not when the next datagram comes.
+                            while ((length = dtls.ReceivePending(record, 0, record.Length)) >= 0)
+                            {
+                                wrote |= Deliver(record.AsSpan(0, length));
+                            }
                         }
                     }
                     finally
