@@ -144,7 +144,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         var socket = UdpSockets.ConnectClient(remote);
         try
         {
-            var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize,
+            var datagrams = new HandshakeTransport(socket, DtlsConnection.MaxRecordDatagramSize,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
                 inlineApplicationReads: _options.UnsafePreferInlineScheduling);

@@ -30,8 +30,9 @@ public sealed class HardeningOptionsTests
     }
 
     /// <summary>
-    /// The record filter's bounds per suite: the shortest record BouncyCastle 2.7 decodes without failing the connection
-    /// (measured: one byte less ends it with decode_error; a CBC length that is not whole blocks with decryption_failed).
+    /// The shortest protected fragment of each suite (an empty record: explicit nonce or IV, padding, tag or MAC), and
+    /// CBC records growing by whole blocks: the same bounds BouncyCastle 2.7's own record layer decodes (measured
+    /// against it when it still carried the records: one byte less ended the connection with decode_error).
     /// </summary>
     [Theory]
     [InlineData(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true, 24, 0)]
@@ -46,12 +47,16 @@ public sealed class HardeningOptionsTests
     [InlineData(CipherSuite.TLS_ECDHE_PSK_WITH_AES_256_CBC_SHA384, true, 80, 16)]
     [InlineData(CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, true, 52, 0)] // HMAC-SHA1 is not block-aligned
     [InlineData(CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, false, 48, 16)]
-    public void The_record_filter_knows_the_shortest_record_of_each_cipher(int suite, bool encryptThenMac, int minimum, int blockSize)
+    public void The_record_layer_knows_the_shortest_record_of_each_cipher(int suite, bool encryptThenMac, int minimum, int blockSize)
     {
-        var filter = new EstablishedRecordFilter();
-        filter.ConfigureFor(suite, encryptThenMac);
-        Assert.Equal(minimum, filter.MinimumCiphertextLength);
-        Assert.Equal(blockSize, filter.CiphertextBlockSize);
+        var protection = RecordSuite.Of(suite)!;
+        using var cipher = protection.CreateCipher(new byte[protection.KeyBlockLength], client: true, encryptThenMac, connectionId: []);
+        Assert.Equal(minimum, cipher.SealedLength(0));
+        for (int length = 0; length <= 40 && blockSize > 0; length++)
+        {
+            // CBC records grow by whole blocks, whatever the content's length.
+            Assert.Equal(0, (cipher.SealedLength(length) - minimum) % blockSize);
+        }
     }
 
     [Fact]

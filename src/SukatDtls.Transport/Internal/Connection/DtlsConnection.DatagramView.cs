@@ -9,7 +9,7 @@ internal sealed partial class DtlsConnection : IDtlsDatagramFeature
 {
     int IDtlsDatagramFeature.MaxRecordSize => _maxRecordSize;
 
-    int IDtlsDatagramFeature.MaxReceiveRecordSize => _maxReceiveRecordSize;
+    int IDtlsDatagramFeature.MaxReceiveRecordSize => DtlsRecordLayer.MaxPlaintextLength;
 
     bool IDtlsDatagramFeature.IsCompleted => _datagramViewCompleted;
 
@@ -26,7 +26,7 @@ internal sealed partial class DtlsConnection : IDtlsDatagramFeature
                 {
                     reader.AdvanceTo(data.Start);
                     throw new ArgumentException(
-                        $"The next record has {length} bytes but the buffer holds {buffer.Length}; nothing was consumed. Use a buffer of at least MaxReceiveRecordSize ({_maxReceiveRecordSize}) bytes.",
+                        $"The next record has {length} bytes but the buffer holds {buffer.Length}; nothing was consumed. Use a buffer of at least MaxReceiveRecordSize ({DtlsRecordLayer.MaxPlaintextLength}) bytes.",
                         nameof(buffer));
                 }
 
@@ -60,24 +60,31 @@ internal sealed partial class DtlsConnection : IDtlsDatagramFeature
                 nameof(record));
         }
 
-        lock (_protocolLock)
+        if (_closing || Volatile.Read(ref _records) is not { } records)
         {
-            if (_closing || _datagrams.IsClosed || _dtls is null)
-            {
-                throw new ConnectionAbortedException("The DTLS connection is closed.");
-            }
+            throw new ConnectionAbortedException("The DTLS connection is closed.");
+        }
 
-            _dtls.Send(record.Span);
-            if (_datagrams.TakeOversizedSend())
+        byte[] datagram = ArrayPool<byte>.Shared.Rent(records.SealedLength(record.Length));
+        try
+        {
+            int length = records.Seal(DtlsContentType.ApplicationData, record.Span, datagram);
+            if (!TrySend(datagram.AsSpan(0, length)))
             {
-                _maxRecordSize = _dtls.GetSendLimit();
                 throw new InvalidOperationException(
                     $"The path to the peer carries smaller datagrams than expected: the record of {record.Length} bytes was not sent; records carry at most {_maxRecordSize} bytes now (MaxRecordSize).");
             }
-
-            _metrics?.RecordSent(record.Length);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw new ConnectionAbortedException("The DTLS connection is closed.", ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(datagram);
         }
 
+        _metrics?.RecordSent(record.Length);
         return ValueTask.CompletedTask;
     }
 }

@@ -24,22 +24,21 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
     public void AbortForEviction() =>
         Abort(new ConnectionAbortedException("The handshake gave way to a new peer: the handshake capacity was full and this peer had not answered for long."));
 
-    /// <summary>Sends close_notify if the session is up and not closed yet (BouncyCastle's close does both).</summary>
+    /// <summary>Sends close_notify if the session is up, unless the peer restarted (its session is gone).</summary>
     private void CloseProtocol()
     {
-        lock (_protocolLock)
+        if (!_skipCloseNotify)
         {
-            if (_dtls is not null && !_datagrams.IsClosed && !_skipCloseNotify)
-            {
-                try
-                {
-                    _dtls.Close();
-                }
-                catch (Exception ex)
-                {
-                    DtlsLog.ConnectionError(_logger, ConnectionId, RemoteEndPoint!, "sending close_notify failed", ex);
-                }
-            }
+            SendCloseNotify();
+        }
+    }
+
+    /// <summary>Sends close_notify once.</summary>
+    private void SendCloseNotify()
+    {
+        if (Interlocked.Exchange(ref _closeNotifySent, 1) == 0)
+        {
+            SendAlert((byte)AlertLevel.warning, (byte)AlertDescription.close_notify);
         }
     }
 
@@ -106,6 +105,9 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         try
         {
             CompleteInput(_abortReason);
+
+            // No more records either way: the ciphers' native contexts go now, not with the finalizer.
+            _records?.Dispose();
         }
         finally
         {

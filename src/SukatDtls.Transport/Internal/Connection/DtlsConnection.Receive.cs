@@ -6,47 +6,33 @@ using Org.BouncyCastle.Tls;
 
 namespace SukatDtls.Transport.Internal;
 
-/// <summary>Receiving: the peer socket's loop, datagrams forwarded by the listener, decryption into the input pipe.</summary>
+/// <summary>
+/// Receiving: the peer socket's loop, datagrams forwarded by the listener, and the records of each datagram through the
+/// record layer into the input pipe.
+/// </summary>
 internal sealed partial class DtlsConnection
 {
+    // How many datagrams one pass reads before the input pipe is flushed (and the application woken).
+    private const int DatagramsPerPass = 64;
+
     /// <summary>A datagram of this peer that reached the listening socket (it raced our <c>connect()</c>).</summary>
     public void OnForwardedDatagram(ReadOnlySpan<byte> datagram)
     {
-        OnDatagram(datagram);
-        if (IsEstablished)
+        if (!IsEstablished && _datagrams.Enqueue(datagram))
         {
-            // Not inline: this runs on the listener's loop, which must never wait for one connection.
-            ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.ProcessReceivedAsync(), this, preferLocal: false);
-        }
-    }
-
-    private void OnDatagram(ReadOnlySpan<byte> datagram)
-    {
-        if (IsEstablished && ClientHelloRecord.IsClientHello(datagram))
-        {
-            // BouncyCastle would drop it; it means the peer restarted on the same port.
-            _owner.OnClientHelloFromEstablishedPeer(this, datagram);
             return;
         }
 
-        long sequence = EstablishedRecordFilter.NotASingleApplicationRecord;
-        if (IsEstablished && !_recordFilter.ShouldPass(datagram, out sequence))
+        if (!IsEstablished)
         {
-            // Junk, stale or replayed: it neither reaches BouncyCastle nor counts as the peer being alive.
-            _metrics?.DatagramDropped("filtered");
             return;
         }
 
-        Volatile.Write(ref _lastReceiveTimestamp, _timeProvider.GetTimestamp());
-        if (IsEstablished)
-        {
-            Interlocked.Increment(ref _datagramsPassed);
-        }
-
-        if (!_datagrams.Enqueue(datagram, sequence))
-        {
-            _metrics?.DatagramDropped("queue_full");
-        }
+        // Not inline: this runs on the listener's loop, which must never wait for one connection.
+        byte[] copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
+        datagram.CopyTo(copy);
+        var queued = new List<(byte[], int, int)> { (copy, 0, datagram.Length) };
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Connection.ProcessQueuedAsync(state.Queued), (Connection: this, Queued: queued), preferLocal: false);
     }
 
     private async Task ReceiveLoopAsync()
@@ -70,7 +56,11 @@ internal sealed partial class DtlsConnection
                     continue;
                 }
 
-                await ReceiveAvailableAsync(from).ConfigureAwait(false);
+                if (!await ReceiveAvailableAsync(from).ConfigureAwait(false))
+                {
+                    // The application stopped reading: later records have nowhere to go.
+                    return;
+                }
             }
         }
         catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException
@@ -98,12 +88,18 @@ internal sealed partial class DtlsConnection
         }
     }
 
-    /// <summary>Reads every datagram waiting on the socket (at least one), with a buffer rented for the batch.</summary>
-    private async Task ReceiveAvailableAsync(SocketAddress from)
+    /// <summary>
+    /// Reads every datagram waiting on the socket (at least one, at most <see cref="DatagramsPerPass"/>) with a buffer
+    /// rented for the pass, then flushes the input pipe once. False when the application stopped reading.
+    /// </summary>
+    private async Task<bool> ReceiveAvailableAsync(SocketAddress from)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(MaxRecordDatagramSize);
+        await _receiveProcessing.WaitAsync().ConfigureAwait(false);
         try
         {
+            bool wrote = false;
+            int datagrams = 0;
             do
             {
                 int received;
@@ -125,110 +121,164 @@ internal sealed partial class DtlsConnection
                     continue;
                 }
 
-                OnDatagram(buffer.AsSpan(0, received));
-                if (IsEstablished)
-                {
-                    await ProcessReceivedAsync().ConfigureAwait(false);
-                }
+                wrote |= OnDatagram(buffer.AsSpan(0, received));
             }
-            while (!_closing && _socket.Available > 0);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+            while (!_closing && ++datagrams < DatagramsPerPass && _socket.Available > 0);
 
-    /// <summary>Decrypts the queued datagrams into the input pipe (one caller at a time).</summary>
-    private async Task ProcessReceivedAsync()
-    {
-        await _receiveProcessing.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            var dtls = Volatile.Read(ref _dtls);
-            if (dtls is null || _inputCompleted)
-            {
-                return;
-            }
-
-            bool wrote = false;
-            Exception? failure = null;
-            byte[] record = ArrayPool<byte>.Shared.Rent(MaxRecordDatagramSize);
-            try
-            {
-                lock (_protocolLock)
-                {
-                    try
-                    {
-                        // One pass per datagram, its receive limit set to the datagram's length: BouncyCastle
-                        // allocates its record buffer per call by that limit (BeginReceivePass).
-                        while (!_closing && !_datagrams.IsClosed && _datagrams.BeginReceivePass())
-                        {
-                            // waitMillis 1: BouncyCastle reads at least one datagram; when that yields no application
-                            // data (a retransmission, an alert) it asks again and our empty queue answers "timeout".
-                            int length = dtls.Receive(record, 0, record.Length, 1);
-                            if (length >= 0)
-                            {
-                                // Delivered, so authenticated: the replay filter may now remember its sequence number.
-                                _recordFilter.OnDelivered(_datagrams.LastTakenSequence);
-                            }
-
-                            while (length >= 0)
-                            {
-                                wrote |= Deliver(record.AsSpan(0, length));
-                                length = dtls.ReceivePending(record, 0, record.Length);
-                            }
-
-                            // A datagram that yielded no application data within the 1 ms may have left records in
-                            // BouncyCastle's own queue (a packed retransmitted flight: its CCS and Finished): process
-                            // them now, not when the next datagram comes.
-                            while ((length = dtls.ReceivePending(record, 0, record.Length)) >= 0)
-                            {
-                                wrote |= Deliver(record.AsSpan(0, length));
-                            }
-                        }
-                    }
-                    finally
-                    {
-                        _datagrams.EndReceivePass();
-                    }
-                }
-            }
-            catch (Exception ex)
-            {
-                failure = ex;
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(record);
-            }
-
-            if (wrote)
-            {
-                var flush = await _input.Writer.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCompleted)
-                {
-                    // The application stopped reading; later records have nowhere to go.
-                    return;
-                }
-            }
-
-            if (_peerSentCloseNotify)
-            {
-                OnPeerClosed();
-            }
-            else if (failure is not null && !_closing)
-            {
-                string reason = failure is TlsFatalAlertReceived received
-                    ? $"the peer sent a fatal alert ({AlertDescription.GetText(received.AlertDescription)})"
-                    : $"the DTLS record layer failed ({failure.Message})";
-                DtlsLog.ConnectionError(_logger, ConnectionId, RemoteEndPoint!, reason, failure);
-                Abort(new ConnectionAbortedException("The DTLS connection failed: " + reason, failure));
-            }
+            return await FlushInputAsync(wrote).ConfigureAwait(false);
         }
         finally
         {
             _receiveProcessing.Release();
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Processes datagrams taken from elsewhere (the handshake's queue, the listener), returning their buffers.</summary>
+    private async Task ProcessQueuedAsync(List<(byte[] Buffer, int Offset, int Length)> queued)
+    {
+        await _receiveProcessing.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            bool wrote = false;
+            foreach (var (buffer, offset, length) in queued)
+            {
+                if (!_inputCompleted && !_closing)
+                {
+                    wrote |= OnDatagram(buffer.AsSpan(offset, length));
+                }
+            }
+
+            await FlushInputAsync(wrote).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+        {
+            // The connection ended meanwhile.
+        }
+        finally
+        {
+            _receiveProcessing.Release();
+            foreach (var (buffer, _, _) in queued)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    /// <summary>Flushes what the pass wrote (callers hold <see cref="_receiveProcessing"/>). False when the application stopped reading.</summary>
+    private async ValueTask<bool> FlushInputAsync(bool wrote)
+    {
+        if (wrote && !_inputCompleted)
+        {
+            var flush = await _input.Writer.FlushAsync().ConfigureAwait(false);
+            if (flush.IsCompleted)
+            {
+                return false;
+            }
+        }
+
+        if (_peerSentCloseNotify)
+        {
+            OnPeerClosed();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// One datagram from the peer (callers hold <see cref="_receiveProcessing"/>): for the handshake while it runs, then
+    /// through the record layer, in place. Returns whether bytes were written to the input pipe.
+    /// </summary>
+    private bool OnDatagram(Span<byte> datagram)
+    {
+        var records = Volatile.Read(ref _records);
+        if (records is null)
+        {
+            // During the handshake: BouncyCastle's. A full queue drops, as a full socket buffer would; a closed one
+            // means the handshake just ended (the record layer is set by then) or the connection is going away.
+            if (_datagrams.Enqueue(datagram))
+            {
+                return false;
+            }
+
+            records = Volatile.Read(ref _records);
+            if (records is null)
+            {
+                _metrics?.DatagramDropped("handshake_queue_full");
+                return false;
+            }
+        }
+
+        if (ClientHelloRecord.IsClientHello(datagram))
+        {
+            // The peer restarted on the same address and port (RFC 6347 §4.2.8): the listener decides.
+            _owner.OnClientHelloFromEstablishedPeer(this, datagram);
+            return false;
+        }
+
+        bool wrote = false;
+        bool authenticated = false;
+        int offset = 0;
+        while (true)
+        {
+            var kind = records.ReadNext(datagram, ref offset, out int plaintextOffset, out int plaintextLength);
+            switch (kind)
+            {
+                case RecordReadKind.End:
+                    if (authenticated)
+                    {
+                        // Only a record that authenticated is a sign of life: forgeries from the peer's address are not.
+                        Volatile.Write(ref _lastReceiveTimestamp, _timeProvider.GetTimestamp());
+                        Interlocked.Increment(ref _datagramsAccepted);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref _datagramsDropped);
+                    }
+
+                    return wrote;
+                case RecordReadKind.ApplicationData:
+                    authenticated = true;
+                    if (!_peerSentCloseNotify)
+                    {
+                        wrote |= Deliver(datagram.Slice(plaintextOffset, plaintextLength));
+                    }
+
+                    break;
+                case RecordReadKind.Alert:
+                    authenticated = true;
+                    OnAlert(datagram[plaintextOffset], datagram[plaintextOffset + 1]);
+                    break;
+                case RecordReadKind.PeerRetransmittedFlight:
+                    authenticated = true;
+                    ResendFinalFlight(records);
+                    break;
+                case RecordReadKind.Unexpected:
+                    authenticated = true;
+                    _metrics?.DatagramDropped("unexpected_record");
+                    break;
+                default:
+                    // Malformed, plaintext (epoch 0), replayed or forged: dropped, never fatal (RFC 6347 §4.1.2.7).
+                    _metrics?.DatagramDropped(kind == RecordReadKind.Replay ? "replay" : "filtered");
+                    break;
+            }
+        }
+    }
+
+    /// <summary>An authenticated alert from the peer: close_notify ends its sending side; a fatal one, the connection.</summary>
+    private void OnAlert(byte level, byte description)
+    {
+        if (description == AlertDescription.close_notify)
+        {
+            _peerSentCloseNotify = true;
+            return;
+        }
+
+        if (level == AlertLevel.fatal)
+        {
+            string reason = $"the peer sent a fatal alert ({AlertDescription.GetText(description)})";
+            DtlsLog.ConnectionError(_logger, ConnectionId, RemoteEndPoint!, reason, null);
+            Abort(new ConnectionAbortedException("The DTLS connection failed: " + reason));
         }
     }
 
@@ -236,7 +286,7 @@ internal sealed partial class DtlsConnection
     private bool Deliver(ReadOnlySpan<byte> record)
     {
         // Zero-length application records carry nothing for either view; they are legal and ignored.
-        if (record.IsEmpty)
+        if (record.IsEmpty || _inputCompleted)
         {
             return false;
         }
@@ -263,6 +313,7 @@ internal sealed partial class DtlsConnection
         }
     }
 
+    /// <summary>The peer sent close_notify: answer with ours (RFC 5246 §7.2.1), and end the input normally (EOF).</summary>
     private void OnPeerClosed()
     {
         if (_closing)
@@ -270,11 +321,11 @@ internal sealed partial class DtlsConnection
             return;
         }
 
+        SendCloseNotify();
         _closing = true;
         _closeReason = "the peer sent close_notify";
 
-        // BouncyCastle has answered with its own close_notify and closed the transport: both directions are done.
-        // The input ends normally (EOF), as a TCP FIN would end it.
+        // Both directions are done. The input ends normally (EOF), as a TCP FIN would end it.
         CompleteInput(null);
         _output.Reader.CancelPendingRead();
         FireConnectionClosed();

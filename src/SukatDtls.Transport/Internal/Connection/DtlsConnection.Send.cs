@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 
 namespace SukatDtls.Transport.Internal;
@@ -53,55 +54,95 @@ internal sealed partial class DtlsConnection
         }
     }
 
+    /// <summary>Cuts <paramref name="buffer"/> into records of at most <see cref="_maxRecordSize"/> bytes, one datagram each.</summary>
     private void SendRecords(ReadOnlySequence<byte> buffer)
     {
-        byte[]? scratch = null;
+        var records = _records!;
+        byte[] datagram = ArrayPool<byte>.Shared.Rent(MaxRecordDatagramSize);
         try
         {
-            lock (_protocolLock)
+            while (!buffer.IsEmpty && !_closing)
             {
-                var dtls = _dtls!;
-                if (_datagrams.IsClosed)
+                var chunk = buffer.Slice(0, Math.Min(_maxRecordSize, buffer.Length));
+                int length = records.Seal(DtlsContentType.ApplicationData, chunk, datagram);
+                if (!TrySend(datagram.AsSpan(0, length)))
                 {
-                    return;
+                    // The path MTU is smaller than we thought: the record did not leave. The limit is lower now; cut
+                    // the same bytes again (a new record) rather than lose them.
+                    continue;
                 }
 
-                while (!buffer.IsEmpty)
-                {
-                    int limit = _maxRecordSize;
-                    var chunk = buffer.Slice(0, Math.Min(limit, buffer.Length));
-                    ReadOnlySpan<byte> record;
-                    if (chunk.IsSingleSegment)
-                    {
-                        record = chunk.FirstSpan;
-                    }
-                    else
-                    {
-                        scratch ??= ArrayPool<byte>.Shared.Rent(_maxRecordSize);
-                        chunk.CopyTo(scratch);
-                        record = scratch.AsSpan(0, (int)chunk.Length);
-                    }
-
-                    dtls.Send(record);
-                    if (_datagrams.TakeOversizedSend())
-                    {
-                        // The path MTU is smaller than we thought: the record did not leave. The limit is lower now;
-                        // cut the same bytes again (a new record) rather than lose them.
-                        _maxRecordSize = dtls.GetSendLimit();
-                        continue;
-                    }
-
-                    _metrics?.RecordSent(record.Length);
-                    buffer = buffer.Slice(chunk.End);
-                }
+                _metrics?.RecordSent((int)chunk.Length);
+                buffer = buffer.Slice(chunk.End);
             }
         }
         finally
         {
-            if (scratch is not null)
-            {
-                ArrayPool<byte>.Shared.Return(scratch);
-            }
+            ArrayPool<byte>.Shared.Return(datagram);
+        }
+    }
+
+    /// <summary>
+    /// Sends one datagram. False when the kernel refused it as larger than the path allows (EMSGSIZE): the limit is
+    /// lowered to what the kernel knows of the path, and the caller cuts the data anew. Other send errors of UDP (an
+    /// ICMP error left by an earlier datagram, a momentarily full buffer) lose the datagram, as the network could.
+    /// </summary>
+    private bool TrySend(ReadOnlySpan<byte> datagram)
+    {
+        try
+        {
+            _socket.Send(datagram, SocketFlags.None);
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize)
+        {
+            int lower = Math.Min(DatagramSizes.PathPayload(_socket) ?? datagram.Length * 3 / 4, datagram.Length - 1);
+            _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
+            _maxRecordSize = Math.Max(1, _records!.MaxPlaintext(_sendLimit));
+            return false;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>Sends an alert record (close_notify); best effort, like any datagram.</summary>
+    private void SendAlert(byte level, byte description)
+    {
+        if (Volatile.Read(ref _records) is not { } records)
+        {
+            return;
+        }
+
+        Span<byte> alert = [level, description];
+        byte[] datagram = ArrayPool<byte>.Shared.Rent(records.SealedLength(alert.Length));
+        try
+        {
+            int length = records.Seal(DtlsContentType.Alert, alert, datagram);
+            TrySend(datagram.AsSpan(0, length));
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+        {
+            // The socket or the ciphers are gone: the connection is closing anyway.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(datagram);
+        }
+    }
+
+    /// <summary>The peer resent its last flight: ours was lost. Resend it as it was (its records authenticate as before).</summary>
+    private void ResendFinalFlight(DtlsRecordLayer records)
+    {
+        if (records.TakeFinalFlight() is not { } flight)
+        {
+            return;
+        }
+
+        foreach (var datagram in flight)
+        {
+            TrySend(datagram);
         }
     }
 }

@@ -18,17 +18,17 @@ namespace SukatDtls.Transport.Internal;
 /// <remarks>
 /// <para>
 /// Threads: the socket's receive loop is async and holds no thread while the peer is silent. During the handshake the
-/// loop only queues datagrams for the handshake thread. Once established, each received datagram is decrypted right
-/// away on the thread that completed the receive; the application's read continues on the thread pool, or inline on
-/// that thread with <see cref="DtlsTransportOptions.UnsafePreferInlineScheduling"/> (see the pipe options in the
-/// constructor). The output pipe is drained by an async send loop, which the application's flush runs inline when it
-/// is idle, so records are encrypted and sent on the writer's thread.
+/// loop only queues datagrams for the handshake thread (<see cref="HandshakeTransport"/>). Once established, the
+/// connection's own record layer (<see cref="DtlsRecordLayer"/>) takes over: every datagram waiting on the socket is
+/// read and its records decrypted right away, in place, on the thread that completed the receive, then the input pipe
+/// is flushed once; the application's read continues on the thread pool, or inline on that thread with
+/// <see cref="DtlsTransportOptions.UnsafePreferInlineScheduling"/> (see the pipe options in the constructor). The
+/// output pipe is drained by an async send loop, which the application's flush runs inline when it is idle, so records
+/// are encrypted and sent on the writer's thread. BouncyCastle is not called after the handshake.
 /// </para>
 /// <para>
-/// Every BouncyCastle call of the connection (receive processing, send, close) runs under <see cref="_protocolLock"/>.
-/// This is a correctness rule: BouncyCastle's record layer is not safe for concurrent use, and a retransmitted
-/// handshake flight switches its write epoch back temporarily, so an unserialised application send could leave as an
-/// epoch-0 (plaintext) handshake record.
+/// Only records that authenticate count as a sign of life (the idle timeout, received-record metrics): a forged or
+/// replayed record from the peer's address and port changes nothing.
 /// </para>
 /// <para>
 /// Partial, by concern: this file holds the state and the handshake's hand-over; receiving, sending, the end of the
@@ -42,8 +42,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     IConnectionLifetimeFeature,
     IConnectionEndPointFeature
 {
-    // BouncyCastle's plaintext limit is 2^14; AEAD expansion and the record header add well under 1 KiB.
-    internal const int MaxRecordDatagramSize = (1 << 14) + 1024;
+    // The plaintext limit is 2^14; protection, the record header and a Connection ID add well under 1 KiB.
+    internal const int MaxRecordDatagramSize = DtlsRecordLayer.MaxPlaintextLength + 1024;
 
     /// <summary>
     /// With <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> the receive loop runs on the socket engine's epoll
@@ -58,13 +58,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly IDtlsConnectionOwner _owner;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
-    private readonly DatagramQueueTransport _datagrams;
+    private readonly HandshakeTransport _datagrams;
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly RecordBoundaries _boundaries = new();
-    private readonly EstablishedRecordFilter _recordFilter = new();
     private readonly RecordCountingPipeReader _inputReader;
-    private readonly Lock _protocolLock = new();
     private readonly SemaphoreSlim _receiveProcessing = new(1, 1);
     private readonly CancellationTokenSource _connectionClosedSource = new();
     private readonly TaskCompletionSource _receiveLoopDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -72,17 +70,19 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly DtlsMetrics? _metrics;
     private long _establishedTimestamp;
 
-    private DtlsTransport? _dtls;
+    private DtlsRecordLayer? _records;
     private Task _sendLoop = Task.CompletedTask;
     private long _lastReceiveTimestamp;
-    private long _datagramsPassed;
+    private long _datagramsAccepted;
+    private long _datagramsDropped;
     private long _unreachableErrors;
-    private int _maxRecordSize;
-    private int _maxReceiveRecordSize;
+    private volatile int _sendLimit;
+    private volatile int _maxRecordSize;
     private volatile bool _peerSentCloseNotify;
     private volatile bool _closing;
     private volatile bool _skipCloseNotify;
     private int _connectionClosedFired;
+    private int _closeNotifySent;
     private int _disposed;
     private bool _receiving;
     private bool _inputCompleted;
@@ -97,7 +97,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         Socket socket,
         SocketAddress peerAddress,
         IPEndPoint remoteEndPoint,
-        DatagramQueueTransport datagrams,
+        HandshakeTransport datagrams,
         IDtlsConnectionOwner owner,
         MemoryPool<byte> memoryPool,
         TimeProvider timeProvider,
@@ -183,18 +183,22 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     public SocketAddress PeerAddress => _peerAddress;
 
     /// <summary>The handshake finished and records flow.</summary>
-    public bool IsEstablished => Volatile.Read(ref _dtls) is not null;
+    public bool IsEstablished => Volatile.Read(ref _records) is not null;
 
-    public DatagramQueueTransport Datagrams => _datagrams;
+    /// <summary>The handshake's datagrams (closed once the handshake is done).</summary>
+    public HandshakeTransport Datagrams => _datagrams;
+
+    /// <summary>The record layer of the established connection; null during the handshake.</summary>
+    public DtlsRecordLayer? Records => Volatile.Read(ref _records);
 
     /// <summary>ICMP port-unreachable errors the socket reported (each once; a vanished peer).</summary>
     public long UnreachableErrors => Interlocked.Read(ref _unreachableErrors);
 
-    /// <summary>Datagrams of the established connection handed to BouncyCastle.</summary>
-    public long DatagramsPassed => Interlocked.Read(ref _datagramsPassed);
+    /// <summary>Datagrams of the established connection with at least one record that authenticated.</summary>
+    public long AcceptedDatagrams => Interlocked.Read(ref _datagramsAccepted);
 
-    /// <summary>Datagrams dropped before BouncyCastle as malformed, stale or replayed.</summary>
-    public long FilteredDatagrams => _recordFilter.Dropped;
+    /// <summary>Datagrams of the established connection without a record that authenticated: malformed, replayed, forged.</summary>
+    public long DroppedDatagrams => Interlocked.Read(ref _datagramsDropped);
 
     /// <summary>
     /// The random of the ClientHello that started this connection's handshake: a ClientHello with the same random is a
@@ -213,27 +217,28 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     }
 
     /// <summary>
-    /// Called on the handshake thread when BouncyCastle finished the handshake: records flow from now on.
+    /// Called on the handshake thread when BouncyCastle finished the handshake: from now on the record layer carries
+    /// the records, and what the handshake's transport still held (the peer's first records) goes to it.
     /// </summary>
     public void OnHandshakeCompleted(CompletedHandshake handshake)
     {
         _handshake = handshake;
-        var dtls = handshake.Transport;
-        _recordFilter.ConfigureFor(handshake.CipherSuite, handshake.IsEncryptThenMac);
-        lock (_protocolLock)
-        {
-            _maxRecordSize = dtls.GetSendLimit();
-            _maxReceiveRecordSize = dtls.GetReceiveLimit();
-            _datagrams.SwitchToNonBlocking();
-            Volatile.Write(ref _dtls, dtls);
-        }
+        _datagrams.EndHandshake();
+        _sendLimit = _datagrams.SendLimit;
+        _maxRecordSize = handshake.Records.MaxPlaintext(_sendLimit);
+        long now = _timeProvider.GetTimestamp();
+        _establishedTimestamp = now;
+        Volatile.Write(ref _lastReceiveTimestamp, now);
 
-        _establishedTimestamp = _timeProvider.GetTimestamp();
+        // Published before the transport closes: the receive loop, finding the transport closed, reads the record layer.
+        Volatile.Write(ref _records, handshake.Records);
+        var queued = _datagrams.CloseAndTakeQueued();
         _metrics?.ConnectionStarted();
         _sendLoop = SendLoopAsync();
-
-        // Datagrams that arrived while the handshake was finishing (the client's first records) wait in the queue.
-        ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.ProcessReceivedAsync(), this, preferLocal: false);
+        if (queued.Count > 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Connection.ProcessQueuedAsync(state.Queued), (Connection: this, Queued: queued), preferLocal: false);
+        }
     }
 
     /// <summary>Ends the connection when the peer has been silent for longer than <paramref name="idleTimeout"/>.</summary>

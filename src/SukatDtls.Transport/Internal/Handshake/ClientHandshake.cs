@@ -21,16 +21,16 @@ internal static class ClientHandshake
         var datagrams = connection.Datagrams;
         datagrams.Slot = slot;
         slot.EnterCpu(continuing: false);
-        DtlsTransport transport;
         try
         {
-            transport = new DtlsClientProtocol().Connect(peer, datagrams);
+            // BouncyCastle's DtlsTransport is not used: the connection's own record layer takes the records over.
+            _ = new DtlsClientProtocol().Connect(peer, datagrams);
         }
         finally
         {
             datagrams.Flush();
         }
 
-        return CompletedHandshake.Create(transport, peer.Context, duration(), peer.ResumableSession);
+        return CompletedHandshake.Create(peer.Context, peer.Keys!, datagrams, duration(), peer.ResumableSession);
     }
 }

@@ -6,14 +6,15 @@ using SukatDtls.Transport.Internal.BouncyCastle;
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// What a finished handshake hands to its connection: BouncyCastle's transport for the records, and what the session
-/// features report (suite, resumption, identities), taken from BouncyCastle's context before it is cleared.
+/// What a finished handshake hands to its connection: the record layer for its records (keyed from the handshake, going
+/// on from its sequence numbers, with our final flight when it ended the handshake), and what the session features
+/// report (suite, resumption, identities), taken from BouncyCastle's context before it is cleared.
 /// </summary>
 internal sealed class CompletedHandshake
 {
-    private CompletedHandshake(DtlsTransport transport, SecurityParameters parameters, TimeSpan duration)
+    private CompletedHandshake(DtlsRecordLayer records, SecurityParameters parameters, TimeSpan duration)
     {
-        Transport = transport;
+        Records = records;
         CipherSuite = parameters.CipherSuite;
         CipherSuiteName = CipherSuiteNames.Get(parameters.CipherSuite);
         IsEncryptThenMac = parameters.IsEncryptThenMac;
@@ -22,7 +23,8 @@ internal sealed class CompletedHandshake
         Duration = duration;
     }
 
-    public DtlsTransport Transport { get; }
+    /// <summary>The connection's records from now on (BouncyCastle's record layer is not used after the handshake).</summary>
+    public DtlsRecordLayer Records { get; }
 
     public int CipherSuite { get; }
 
@@ -49,8 +51,21 @@ internal sealed class CompletedHandshake
     public DtlsResumableSession? ResumableSession { get; private init; }
 
     /// <summary>Reads what the connection keeps from BouncyCastle's context (on the handshake thread, right after the handshake).</summary>
-    public static CompletedHandshake Create(DtlsTransport transport, TlsContext context, TimeSpan duration, DtlsResumableSession? resumableSession = null)
+    /// <param name="context">BouncyCastle's context of the finished handshake.</param>
+    /// <param name="keys">The keys captured when the handshake completed (disposed here: the key block is zeroed).</param>
+    /// <param name="transport">The handshake's transport: the sequence numbers it used and our final flight.</param>
+    /// <param name="duration">How long the handshake took.</param>
+    /// <param name="resumableSession">On a client: the session to offer next time.</param>
+    public static CompletedHandshake Create(TlsContext context, SessionKeys keys, HandshakeTransport transport, TimeSpan duration,
+        DtlsResumableSession? resumableSession = null)
     {
+        DtlsRecordLayer records;
+        using (keys)
+        {
+            records = new DtlsRecordLayer(keys.CreateReadCipher(), keys.CreateWriteCipher(), transport.NextEpoch1Sequence, transport.TakeFinalFlight(),
+                keys.PlaintextLimit);
+        }
+
         var parameters = context.SecurityParameters;
         var peerCertificate = parameters.PeerCertificate is { IsEmpty: false } peerChain
             ? X509CertificateLoader.LoadCertificate(peerChain.GetCertificateAt(0).GetEncoded())
@@ -60,7 +75,7 @@ internal sealed class CompletedHandshake
             : parameters.LocalCertificate is { IsEmpty: false } sent
                 ? X509CertificateLoader.LoadCertificate(sent.GetCertificateAt(0).GetEncoded())
                 : null;
-        return new CompletedHandshake(transport, parameters, duration)
+        return new CompletedHandshake(records, parameters, duration)
         {
             PeerCertificate = peerCertificate,
             ClientCertificate = clientCertificate,

@@ -25,10 +25,10 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         datagrams.Slot = slot;
         slot.EnterCpu(continuing: false);
         var server = new DtlsServerPeer(settings, connection);
-        DtlsTransport transport;
         try
         {
-            transport = new DtlsServerProtocol().Accept(server, datagrams, request);
+            // BouncyCastle's DtlsTransport is not used: the connection's own record layer takes the records over.
+            _ = new DtlsServerProtocol().Accept(server, datagrams, request);
         }
         finally
         {
@@ -36,7 +36,8 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
             datagrams.Flush();
         }
 
+        var handshake = CompletedHandshake.Create(server.Context, server.Keys!, datagrams, timeProvider.GetElapsedTime(started));
         server.StoreNewSession();
-        return CompletedHandshake.Create(transport, server.Context, timeProvider.GetElapsedTime(started));
+        return handshake;
     }
 }

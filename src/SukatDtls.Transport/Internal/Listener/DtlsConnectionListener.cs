@@ -238,7 +238,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         try
         {
             socket = UdpSockets.ConnectPeer(_boundEndPoint, remoteEndPoint);
-            var datagrams = new DatagramQueueTransport(socket, DtlsConnection.MaxRecordDatagramSize,
+            var datagrams = new HandshakeTransport(socket, DtlsConnection.MaxRecordDatagramSize,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics,
                 _options.UnsafePreferInlineScheduling)

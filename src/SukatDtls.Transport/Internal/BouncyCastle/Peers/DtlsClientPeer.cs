@@ -34,6 +34,15 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
 
     public TlsContext Context => m_context;
 
+    /// <summary>The record keys, captured when the handshake completed (the master secret is gone after it).</summary>
+    public SessionKeys? Keys { get; private set; }
+
+    public override void NotifyHandshakeComplete()
+    {
+        base.NotifyHandshakeComplete();
+        Keys = SessionKeys.Capture(m_context);
+    }
+
     /// <summary>The server name this peer validates and resumes sessions for.</summary>
     public string ServerName => _serverName;
 

@@ -33,6 +33,15 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
 
     public TlsContext Context => m_context;
 
+    /// <summary>The record keys, captured when the handshake completed (the master secret is gone after it).</summary>
+    public SessionKeys? Keys { get; private set; }
+
+    public override void NotifyHandshakeComplete()
+    {
+        base.NotifyHandshakeComplete();
+        Keys = SessionKeys.Capture(m_context);
+    }
+
     /// <summary>RFC 6347 §4.1.2.7: invalid records are silently discarded, so a forged datagram cannot end a connection.</summary>
     public override bool IgnoreCorruptDtlsRecords => true;
 

@@ -1,0 +1,357 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Org.BouncyCastle.Tls;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// The <see cref="DatagramTransport"/> BouncyCastle's handshake reads from and writes to for one peer. Datagrams are
+/// pushed in by our async socket loops (the peer's own connected socket, and the listener for datagrams that raced the
+/// <c>connect()</c>) and pulled out by BouncyCastle on its handshake thread, which blocks in
+/// <see cref="Receive(byte[], int, int, int)"/> until a datagram arrives or its wait ends. Once the handshake is done
+/// the transport closes and the connection's own record layer (<see cref="DtlsRecordLayer"/>) takes over; what is still
+/// queued is handed to it (<see cref="CloseAndTakeQueued"/>).
+/// </summary>
+/// <remarks>
+/// <para>
+/// One record per <c>Receive</c>: a datagram with several records is handed to BouncyCastle record by record, so
+/// BouncyCastle never holds records of its own — whatever follows the peer's Finished in its datagram (application
+/// data sent right after an abbreviated handshake) stays here for the record layer.
+/// </para>
+/// <para>
+/// While the handshake blocks for the peer's next flight, the handshake's <see cref="Slot"/> hears of it: its CPU pass
+/// goes to another handshake and the scheduler may evict it; when a datagram comes it waits for a pass again.
+/// </para>
+/// <para>
+/// Flight packing: BouncyCastle hands each handshake record to <c>Send</c> on its own. The records are gathered into
+/// one datagram while they fit the send limit, and the datagram leaves when the next record would not fit, when
+/// BouncyCastle turns to receiving (the flight is complete), or at <see cref="Flush"/> (the handshake ended after
+/// sending). A flight thus takes as many datagrams as OpenSSL's, and a lost flight is resent whole by BouncyCastle's
+/// retransmission, packed the same way. The datagrams of the last flight are kept (<see cref="TakeFinalFlight"/>): when
+/// our flight ended the handshake, the record layer resends it if the peer shows it was lost.
+/// </para>
+/// <para>The queue is bounded; datagrams beyond it are dropped, as a full socket buffer would.</para>
+/// </remarks>
+internal sealed class HandshakeTransport : DatagramTransport
+{
+    private readonly Socket _socket;
+    private readonly int _receiveLimit;
+    private volatile int _sendLimit;
+    private readonly int _capacity;
+    private readonly Queue<(byte[] Buffer, int Length)> _queue;
+
+    // A monitor (not System.Threading.Lock): the handshake thread waits on it with Monitor.Wait.
+    private readonly object _lock = new();
+    private bool _closed;
+
+    // What is left of a datagram whose first record went to BouncyCastle (under _lock).
+    private byte[]? _rest;
+    private int _restOffset;
+    private int _restLength;
+
+    // Handshake thread only: the flight being packed, the datagrams of the current flight, the highest epoch-1 sequence.
+    private byte[]? _packed;
+    private int _packedLength;
+    private readonly List<byte[]> _flight = [];
+    private long _highestEpoch1Sequence = -1;
+
+    public HandshakeTransport(Socket socket, int receiveLimit, int sendLimit, int capacity)
+    {
+        _socket = socket;
+        _receiveLimit = receiveLimit;
+        _sendLimit = sendLimit;
+        _capacity = capacity;
+        // Grows on demand up to the capacity: preallocating it cost every idle connection 1.5 KiB.
+        _queue = new Queue<(byte[], int)>();
+    }
+
+    /// <summary>The handshake's place in the scheduler, told when the handshake waits for the peer and when it answered.</summary>
+    public HandshakeSlot? Slot { get; set; }
+
+    /// <summary>Datagrams sent (packed flights count once): what the peer and the network see.</summary>
+    public long DatagramsSent => Interlocked.Read(ref _datagramsSent);
+
+    private long _datagramsSent;
+
+    /// <summary>The transport is closed: the handshake ended (either way) or the connection is going away.</summary>
+    public bool IsClosed => Volatile.Read(ref _closed);
+
+    /// <summary>The datagram limit now (it falls when the kernel reports a smaller path MTU).</summary>
+    public int SendLimit => _sendLimit;
+
+    /// <summary>The first epoch-1 sequence number the handshake did not use: where the record layer's writing goes on.</summary>
+    public long NextEpoch1Sequence => _highestEpoch1Sequence + 1;
+
+    /// <summary>Queues a copy of <paramref name="datagram"/>. Returns false when the queue is full or closed.</summary>
+    public bool Enqueue(ReadOnlySpan<byte> datagram)
+    {
+        byte[] copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
+        datagram.CopyTo(copy);
+        lock (_lock)
+        {
+            if (!_closed && _queue.Count < _capacity)
+            {
+                _queue.Enqueue((copy, datagram.Length));
+                Monitor.Pulse(_lock);
+                return true;
+            }
+        }
+
+        ArrayPool<byte>.Shared.Return(copy);
+        return false;
+    }
+
+    /// <summary>
+    /// Closes the transport (later <see cref="Enqueue"/> calls fail, so the receive loop hands its datagrams to the
+    /// record layer instead) and returns what BouncyCastle did not take: the rest of a datagram, then the queue, in
+    /// order. The caller returns each buffer to <see cref="ArrayPool{T}.Shared"/>.
+    /// </summary>
+    public List<(byte[] Buffer, int Offset, int Length)> CloseAndTakeQueued()
+    {
+        var left = new List<(byte[], int, int)>();
+        lock (_lock)
+        {
+            _closed = true;
+            if (_rest is { } rest)
+            {
+                left.Add((rest, _restOffset, _restLength));
+                _rest = null;
+            }
+
+            while (_queue.TryDequeue(out var item))
+            {
+                left.Add((item.Buffer, 0, item.Length));
+            }
+
+            Monitor.PulseAll(_lock);
+        }
+
+        return left;
+    }
+
+    /// <summary>Sends the flight packed so far (the handshake ended after sending: its last flight, or an alert).</summary>
+    public void Flush()
+    {
+        if (_packedLength > 0)
+        {
+            int length = _packedLength;
+            _packedLength = 0;
+            SendDatagram(_packed.AsSpan(0, length));
+        }
+    }
+
+    /// <summary>
+    /// The datagrams of the flight sent last, when the handshake ended with it (BouncyCastle did not receive after
+    /// it): the final flight the record layer may have to resend. Null otherwise. Call after <see cref="Flush"/>.
+    /// </summary>
+    public byte[][]? TakeFinalFlight()
+    {
+        var flight = _flight.Count > 0 ? _flight.ToArray() : null;
+        _flight.Clear();
+        return flight;
+    }
+
+    /// <summary>
+    /// On the handshake thread when the handshake ended, done or failed: the last flight or alert leaves, and the
+    /// packing buffer goes back to the pool.
+    /// </summary>
+    public void EndHandshake()
+    {
+        Flush();
+        if (_packed is { } buffer)
+        {
+            _packed = null;
+            _packedLength = 0;
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        Slot = null;
+    }
+
+    /// <summary>Wakes a blocked handshake and makes every later call fail: the connection is going away.</summary>
+    public void Shutdown()
+    {
+        foreach (var (buffer, _, _) in CloseAndTakeQueued())
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    public int GetReceiveLimit() => _receiveLimit;
+
+    public int GetSendLimit() => _sendLimit;
+
+    public int Receive(byte[] buf, int off, int len, int waitMillis) => Receive(buf.AsSpan(off, len), waitMillis);
+
+    public int Receive(Span<byte> buffer, int waitMillis)
+    {
+        // BouncyCastle turns to receiving: the flight it wrote is complete, and the next one it writes is a new one.
+        Flush();
+        _flight.Clear();
+
+        bool waitedForPeer = false;
+        int length;
+        lock (_lock)
+        {
+            while (true)
+            {
+                if (_closed)
+                {
+                    // Returning -1 here would make BouncyCastle spin on a dead transport.
+                    throw new IOException("The DTLS connection was closed.");
+                }
+
+                if (TryTakeRecord(buffer, out length))
+                {
+                    break;
+                }
+
+                if (!waitedForPeer)
+                {
+                    // Nothing to compute until the peer answers: give the CPU pass to another handshake.
+                    Slot?.WaitForPeer();
+                    waitedForPeer = true;
+                }
+
+                // waitMillis == 0 means "wait forever" in BouncyCastle's contract; the handshake timeout bounds it.
+                if (!Monitor.Wait(_lock, waitMillis == 0 ? Timeout.Infinite : waitMillis))
+                {
+                    // BouncyCastle resends its flight (cheap: no pass needed) and waits again, still for the peer.
+                    return -1;
+                }
+            }
+        }
+
+        if (waitedForPeer)
+        {
+            // The peer answered: compute again once a pass is free (outside the lock: enqueues must not wait for it).
+            Slot?.PeerAnswered();
+        }
+
+        return length;
+    }
+
+    /// <summary>The next record, from the rest of the last datagram or the next queued one (under <see cref="_lock"/>).</summary>
+    private bool TryTakeRecord(Span<byte> buffer, out int length)
+    {
+        while (true)
+        {
+            if (_rest is null)
+            {
+                if (!_queue.TryDequeue(out var item))
+                {
+                    length = 0;
+                    return false;
+                }
+
+                _rest = item.Buffer;
+                _restOffset = 0;
+                _restLength = item.Length;
+            }
+
+            var rest = _rest.AsSpan(_restOffset, _restLength);
+
+            // A whole record where the framing holds (one record per Receive); else what is left as one piece, which
+            // BouncyCastle's own parsing then rejects.
+            int take = DtlsRecord.TryRead(rest, out var record) ? record.Whole.Length : rest.Length;
+            if (take > buffer.Length)
+            {
+                // Longer than BouncyCastle can take: dropped, as recv() would truncate and the record layer reject it.
+                take = rest.Length;
+                ReleaseRest(take);
+                continue;
+            }
+
+            rest[..take].CopyTo(buffer);
+            ReleaseRest(take);
+            length = take;
+            return true;
+        }
+    }
+
+    private void ReleaseRest(int taken)
+    {
+        _restOffset += taken;
+        _restLength -= taken;
+        if (_restLength == 0)
+        {
+            ArrayPool<byte>.Shared.Return(_rest!);
+            _rest = null;
+        }
+    }
+
+    public void Send(byte[] buf, int off, int len) => Send(buf.AsSpan(off, len));
+
+    public void Send(ReadOnlySpan<byte> buffer)
+    {
+        if (Volatile.Read(ref _closed))
+        {
+            return;
+        }
+
+        // BouncyCastle sends one record per call: remember the last epoch-1 sequence number it used (its Finished,
+        // or a resend of it), so that the record layer goes on after it and never reuses a nonce.
+        if (buffer.Length >= DtlsRecord.HeaderLength && BinaryPrimitives.ReadUInt16BigEndian(buffer[3..]) == DtlsRecordLayer.Epoch)
+        {
+            _highestEpoch1Sequence = Math.Max(_highestEpoch1Sequence, BigEndian.ReadUInt48(buffer[5..]));
+        }
+
+        // Gather the flight's records into one datagram while they fit.
+        int limit = _sendLimit;
+        if (_packedLength > 0 && _packedLength + buffer.Length > limit)
+        {
+            Flush();
+        }
+
+        if (buffer.Length > limit)
+        {
+            // Larger than one datagram may be (the limit fell meanwhile): it goes alone, and the kernel decides.
+            SendDatagram(buffer);
+            return;
+        }
+
+        // The send limit only ever falls, so a buffer of today's limit holds every later flight.
+        _packed ??= ArrayPool<byte>.Shared.Rent(limit);
+        buffer.CopyTo(_packed.AsSpan(_packedLength));
+        _packedLength += buffer.Length;
+    }
+
+    private void SendDatagram(ReadOnlySpan<byte> datagram)
+    {
+        if (Volatile.Read(ref _closed))
+        {
+            return;
+        }
+
+        _flight.Add(datagram.ToArray());
+        try
+        {
+            _socket.Send(datagram, SocketFlags.None);
+            Interlocked.Increment(ref _datagramsSent);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize)
+        {
+            // The path MTU is smaller than our limit (fragmentation is forbidden, so the kernel said so instead of
+            // splitting the datagram): lower the limit; BouncyCastle cuts the flight anew when it resends it.
+            int lower = Math.Min(DatagramSizes.PathPayload(_socket) ?? datagram.Length * 3 / 4, datagram.Length - 1);
+            _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock)
+        {
+            // UDP: an ICMP port-unreachable left by an earlier datagram, or a momentarily full send buffer. The
+            // datagram is lost as it could be on the network; retransmission deals with it.
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw new IOException("The DTLS connection's socket is closed.", ex);
+        }
+    }
+
+    /// <summary>BouncyCastle closes the transport after its last record (a fatal alert): send it first.</summary>
+    public void Close()
+    {
+        Flush();
+        Shutdown();
+    }
+}

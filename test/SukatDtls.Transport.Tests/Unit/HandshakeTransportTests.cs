@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Sockets;
+using SukatDtls.Transport.Internal;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Unit;
+
+/// <summary>
+/// The handshake's transport under BouncyCastle: one record per receive (so BouncyCastle keeps no records of its
+/// own), what is left for the record layer at the end, packed flights, the final flight kept, and the sequence
+/// numbers the handshake used.
+/// </summary>
+public sealed class HandshakeTransportTests : IDisposable
+{
+    private readonly Socket _peer = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+
+    public HandshakeTransportTests()
+    {
+        _peer.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _socket.Connect(_peer.LocalEndPoint!);
+        _peer.Connect(_socket.LocalEndPoint!);
+    }
+
+    public void Dispose()
+    {
+        _peer.Dispose();
+        _socket.Dispose();
+    }
+
+    private HandshakeTransport Transport(int sendLimit = 1200) => new(_socket, receiveLimit: 17_000, sendLimit, capacity: 8);
+
+    private static byte[] Record(byte type, ushort epoch, ulong sequence, int payload) =>
+        DtlsRecords.Record(type, epoch, sequence, Enumerable.Repeat((byte)sequence, payload).ToArray());
+
+    private List<byte[]> ReceivedByPeer()
+    {
+        var datagrams = new List<byte[]>();
+        var buffer = new byte[2048];
+        while (_peer.Poll(200_000, SelectMode.SelectRead))
+        {
+            datagrams.Add(buffer.AsSpan(0, _peer.Receive(buffer)).ToArray());
+        }
+
+        return datagrams;
+    }
+
+    [Fact]
+    public void A_datagram_of_several_records_is_handed_over_one_record_at_a_time()
+    {
+        var transport = Transport();
+        byte[] first = Record(22, 0, 1, 40), second = Record(20, 0, 2, 1), third = Record(22, 1, 0, 60);
+        Assert.True(transport.Enqueue([.. first, .. second, .. third]));
+        var buffer = new byte[17_000];
+        Assert.Equal(first, buffer[..transport.Receive(buffer, 0, buffer.Length, 100)]);
+        Assert.Equal(second, buffer[..transport.Receive(buffer, 0, buffer.Length, 100)]);
+        Assert.Equal(third, buffer[..transport.Receive(buffer, 0, buffer.Length, 100)]);
+        Assert.Equal(-1, transport.Receive(buffer, 0, buffer.Length, 1));
+    }
+
+    [Fact]
+    public void What_the_handshake_did_not_take_goes_to_the_record_layer_in_order_and_the_transport_closes()
+    {
+        var transport = Transport();
+        byte[] finished = Record(22, 1, 0, 40), data = Record(23, 1, 1, 30), later = Record(23, 1, 2, 20);
+        Assert.True(transport.Enqueue([.. finished, .. data]));
+        Assert.True(transport.Enqueue(later));
+        var buffer = new byte[17_000];
+        Assert.Equal(finished, buffer[..transport.Receive(buffer, 0, buffer.Length, 100)]);
+
+        var left = transport.CloseAndTakeQueued();
+        Assert.Equal([data, later], left.Select(l => l.Buffer.AsSpan(l.Offset, l.Length).ToArray()));
+        Assert.True(transport.IsClosed);
+        Assert.False(transport.Enqueue(later));
+        Assert.Throws<IOException>(() => transport.Receive(buffer, 0, buffer.Length, 1));
+    }
+
+    [Fact]
+    public void A_flight_is_packed_into_one_datagram_and_leaves_when_the_handshake_turns_to_receiving()
+    {
+        var transport = Transport(sendLimit: 300);
+        byte[] hello = Record(22, 0, 1, 100), certificate = Record(22, 0, 2, 100), done = Record(22, 0, 3, 50), big = Record(22, 0, 4, 150);
+        transport.Send(hello, 0, hello.Length);
+        transport.Send(certificate, 0, certificate.Length);
+        Assert.False(_peer.Poll(50_000, SelectMode.SelectRead)); // nothing left yet
+        transport.Send(done, 0, done.Length); // 113 + 113 + 63 = 289: still fits
+        transport.Send(big, 0, big.Length); // does not fit: the first three leave together
+        Assert.Equal(-1, transport.Receive(new byte[17_000], 0, 17_000, 1)); // turning to receive sends the rest
+
+        var sent = ReceivedByPeer();
+        Assert.Equal([[.. hello, .. certificate, .. done], big], sent);
+        Assert.Equal(2, transport.DatagramsSent);
+    }
+
+    [Fact]
+    public void The_flight_sent_last_is_the_final_flight_unless_a_receive_came_after_it()
+    {
+        var transport = Transport();
+        byte[] clientKeyExchange = Record(22, 0, 2, 40), changeCipherSpec = Record(20, 0, 3, 1), finished = Record(22, 1, 0, 40);
+        transport.Send(clientKeyExchange, 0, clientKeyExchange.Length);
+        Assert.Equal(-1, transport.Receive(new byte[17_000], 0, 17_000, 1));
+        transport.Send(changeCipherSpec, 0, changeCipherSpec.Length);
+        transport.Send(finished, 0, finished.Length);
+        transport.Flush();
+
+        var flight = transport.TakeFinalFlight();
+        Assert.NotNull(flight);
+        Assert.Equal([[.. changeCipherSpec, .. finished]], flight);
+
+        // A handshake that ended receiving (the peer's Finished came last) has none to resend.
+        var receiving = Transport();
+        receiving.Send(finished, 0, finished.Length);
+        Assert.Equal(-1, receiving.Receive(new byte[17_000], 0, 17_000, 1));
+        Assert.Null(receiving.TakeFinalFlight());
+    }
+
+    [Fact]
+    public void The_record_layer_goes_on_after_the_last_epoch_1_sequence_number_the_handshake_used()
+    {
+        var transport = Transport();
+        Assert.Equal(0, transport.NextEpoch1Sequence);
+        transport.Send(Record(22, 0, 9, 10), 0, 23);
+        Assert.Equal(0, transport.NextEpoch1Sequence); // epoch 0 does not count
+        transport.Send(Record(22, 1, 0, 10), 0, 23);
+        transport.Send(Record(22, 1, 3, 10), 0, 23); // a resent Finished
+        Assert.Equal(4, transport.NextEpoch1Sequence);
+    }
+
+    [Fact]
+    public void A_record_longer_than_the_handshake_can_take_is_dropped()
+    {
+        var transport = Transport();
+        byte[] huge = Record(22, 0, 1, 500), small = Record(22, 0, 2, 10);
+        Assert.True(transport.Enqueue(huge));
+        Assert.True(transport.Enqueue(small));
+        var buffer = new byte[100];
+        Assert.Equal(small, buffer[..transport.Receive(buffer, 0, buffer.Length, 100)]);
+    }
+}
