@@ -10,8 +10,8 @@ namespace SukatDtls.Transport.Benchmarks;
 internal sealed class Options
 {
     public const string Usage =
-        "usage: SukatDtls.Transport.Benchmarks [handshake] [echo] [sessions] [contention] [options]\n" +
-        "  (no scenario = all four)\n" +
+        "usage: SukatDtls.Transport.Benchmarks [handshake] [echo] [sessions] [contention] [latency] [flood] [options]\n" +
+        "  (no scenario = the first four; 'latency' and 'flood' run only when named)\n" +
         "  --handshakes N     full/resumed handshakes per server (default 1000; RSA: a quarter)\n" +
         "  --concurrency C    handshakes in flight (default 8)\n" +
         "  --echo-conns C     echo connections (default 4)\n" +
@@ -20,6 +20,12 @@ internal sealed class Options
         "  --sessions N       idle sessions held (default 2000)\n" +
         "  --keep S           seconds each session is held (default 15)\n" +
         "  --contention-n N --contention-c C   handshakes and in flight for 'contention' (default 1500, 500)\n" +
+        "  --latency-n N --latency-c C   'latency': handshakes and in flight through the relay (default 2000, 600)\n" +
+        "  --latency-delay-ms D   'latency': the relay's delay each way (default 100, so 200 ms RTT)\n" +
+        "  --flood-rate R     'flood': silent peers per second from 127.0.1.1 (default 200)\n" +
+        "  --flood-lead S     'flood': seconds of flood before the legitimate clients start (default 6)\n" +
+        "  --flood-n N --flood-c C   'flood': legitimate handshakes and in flight, from 127.0.0.1 (default 200, 10)\n" +
+        "  --max-handshakes N 'latency', 'flood': our server's MaxConcurrentHandshakes (default 1024, the library's)\n" +
         "  --no-rsa           skip the RSA handshake\n" +
         "  --warmup-jit N --warmup-quiet K   our server's warm-up: batches (500 handshakes, 100 RSA, or\n" +
         "                     4 x 2000 echoes) until K batches in a row each compile fewer than N methods\n" +
@@ -52,6 +58,22 @@ internal sealed class Options
     public int ContentionHandshakes { get; set; } = 1500;
 
     public int ContentionInFlight { get; set; } = 500;
+
+    public int LatencyHandshakes { get; set; } = 2000;
+
+    public int LatencyInFlight { get; set; } = 600;
+
+    public int LatencyDelayMs { get; set; } = 100;
+
+    public int FloodRate { get; set; } = 200;
+
+    public int FloodLeadSeconds { get; set; } = 6;
+
+    public int FloodHandshakes { get; set; } = 200;
+
+    public int FloodInFlight { get; set; } = 10;
+
+    public int MaxHandshakes { get; set; } = 1024;
 
     public bool NoRsa { get; set; }
 
@@ -92,7 +114,7 @@ internal sealed class Options
             string Str() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
             switch (a)
             {
-                case "handshake" or "echo" or "sessions" or "contention": o.Scenarios.Add(a); break;
+                case "handshake" or "echo" or "sessions" or "contention" or "latency" or "flood": o.Scenarios.Add(a); break;
                 case "--handshakes": o.Handshakes = Int(); break;
                 case "--concurrency": o.Concurrency = Int(); break;
                 case "--echo-conns": o.EchoConnections = Int(); break;
@@ -102,6 +124,14 @@ internal sealed class Options
                 case "--keep": o.KeepSeconds = Int(); break;
                 case "--contention-n": o.ContentionHandshakes = Int(); break;
                 case "--contention-c": o.ContentionInFlight = Int(); break;
+                case "--latency-n": o.LatencyHandshakes = Int(); break;
+                case "--latency-c": o.LatencyInFlight = Int(); break;
+                case "--latency-delay-ms": o.LatencyDelayMs = Int(); break;
+                case "--flood-rate": o.FloodRate = Int(); break;
+                case "--flood-lead": o.FloodLeadSeconds = Int(); break;
+                case "--flood-n": o.FloodHandshakes = Int(); break;
+                case "--flood-c": o.FloodInFlight = Int(); break;
+                case "--max-handshakes": o.MaxHandshakes = Int(); break;
                 case "--no-rsa": o.NoRsa = true; break;
                 case "--server-gc": o.ServerGc = true; break;
                 case "--warmup": o.MaxWarmupBatches = Int(); break;

@@ -45,9 +45,10 @@ internal static partial class Program
 
     private sealed record LoadProcess(Process Process, StringBuilder Out, StringBuilder Err);
 
-    private static LoadProcess StartLoad(Tools t, Server s, string args)
+    /// <param name="port">Where dtls_load connects (127.0.0.1): the server's port unless given (a relay's).</param>
+    private static LoadProcess StartLoad(Tools t, Server s, string args, int? port = null)
     {
-        var psi = new ProcessStartInfo(t.Load, $"-H 127.0.0.1 -p {s.Port} {args}")
+        var psi = new ProcessStartInfo(t.Load, $"-H 127.0.0.1 -p {port ?? s.Port} {args}")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -36,6 +36,46 @@ internal static partial class Program
         return (threads, rss);
     }
 
+    /// <summary>
+    /// Datagrams the kernel dropped (receive buffer full) on the live UDP sockets bound to <paramref name="port"/>: the
+    /// last column of /proc/net/udp and /proc/net/udp6. Sockets already closed no longer count.
+    /// </summary>
+    private static long UdpSocketDrops(int port)
+    {
+        long drops = 0;
+        foreach (string file in new[] { "/proc/net/udp", "/proc/net/udp6" })
+        {
+            if (!File.Exists(file))
+            {
+                continue;
+            }
+
+            foreach (string line in File.ReadLines(file).Skip(1))
+            {
+                string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length > 12 && int.Parse(f[1][(f[1].LastIndexOf(':') + 1)..], NumberStyles.HexNumber, Inv) == port)
+                {
+                    drops += long.Parse(f[^1], Inv);
+                }
+            }
+        }
+
+        return drops;
+    }
+
+    /// <summary>UDP datagrams dropped for a full receive buffer on any socket of this network namespace (/proc/net/snmp).</summary>
+    private static long UdpReceiveBufferErrors()
+    {
+        string[] lines = [.. File.ReadLines("/proc/net/snmp").Where(l => l.StartsWith("Udp: ", StringComparison.Ordinal))];
+        if (lines.Length < 2)
+        {
+            return 0;
+        }
+
+        int i = Array.IndexOf(lines[0].Split(' '), "RcvbufErrors");
+        return i < 0 ? 0 : long.Parse(lines[1].Split(' ')[i], Inv);
+    }
+
     private static void GcSettle() => Thread.Sleep(1500);
 
     private static int ClockTicks()

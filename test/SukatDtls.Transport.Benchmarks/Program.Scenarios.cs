@@ -148,43 +148,15 @@ internal static partial class Program
     {
         using var server = Server.Start(t, ours: true, "server.pem", "server.key");
         Load(t, server, "-n 200 -c 8", 120);
-        var http = StatusHttp;
-        Uri status = new(server.StatusUrl!, "status");
-        http.GetStringAsync(status).GetAwaiter().GetResult();
-
-        int errors = 0;
-        List<double> Probe(Func<bool> running)
-        {
-            var lat = new List<double>();
-            while (running())
-            {
-                var sw = Stopwatch.StartNew();
-                try
-                {
-                    http.GetStringAsync(status).GetAwaiter().GetResult();
-                    lat.Add(sw.Elapsed.TotalMilliseconds);
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                {
-                    errors++;
-                    if (server.HasExited)
-                    {
-                        break;
-                    }
-                }
-
-                Thread.Sleep(20);
-            }
-
-            return lat;
-        }
+        StatusHttp.GetStringAsync(new Uri(server.StatusUrl!, "status")).GetAwaiter().GetResult();
 
         var quietEnd = DateTime.UtcNow.AddSeconds(3);
-        var quiet = Probe(() => DateTime.UtcNow < quietEnd);
+        var (quiet, quietErrors) = ProbeStatus(server, () => DateTime.UtcNow < quietEnd);
         var cpu0 = ProcCpuTicks(server.Pid);
         var run = StartLoad(t, server, $"-n {o.ContentionHandshakes} -c {o.ContentionInFlight} -t 20000");
-        var busy = Probe(() => !run.Process.HasExited);
+        var (busy, busyErrors) = ProbeStatus(server, () => !run.Process.HasExited);
         var lr = FinishLoad(run, "contention");
+        int errors = quietErrors + busyErrors;
         if (server.HasExited)
         {
             Console.Error.WriteLine($"  contention: the echo sample EXITED during the run: {server.ExitDescription()}");

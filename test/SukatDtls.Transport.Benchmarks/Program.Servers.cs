@@ -51,7 +51,8 @@ internal static partial class Program
             return $"exit code {(_p.HasExited ? _p.ExitCode.ToString(Inv) : "-")}; last output: {tail}";
         }
 
-        public static Server Start(Tools t, bool ours, string cert, string key)
+        /// <param name="settings">Ours only: configuration overrides as environment variables (<c>Dtls__MaxConcurrentHandshakes</c>).</param>
+        public static Server Start(Tools t, bool ours, string cert, string key, IReadOnlyDictionary<string, string>? settings = null)
         {
             string certPath = Path.Combine(t.Repo, "certs", cert), keyPath = Path.Combine(t.Repo, "certs", key);
             if (ours)
@@ -73,6 +74,12 @@ internal static partial class Program
                 {
                     psi.Environment["DOTNET_gcServer"] = "1";
                 }
+
+                foreach (var (name, value) in settings ?? new Dictionary<string, string>())
+                {
+                    psi.Environment[name] = value;
+                }
+
                 var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start the echo sample");
                 var tail = new Queue<string>();
                 p.ErrorDataReceived += (_, a) =>

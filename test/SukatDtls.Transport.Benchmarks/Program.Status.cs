@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 
 namespace SukatDtls.Transport.Benchmarks;
@@ -91,5 +92,38 @@ internal static partial class Program
 
             Thread.Sleep(200);
         }
+    }
+
+    /// <summary>
+    /// Times <c>GET /status</c> on our server every 20 ms while <paramref name="running"/> holds: the latencies in ms
+    /// of the requests that succeeded, and how many failed (an HTTP error or the 30 s client timeout). Stops early if
+    /// the server exits.
+    /// </summary>
+    private static (List<double> Milliseconds, int Errors) ProbeStatus(Server s, Func<bool> running)
+    {
+        Uri status = new(s.StatusUrl ?? throw new InvalidOperationException("the server has no status page"), "status");
+        var lat = new List<double>();
+        int errors = 0;
+        while (running())
+        {
+            var sw = Stopwatch.StartNew();
+            try
+            {
+                StatusHttp.GetStringAsync(status).GetAwaiter().GetResult();
+                lat.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                errors++;
+                if (s.HasExited)
+                {
+                    break;
+                }
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return (lat, errors);
     }
 }

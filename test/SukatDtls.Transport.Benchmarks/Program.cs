@@ -11,7 +11,7 @@ namespace SukatDtls.Transport.Benchmarks;
 /// Compares the echo sample (samples/EchoServer, Release) with the OpenSSL C reference echo server
 /// (shared/bench/dtls_echo_ref.c), both driven by the OpenSSL load generator (shared/bench/dtls_load.c).
 /// <c>dotnet run -c Release --project test/SukatDtls.Transport.Benchmarks -- [handshake] [echo] [sessions]
-/// [contention] [options]</c>; see <see cref="Options.Usage"/>.
+/// [contention] [latency] [flood] [options]</c>; see <see cref="Options.Usage"/>.
 /// </summary>
 internal static partial class Program
 {
@@ -107,6 +107,8 @@ internal static partial class Program
                     "echo" => Echo(tools, o),
                     "sessions" => Sessions(tools, o),
                     "contention" => Contention(tools, o),
+                    "latency" => Latency(tools, o),
+                    "flood" => Flood(tools, o),
                     _ => throw new InvalidOperationException("unknown scenario " + scenario),
                 };
                 results.AddRange(figures);
