@@ -77,6 +77,21 @@ public sealed class HandshakeTransportTests : IDisposable
     }
 
     [Fact]
+    public void Application_data_before_the_handshake_is_done_is_kept_for_the_record_layer_not_given_to_BouncyCastle()
+    {
+        var transport = Transport();
+        byte[] early = Record(23, 1, 5, 30), finished = Record(22, 1, 1, 40), later = Record(23, 1, 6, 30);
+        Assert.True(transport.Enqueue(early)); // overtook the Finished on the way
+        Assert.True(transport.Enqueue([.. finished, .. later]));
+        var buffer = new byte[17_000];
+        Assert.Equal(finished, buffer[..transport.Receive(buffer, 0, buffer.Length, 100)]);
+        Assert.Equal(-1, transport.Receive(buffer, 0, buffer.Length, 1));
+
+        var left = transport.CloseAndTakeQueued();
+        Assert.Equal([early, later], left.Select(l => l.Buffer.AsSpan(l.Offset, l.Length).ToArray()));
+    }
+
+    [Fact]
     public void A_flight_is_packed_into_one_datagram_and_leaves_when_the_handshake_turns_to_receiving()
     {
         var transport = Transport(sendLimit: 300);

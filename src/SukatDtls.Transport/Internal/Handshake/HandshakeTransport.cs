@@ -20,6 +20,11 @@ namespace SukatDtls.Transport.Internal;
 /// data sent right after an abbreviated handshake) stays here for the record layer.
 /// </para>
 /// <para>
+/// Application data that arrives before the handshake is done — a client sends its first records right after its
+/// Finished, and the server may still be waiting for that Finished (lost, or reordered behind them) — is kept aside
+/// (bounded) instead of reaching BouncyCastle, which would drop it; the record layer gets it with the rest.
+/// </para>
+/// <para>
 /// While the handshake blocks for the peer's next flight, the handshake's <see cref="Slot"/> hears of it: its CPU pass
 /// goes to another handshake and the scheduler may evict it; when a datagram comes it waits for a pass again.
 /// </para>
@@ -44,6 +49,12 @@ internal sealed class HandshakeTransport : DatagramTransport
     // A monitor (not System.Threading.Lock): the handshake thread waits on it with Monitor.Wait.
     private readonly object _lock = new();
     private bool _closed;
+
+    // At most this many early application records are kept for the record layer; more are dropped, as UDP would.
+    private const int MaxEarlyRecords = 16;
+
+    // Application records that came before the handshake was done, in arrival order (under _lock).
+    private readonly List<(byte[] Buffer, int Length)> _early = [];
 
     // What is left of a datagram whose first record went to BouncyCastle (under _lock).
     private byte[]? _rest;
@@ -113,6 +124,12 @@ internal sealed class HandshakeTransport : DatagramTransport
         lock (_lock)
         {
             _closed = true;
+            foreach (var (buffer, length) in _early)
+            {
+                left.Add((buffer, 0, length));
+            }
+
+            _early.Clear();
             if (_rest is { } rest)
             {
                 left.Add((rest, _restOffset, _restLength));
@@ -254,7 +271,23 @@ internal sealed class HandshakeTransport : DatagramTransport
 
             // A whole record where the framing holds (one record per Receive); else what is left as one piece, which
             // BouncyCastle's own parsing then rejects.
-            int take = DtlsRecord.TryRead(rest, out var record) ? record.Whole.Length : rest.Length;
+            bool framed = DtlsRecord.TryRead(rest, out var record);
+            int take = framed ? record.Whole.Length : rest.Length;
+            if (framed && record.Epoch > 0 && record.ContentType is DtlsContentType.ApplicationData or DtlsContentType.Tls12Cid)
+            {
+                // Early application data (BouncyCastle would drop it): kept for the record layer. Copied into a buffer
+                // of the pool, as the queue's are, so that whoever takes it returns it there.
+                if (_early.Count < MaxEarlyRecords)
+                {
+                    byte[] copy = ArrayPool<byte>.Shared.Rent(take);
+                    rest[..take].CopyTo(copy);
+                    _early.Add((copy, take));
+                }
+
+                ReleaseRest(take);
+                continue;
+            }
+
             if (take > buffer.Length)
             {
                 // Longer than BouncyCastle can take: dropped, as recv() would truncate and the record layer reject it.
