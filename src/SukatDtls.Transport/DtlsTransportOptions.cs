@@ -127,6 +127,28 @@ public sealed class DtlsTransportOptions
     public int MaxDatagramSize { get; set; } = Internal.DatagramSizes.Default;
 
     /// <summary>
+    /// The length of the Connection IDs (RFC 9146) the server gives clients that ask for one: 0 turns them off, else 4
+    /// to 16 bytes. Default 8.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// A client that offers the connection_id extension gets a random, unique Connection ID, and puts it in every record
+    /// it sends. When its address or port changes — a NAT that rebinds after a silence, a phone that changes network — its
+    /// records reach the listening socket instead of its connection's socket; the listener finds the connection by the
+    /// ID, and the connection moves to the new address for a record that carried the ID, authenticated and is newer than
+    /// any before (RFC 9146 §6): its socket is <c>connect()</c>ed to the new address, <c>RemoteEndPoint</c> changes, and the
+    /// handler keeps its pipes (<see cref="Features.IDtlsMigrationFeature"/> tells it). Until the new address has shown
+    /// it receives what is sent to it, it gets at most three times the bytes it sent. Clients that do not offer the
+    /// extension are not affected. A fixed length per listener makes the routing a lookup.
+    /// </para>
+    /// <para>
+    /// A client whose address changes while its handshake is still running needs a new handshake: the Connection ID
+    /// exists only once the handshake is done.
+    /// </para>
+    /// </remarks>
+    public int ConnectionIdLength { get; set; } = 8;
+
+    /// <summary>
     /// How long the handshake waits for the peer's next flight before it resends its own; each resend doubles it, up to
     /// BouncyCastle's fixed 60 s (RFC 6347 §4.2.4.1). Default 1 s, as the RFC recommends. Range 100 ms to 60 s.
     /// </summary>

@@ -23,4 +23,9 @@ internal sealed class DtlsClientConnections : IDtlsConnectionOwner
     }
 
     public void OnConnectionClosed(DtlsConnection connection) => _live.TryRemove(connection, out _);
+
+    // The client's own ID is the peer's business (DtlsClientPeer.GetNewConnectionID); a server never moves.
+    public byte[]? ReserveConnectionId(DtlsConnection connection) => null;
+
+    public bool TryMovePeer(DtlsConnection connection, SocketAddress from, SocketAddress to) => false;
 }

@@ -83,6 +83,13 @@ public sealed class DtlsClientOptions
     /// <summary>How many client handshakes run at once (each on a dedicated thread). Default 16.</summary>
     public int MaxConcurrentHandshakes { get; set; } = 16;
 
+    /// <summary>
+    /// Whether to offer the connection_id extension (RFC 9146), so that a server that supports it gives this client a
+    /// Connection ID and keeps the session when the client's address or port changes (a NAT rebinding). The client
+    /// asks for none for itself: its own socket is connected. Default false.
+    /// </summary>
+    public bool RequestConnectionId { get; set; }
+
     internal void Validate()
     {
         var failures = new List<string>();

@@ -147,7 +147,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             var datagrams = new HandshakeTransport(socket, DtlsConnection.MaxRecordDatagramSize,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
-                inlineApplicationReads: _options.UnsafePreferInlineScheduling);
+                inlineApplicationReads: _options.UnsafePreferInlineScheduling, maxDatagramSize: _options.MaxDatagramSize);
             _connections.Add(connection);
             connection.StartReceiving();
             return connection;

@@ -27,6 +27,15 @@ public interface IDtlsSessionFeature
     string? PskIdentity { get; }
 
     /// <summary>
+    /// The Connection ID (RFC 9146) the peer puts in the records it sends us — the one this side chose; empty when none
+    /// was negotiated. On a server, the ID by which the listener finds the connection when the peer's address changes.
+    /// </summary>
+    ReadOnlyMemory<byte> LocalConnectionId { get; }
+
+    /// <summary>The Connection ID (RFC 9146) we put in the records we send — the one the peer chose; empty when none.</summary>
+    ReadOnlyMemory<byte> PeerConnectionId { get; }
+
+    /// <summary>
     /// On the client side: the session to pass to a later connect to resume it (null when the server offered no
     /// resumable session). Always null on the server side.
     /// </summary>

@@ -241,6 +241,7 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         { "IdleTimeout", "00:00:00", "Dtls:IdleTimeout must be positive" },
         { "CookieKeyRotationInterval", "-00:01:00", "Dtls:CookieKeyRotationInterval must be positive" },
         { "MaxConnections", "0", "Dtls:MaxConnections must be positive; it is 0." },
+        { "ConnectionIdLength", "3", "Dtls:ConnectionIdLength must be 0 (no Connection IDs) or from 4 to 16 bytes; it is 3." },
         { "MaxHandshakesPerSecondPerAddress", "-5", "Dtls:MaxHandshakesPerSecondPerAddress must be positive; it is -5." },
         { "MaxConcurrentHandshakes", "0", "Dtls:MaxConcurrentHandshakes must be positive" },
         { "HandshakeQueueLength", "-1", "Dtls:HandshakeQueueLength must not be negative; it is -1." },

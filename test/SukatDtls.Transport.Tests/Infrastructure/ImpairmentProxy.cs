@@ -60,9 +60,9 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
     private const int ReceiveBufferSize = 65_535;
 
     private readonly Socket _clientSide;
-    private readonly Socket _serverSide;
+    private volatile Socket _serverSide;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task[] _loops;
+    private readonly List<Task> _loops;
     private readonly Lock _clientLock = new();
     private IPEndPoint? _client;
 
@@ -101,14 +101,40 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
         _loops =
         [
             Task.Run(ReceiveFromClientLoopAsync),
-            Task.Run(ReceiveFromServerLoopAsync),
+            Task.Run(() => ReceiveFromServerLoopAsync(_serverSide)),
             Task.Run(() => SendLoopAsync(ClientToServer, SendToServerAsync)),
             Task.Run(() => SendLoopAsync(ServerToClient, SendToClientAsync)),
         ];
+        ServerSidePort = ((IPEndPoint)_serverSide.LocalEndPoint!).Port;
     }
 
     /// <summary>Where the client sends.</summary>
     public IPEndPoint EndPoint { get; }
+
+    /// <summary>The port the server sees the client's datagrams come from (it changes with <see cref="Rebind"/>).</summary>
+    public int ServerSidePort { get; private set; }
+
+    /// <summary>
+    /// A NAT rebinding: from now on the client's datagrams reach the server from a new port (a new socket), and the old
+    /// port is gone (what the server sends there is lost).
+    /// </summary>
+    /// <param name="port">The new port; 0 for any (a NAT may give out a port another client had a moment ago).</param>
+    public void Rebind(int port = 0)
+    {
+        var loopback = Server.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
+        var fresh = new Socket(Server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        fresh.Bind(new IPEndPoint(loopback, port));
+        fresh.Connect(Server);
+        var old = _serverSide;
+        _serverSide = fresh;
+        ServerSidePort = ((IPEndPoint)fresh.LocalEndPoint!).Port;
+        lock (_loops)
+        {
+            _loops.Add(Task.Run(() => ReceiveFromServerLoopAsync(fresh)));
+        }
+
+        old.Dispose();
+    }
 
     public IPEndPoint Server { get; }
 
@@ -153,7 +179,13 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
         ServerToClient.Wake();
         try
         {
-            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5));
+            Task[] loops;
+            lock (_loops)
+            {
+                loops = [.. _loops];
+            }
+
+            await Task.WhenAll(loops).WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
         {
@@ -194,7 +226,7 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
         }
     }
 
-    private async Task ReceiveFromServerLoopAsync()
+    private async Task ReceiveFromServerLoopAsync(Socket serverSide)
     {
         var buffer = new byte[ReceiveBufferSize];
         while (!_stop.IsCancellationRequested)
@@ -202,7 +234,7 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
             int length;
             try
             {
-                length = await _serverSide.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                length = await serverSide.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
             }
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
             {

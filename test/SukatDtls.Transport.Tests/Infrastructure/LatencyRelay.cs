@@ -38,6 +38,7 @@ internal sealed class LatencyRelay : IAsyncDisposable
     private readonly List<Task> _loops = [];
     private bool _stopping; // guarded by _line
     private long _datagramsToServer;
+    private int _disposed;
     private long _datagramsToClients;
 
     /// <param name="server">The server (loopback).</param>
@@ -80,8 +81,38 @@ internal sealed class LatencyRelay : IAsyncDisposable
 
     public long DatagramsToClients => Interlocked.Read(ref _datagramsToClients);
 
+    /// <summary>
+    /// A NAT rebinding for every client: each gets a new upstream socket (a new source port at the server) and its old
+    /// one is closed (what the server sends there is lost). Returns how many clients were rebound.
+    /// </summary>
+    public int RebindAll()
+    {
+        int rebound = 0;
+        foreach (var (client, old) in _upstreams)
+        {
+            var socket = new Socket(_server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            socket.Connect(_server);
+            var upstream = new Upstream(socket, client);
+            _upstreams[client] = upstream;
+            lock (_loops)
+            {
+                _loops.Add(Task.Run(() => FromServerLoopAsync(upstream)));
+            }
+
+            old.Socket.Dispose();
+            rebound++;
+        }
+
+        return rebound;
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         lock (_line)
         {

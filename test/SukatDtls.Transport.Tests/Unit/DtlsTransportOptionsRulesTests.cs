@@ -77,7 +77,7 @@ public sealed class DtlsTransportOptionsRulesTests
         Assert.Equal(
         [
             "AcceptQueueLength", "CertificatePassword", "CertificatePath", "ClientCertificateAuthoritiesPath", "ClientCertificateMode",
-            "ClientCertificateRevocationMode", "CookieKeyRotationInterval", "EnableSessionResumption", "HandshakeQueueLength",
+            "ClientCertificateRevocationMode", "ConnectionIdLength", "CookieKeyRotationInterval", "EnableSessionResumption", "HandshakeQueueLength",
             "HandshakeRetransmissionTimeout", "HandshakeTimeout", "IdleTimeout", "KeyPath", "MaxCachedSessions",
             "MaxConcurrentHandshakes", "MaxConnections", "MaxDatagramSize", "MaxHandshakesPerSecondPerAddress", "PskIdentityHint",
             "PskKeys", "SessionLifetime", "UnsafePreferInlineScheduling",

@@ -316,6 +316,7 @@ internal static class DtlsTransportOptionsRules
         }
 
         Report(DatagramSizes.Check(options.MaxDatagramSize), nameof(DtlsTransportOptions.MaxDatagramSize));
+        Report(OptionLimits.ConnectionIdLength(options.ConnectionIdLength), nameof(DtlsTransportOptions.ConnectionIdLength));
         Report(OptionLimits.RetransmissionTimeout(options.HandshakeRetransmissionTimeout), nameof(DtlsTransportOptions.HandshakeRetransmissionTimeout));
     }
 

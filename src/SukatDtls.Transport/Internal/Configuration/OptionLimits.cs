@@ -33,6 +33,10 @@ internal static class OptionLimits
             ? $"must be from 100 ms to 60 s; it is {value}."
             : null;
 
+    /// <summary>0 (off), or 4 to 16 bytes: enough that IDs are unguessable, short enough to route by a fixed-size key.</summary>
+    public static string? ConnectionIdLength(int value) =>
+        value is 0 or (>= 4 and <= 16) ? null : $"must be 0 (no Connection IDs) or from 4 to 16 bytes; it is {value}.";
+
     /// <summary>Adds "<paramref name="name"/> <paramref name="problem"/>" to <paramref name="failures"/> when there is a problem.</summary>
     public static void Report(string? problem, string name, List<string> failures)
     {

@@ -10,7 +10,7 @@ namespace SukatDtls.Transport.Internal;
 internal sealed partial class DtlsConnection : IConnectionSocketFeature, ITlsHandshakeFeature, IDtlsSessionFeature
 {
     // IConnectionSocketFeature: the peer's own connected socket (diagnostics, socket options).
-    Socket IConnectionSocketFeature.Socket => _socket;
+    Socket IConnectionSocketFeature.Socket => Volatile.Read(ref _socket);
 
     // ITlsHandshakeFeature: DTLS 1.2 is TLS 1.2 on datagrams; IDtlsSessionFeature names the DTLS version exactly.
     SslProtocols ITlsHandshakeFeature.Protocol => SslProtocols.Tls12;
@@ -45,6 +45,10 @@ internal sealed partial class DtlsConnection : IConnectionSocketFeature, ITlsHan
     bool IDtlsSessionFeature.IsResumed => _handshake?.IsResumed ?? false;
 
     string? IDtlsSessionFeature.PskIdentity => _handshake?.PskIdentity;
+
+    ReadOnlyMemory<byte> IDtlsSessionFeature.LocalConnectionId => Records?.ReadConnectionIdMemory ?? ReadOnlyMemory<byte>.Empty;
+
+    ReadOnlyMemory<byte> IDtlsSessionFeature.PeerConnectionId => Records?.WriteConnectionIdMemory ?? ReadOnlyMemory<byte>.Empty;
 
     Client.DtlsResumableSession? IDtlsSessionFeature.ResumableSession => _handshake?.ResumableSession;
 }

@@ -58,7 +58,7 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
 
         // Closing the socket ends the receive loop, which then completes the input with the abort reason (the input
         // pipe's writer belongs to that loop); the send loop ends on the cancelled read.
-        _socket.Dispose();
+        Volatile.Read(ref _socket).Dispose();
         _output.Reader.CancelPendingRead();
         FireConnectionClosed();
     }
@@ -94,11 +94,8 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         }
 
         _datagrams.Shutdown();
-        _socket.Dispose();
-        if (_receiving)
-        {
-            await _receiveLoopDone.Task.ConfigureAwait(false);
-        }
+        Volatile.Read(ref _socket).Dispose();
+        await Volatile.Read(ref _receiveLoop).ConfigureAwait(false);
 
         // A processing pass queued at handshake completion may still be running.
         await _receiveProcessing.WaitAsync().ConfigureAwait(false);
@@ -137,6 +134,8 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
             source.Cancel();
         }, _connectionClosedSource, preferLocal: false);
     }
+
+    byte[]? IDtlsPeerEvents.ReserveConnectionId() => _owner.ReserveConnectionId(this);
 
     T IDtlsPeerEvents.OffCpu<T>(Func<T> wait) => _datagrams.Slot is { } slot ? slot.OffCpu(wait) : wait();
 

@@ -15,16 +15,20 @@ internal sealed partial class DtlsConnection
     // How many datagrams one pass reads before the input pipe is flushed (and the application woken).
     private const int DatagramsPerPass = 64;
 
-    /// <summary>A datagram of this peer that reached the listening socket (it raced our <c>connect()</c>).</summary>
-    public void OnForwardedDatagram(ReadOnlySpan<byte> datagram)
+    /// <summary>
+    /// A datagram for this connection that reached the listening socket: from the peer's address (it raced our
+    /// <c>connect()</c>; <paramref name="from"/> null), or from another address with this connection's Connection ID
+    /// (the peer may have moved; <paramref name="from"/> is where it came from).
+    /// </summary>
+    public void OnForwardedDatagram(ReadOnlySpan<byte> datagram, SocketAddress? from = null)
     {
-        if (!IsEstablished && _datagrams.Enqueue(datagram))
-        {
-            return;
-        }
-
         if (!IsEstablished)
         {
+            if (from is null)
+            {
+                _datagrams.Enqueue(datagram);
+            }
+
             return;
         }
 
@@ -32,10 +36,12 @@ internal sealed partial class DtlsConnection
         byte[] copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
         datagram.CopyTo(copy);
         var queued = new List<(byte[], int, int)> { (copy, 0, datagram.Length) };
-        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Connection.ProcessQueuedAsync(state.Queued), (Connection: this, Queued: queued), preferLocal: false);
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Connection.ProcessQueuedAsync(state.Queued, state.From),
+            (Connection: this, Queued: queued, From: from?.Clone()), preferLocal: false);
     }
 
-    private async Task ReceiveLoopAsync()
+    /// <summary>Receives from <paramref name="socket"/> until it closes (the connection ends, or it lost its address).</summary>
+    private async Task ReceiveLoopAsync(Socket socket)
     {
         var from = new SocketAddress(_peerAddress.Family, _peerAddress.Size);
         try
@@ -46,7 +52,7 @@ internal sealed partial class DtlsConnection
                 {
                     // Wait for a datagram without holding a buffer (a zero-byte peek consumes nothing): an idle
                     // connection then costs no receive memory.
-                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek).ConfigureAwait(false);
+                    await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek).ConfigureAwait(false);
                 }
                 catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
                 {
@@ -56,7 +62,7 @@ internal sealed partial class DtlsConnection
                     continue;
                 }
 
-                if (!await ReceiveAvailableAsync(from).ConfigureAwait(false))
+                if (!await ReceiveAvailableAsync(socket, from).ConfigureAwait(false))
                 {
                     // The application stopped reading: later records have nowhere to go.
                     return;
@@ -75,15 +81,19 @@ internal sealed partial class DtlsConnection
         }
         finally
         {
-            await _receiveProcessing.WaitAsync().ConfigureAwait(false);
-            try
+            // A socket closed because another connection took the address (Migration) ends only this loop: the
+            // connection lives on, reachable by its Connection ID, until it moves or times out.
+            if (!IsDetached(socket))
             {
-                CompleteInput(_abortReason);
-            }
-            finally
-            {
-                _receiveProcessing.Release();
-                _receiveLoopDone.TrySetResult();
+                await _receiveProcessing.WaitAsync().ConfigureAwait(false);
+                try
+                {
+                    CompleteInput(_abortReason);
+                }
+                finally
+                {
+                    _receiveProcessing.Release();
+                }
             }
         }
     }
@@ -92,7 +102,7 @@ internal sealed partial class DtlsConnection
     /// Reads every datagram waiting on the socket (at least one, at most <see cref="DatagramsPerPass"/>) with a buffer
     /// rented for the pass, then flushes the input pipe once. False when the application stopped reading.
     /// </summary>
-    private async Task<bool> ReceiveAvailableAsync(SocketAddress from)
+    private async Task<bool> ReceiveAvailableAsync(Socket socket, SocketAddress from)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(MaxRecordDatagramSize);
         await _receiveProcessing.WaitAsync().ConfigureAwait(false);
@@ -106,7 +116,7 @@ internal sealed partial class DtlsConnection
                 try
                 {
                     // Does not block: the peek saw a datagram, and only this loop reads the socket.
-                    received = _socket.ReceiveFrom(buffer, SocketFlags.None, from);
+                    received = socket.ReceiveFrom(buffer, SocketFlags.None, from);
                 }
                 catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
                 {
@@ -123,7 +133,7 @@ internal sealed partial class DtlsConnection
 
                 wrote |= OnDatagram(buffer.AsSpan(0, received));
             }
-            while (!_closing && ++datagrams < DatagramsPerPass && _socket.Available > 0);
+            while (!_closing && ++datagrams < DatagramsPerPass && socket.Available > 0);
 
             return await FlushInputAsync(wrote).ConfigureAwait(false);
         }
@@ -135,7 +145,9 @@ internal sealed partial class DtlsConnection
     }
 
     /// <summary>Processes datagrams taken from elsewhere (the handshake's queue, the listener), returning their buffers.</summary>
-    private async Task ProcessQueuedAsync(List<(byte[] Buffer, int Offset, int Length)> queued)
+    /// <param name="queued">The datagrams.</param>
+    /// <param name="from">Where they came from when not from the peer's current address (routed by Connection ID).</param>
+    private async Task ProcessQueuedAsync(List<(byte[] Buffer, int Offset, int Length)> queued, SocketAddress? from = null)
     {
         await _receiveProcessing.WaitAsync().ConfigureAwait(false);
         try
@@ -145,7 +157,7 @@ internal sealed partial class DtlsConnection
             {
                 if (!_inputCompleted && !_closing)
                 {
-                    wrote |= OnDatagram(buffer.AsSpan(offset, length));
+                    wrote |= OnDatagram(buffer.AsSpan(offset, length), from);
                 }
             }
 
@@ -189,7 +201,9 @@ internal sealed partial class DtlsConnection
     /// One datagram from the peer (callers hold <see cref="_receiveProcessing"/>): for the handshake while it runs, then
     /// through the record layer, in place. Returns whether bytes were written to the input pipe.
     /// </summary>
-    private bool OnDatagram(Span<byte> datagram)
+    /// <param name="datagram">The datagram; decrypted in place.</param>
+    /// <param name="from">Where it came from when that is not the peer's current address (routed by Connection ID).</param>
+    private bool OnDatagram(Span<byte> datagram, SocketAddress? from = null)
     {
         var records = Volatile.Read(ref _records);
         if (records is null)
@@ -216,8 +230,18 @@ internal sealed partial class DtlsConnection
             return false;
         }
 
+        if (from is null && IsForeignConnectionIdRecord(datagram, records))
+        {
+            // Another connection's peer now has our peer's old address and port (a NAT gave it out again): the kernel
+            // hands its records to our socket. Its Connection ID names its connection: the listener routes it there.
+            Interlocked.Increment(ref _datagramsDropped);
+            _owner.OnStrayDatagram(datagram, _peerAddress);
+            return false;
+        }
+
         bool wrote = false;
         bool authenticated = false;
+        bool mayMove = false;
         int offset = 0;
         while (true)
         {
@@ -230,6 +254,14 @@ internal sealed partial class DtlsConnection
                         // Only a record that authenticated is a sign of life: forgeries from the peer's address are not.
                         Volatile.Write(ref _lastReceiveTimestamp, _timeProvider.GetTimestamp());
                         Interlocked.Increment(ref _datagramsAccepted);
+                        if (from is null)
+                        {
+                            OnAuthenticatedOnCurrentPath(datagram.Length);
+                        }
+                        else if (mayMove && !from.Equals(_peerAddress))
+                        {
+                            MoveTo(from, datagram.Length);
+                        }
                     }
                     else
                     {
@@ -239,6 +271,7 @@ internal sealed partial class DtlsConnection
                     return wrote;
                 case RecordReadKind.ApplicationData:
                     authenticated = true;
+                    mayMove |= records.LastRecordWasNewest && !records.ReadConnectionId.IsEmpty;
                     if (!_peerSentCloseNotify)
                     {
                         wrote |= Deliver(datagram.Slice(plaintextOffset, plaintextLength));
@@ -247,6 +280,7 @@ internal sealed partial class DtlsConnection
                     break;
                 case RecordReadKind.Alert:
                     authenticated = true;
+                    mayMove |= records.LastRecordWasNewest && !records.ReadConnectionId.IsEmpty;
                     OnAlert(datagram[plaintextOffset], datagram[plaintextOffset + 1]);
                     break;
                 case RecordReadKind.PeerRetransmittedFlight:

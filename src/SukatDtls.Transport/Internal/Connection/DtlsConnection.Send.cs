@@ -89,14 +89,31 @@ internal sealed partial class DtlsConnection
     /// </summary>
     private bool TrySend(ReadOnlySpan<byte> datagram)
     {
+        if (!MaySendOnPath(datagram.Length))
+        {
+            // A new address that has not shown it receives: over its budget, the datagram is lost, as on a network.
+            return true;
+        }
+
+        var socket = Volatile.Read(ref _socket);
+        if (_detached)
+        {
+            // No address until the peer shows up again (Migration): lost, as on a network.
+            return true;
+        }
+
         try
         {
-            _socket.Send(datagram, SocketFlags.None);
+            socket.Send(datagram, SocketFlags.None);
+            return true;
+        }
+        catch (ObjectDisposedException) when (_detached)
+        {
             return true;
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize)
         {
-            int lower = Math.Min(DatagramSizes.PathPayload(_socket) ?? datagram.Length * 3 / 4, datagram.Length - 1);
+            int lower = Math.Min(DatagramSizes.PathPayload(socket) ?? datagram.Length * 3 / 4, datagram.Length - 1);
             _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
             _maxRecordSize = Math.Max(1, _records!.MaxPlaintext(_sendLimit));
             return false;

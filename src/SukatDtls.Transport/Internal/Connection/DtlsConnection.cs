@@ -53,8 +53,10 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private static readonly bool s_socketCompletionsInline =
         Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1";
 
-    private readonly Socket _socket;
-    private readonly SocketAddress _peerAddress;
+    // The peer's connected socket; replaced when a detached connection's peer shows up at a new address (Migration).
+    private Socket _socket;
+    private SocketAddress _peerAddress;
+    private readonly int _maxDatagramSize;
     private readonly IDtlsConnectionOwner _owner;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
@@ -65,7 +67,6 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly RecordCountingPipeReader _inputReader;
     private readonly SemaphoreSlim _receiveProcessing = new(1, 1);
     private readonly CancellationTokenSource _connectionClosedSource = new();
-    private readonly TaskCompletionSource _receiveLoopDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _createdTimestamp;
     private readonly DtlsMetrics? _metrics;
     private long _establishedTimestamp;
@@ -84,7 +85,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private int _connectionClosedFired;
     private int _closeNotifySent;
     private int _disposed;
-    private bool _receiving;
+    private Task _receiveLoop = Task.CompletedTask;
     private bool _inputCompleted;
     private bool _datagramViewCompleted;
     private ConnectionAbortedException? _abortReason;
@@ -103,9 +104,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         TimeProvider timeProvider,
         ILogger logger,
         DtlsMetrics? metrics = null,
-        bool inlineApplicationReads = false)
+        bool inlineApplicationReads = false,
+        int maxDatagramSize = DatagramSizes.Default)
     {
         _metrics = metrics;
+        _maxDatagramSize = maxDatagramSize;
         _socket = socket;
         _peerAddress = peerAddress;
         _datagrams = datagrams;
@@ -153,6 +156,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         features.Set<IDtlsSessionFeature>(this);
         features.Set<IDtlsDatagramFeature>(this);
         features.Set<ITlsConnectionFeature>(this);
+        features.Set<IDtlsMigrationFeature>(this);
         Features = features;
     }
 
@@ -178,9 +182,10 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     public override EndPoint? RemoteEndPoint { get; set; }
 
-    public Socket Socket => _socket;
+    public Socket Socket => Volatile.Read(ref _socket);
 
-    public SocketAddress PeerAddress => _peerAddress;
+    /// <summary>The peer's address now (it changes when a peer with a Connection ID moves).</summary>
+    public SocketAddress PeerAddress => Volatile.Read(ref _peerAddress);
 
     /// <summary>The handshake finished and records flow.</summary>
     public bool IsEstablished => Volatile.Read(ref _records) is not null;
@@ -197,7 +202,10 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// <summary>Datagrams of the established connection with at least one record that authenticated.</summary>
     public long AcceptedDatagrams => Interlocked.Read(ref _datagramsAccepted);
 
-    /// <summary>Datagrams of the established connection without a record that authenticated: malformed, replayed, forged.</summary>
+    /// <summary>
+    /// Datagrams of the established connection without a record that authenticated: malformed, replayed, forged — and
+    /// records with another connection's Connection ID, which the listener is asked to route.
+    /// </summary>
     public long DroppedDatagrams => Interlocked.Read(ref _datagramsDropped);
 
     /// <summary>
@@ -212,8 +220,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// <summary>Starts receiving from the peer's socket; during the handshake datagrams are queued for BouncyCastle.</summary>
     public void StartReceiving()
     {
-        _receiving = true;
-        _ = ReceiveLoopAsync();
+        _receiveLoop = ReceiveLoopAsync(_socket);
     }
 
     /// <summary>

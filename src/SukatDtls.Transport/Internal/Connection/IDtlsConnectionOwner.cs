@@ -16,4 +16,13 @@ internal interface IDtlsConnectionOwner
 
     /// <summary>The connection is gone: forget the peer.</summary>
     void OnConnectionClosed(DtlsConnection connection);
+
+    /// <summary>A new, unique Connection ID for <paramref name="connection"/>'s peer to use (RFC 9146); null when none is given.</summary>
+    byte[]? ReserveConnectionId(DtlsConnection connection);
+
+    /// <summary>
+    /// The peer of <paramref name="connection"/> moved from <paramref name="from"/> to <paramref name="to"/>: the owner's
+    /// tables follow. False when <paramref name="to"/> belongs to another connection (then the connection stays).
+    /// </summary>
+    bool TryMovePeer(DtlsConnection connection, SocketAddress from, SocketAddress to);
 }

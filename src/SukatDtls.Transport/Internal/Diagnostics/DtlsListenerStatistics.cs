@@ -18,6 +18,7 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
     private long _connectionsRefused;
     private long _connectionsClosed;
     private long _datagramsForwarded;
+    private long _datagramsRoutedByConnectionId;
     private long _refusedByConnectionLimit;
     private long _refusedByRateLimit;
     private long _clientHellosReassembled;
@@ -52,6 +53,11 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
     /// <summary>Datagrams of known peers that reached the listening socket and were handed to their connection.</summary>
     public long DatagramsForwarded => Interlocked.Read(ref _datagramsForwarded);
 
+    /// <summary>Records with a known Connection ID from an address no connection has (the peer moved), handed to their connection.</summary>
+    public long DatagramsRoutedByConnectionId => Interlocked.Read(ref _datagramsRoutedByConnectionId);
+
+    public void OnDatagramRoutedByConnectionId() => Interlocked.Increment(ref _datagramsRoutedByConnectionId);
+
     /// <summary>Verified peers turned away because <c>MaxConnections</c> peers had sockets.</summary>
     public long RefusedByConnectionLimit => Interlocked.Read(ref _refusedByConnectionLimit);
 
@@ -82,7 +88,7 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
 
     public void OnDatagramReceived() => Interlocked.Increment(ref _datagramsReceived);
 
-    /// <param name="reason">Metric tag: <c>not_client_hello</c> or <c>bad_client_hello</c>.</param>
+    /// <param name="reason">Metric tag: <c>not_client_hello</c>, <c>bad_client_hello</c> or <c>unknown_connection_id</c>.</param>
     public void OnDatagramDropped(string reason)
     {
         Interlocked.Increment(ref _datagramsDropped);

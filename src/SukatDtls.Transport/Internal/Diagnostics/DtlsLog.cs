@@ -60,6 +60,15 @@ internal static partial class DtlsLog
     [LoggerMessage(16, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint}: the peer restarted (a verified ClientHello from the same address and port); a new handshake replaces the connection.", EventName = "PeerRestarted")]
     public static partial void PeerRestarted(ILogger logger, string connectionId, EndPoint remoteEndPoint);
 
+    [LoggerMessage(60, LogLevel.Information, "Connection {ConnectionId}: the peer moved from {PreviousEndPoint} to {RemoteEndPoint} (Connection ID).", EventName = "PeerMoved")]
+    public static partial void PeerMoved(ILogger logger, string connectionId, EndPoint previousEndPoint, EndPoint remoteEndPoint);
+
+    [LoggerMessage(61, LogLevel.Warning, "Connection {ConnectionId} from {RemoteEndPoint}: an authenticated record came from {NewEndPoint}, but the connection could not move there.", EventName = "PeerNotMoved")]
+    public static partial void PeerNotMoved(ILogger logger, string connectionId, EndPoint remoteEndPoint, EndPoint newEndPoint);
+
+    [LoggerMessage(62, LogLevel.Information, "Connection {ConnectionId}: another connection's peer now has the address {RemoteEndPoint}; this connection waits for its own peer to show up at another (Connection ID) or for its idle timeout.", EventName = "PeerAddressTaken")]
+    public static partial void PeerAddressTaken(ILogger logger, string connectionId, EndPoint remoteEndPoint);
+
     [LoggerMessage(15, LogLevel.Warning, "New peer {RemoteEndPoint} refused: its address started {MaxHandshakesPerSecond} handshakes this second (MaxHandshakesPerSecondPerAddress); logged at most once a second.", EventName = "HandshakeRateLimited")]
     public static partial void HandshakeRateLimited(ILogger logger, EndPoint remoteEndPoint, int maxHandshakesPerSecond);
 }

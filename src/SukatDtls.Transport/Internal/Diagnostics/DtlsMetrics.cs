@@ -18,6 +18,7 @@ internal sealed class DtlsMetrics
     private readonly Histogram<double> _handshakeDuration;
     private readonly Counter<long> _refusedPeers;
     private readonly Counter<long> _evictedHandshakes;
+    private readonly Counter<long> _migrations;
     private readonly Counter<long> _cookiesSent;
     private readonly Counter<long> _droppedDatagrams;
     private readonly Counter<long> _receivedBytes;
@@ -42,6 +43,8 @@ internal sealed class DtlsMetrics
             "Verified peers turned away by a limit (tag reason).");
         _evictedHandshakes = meter.CreateCounter<long>("dtls.evicted_handshakes", "{handshake}",
             "Handshakes that had long waited for a silent peer and gave their place to a new verified peer.");
+        _migrations = meter.CreateCounter<long>("dtls.connection.migrations", "{migration}",
+            "Established connections whose peer moved to another address (RFC 9146 Connection IDs).");
         _cookiesSent = meter.CreateCounter<long>("dtls.cookies_sent", "{datagram}",
             "HelloVerifyRequests sent to peers that had no valid cookie.");
         _droppedDatagrams = meter.CreateCounter<long>("dtls.dropped_datagrams", "{datagram}",
@@ -82,6 +85,8 @@ internal sealed class DtlsMetrics
     public void PeerRefused(string reason) => _refusedPeers.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void HandshakeEvicted() => _evictedHandshakes.Add(1);
+
+    public void ConnectionMigrated() => _migrations.Add(1);
 
     public void CookieSent() => _cookiesSent.Add(1);
 

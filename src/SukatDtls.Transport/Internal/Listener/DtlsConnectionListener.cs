@@ -36,6 +36,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     private readonly ServerHandshake _serverHandshake;
     private readonly PeerAdmission _admission;
     private readonly RefusalLogThrottle _refusalLog;
+    private readonly ConnectionIdTable? _connectionIds;
     private readonly DtlsMetrics? _metrics;
 
     // Dispatch runs under this lock: datagrams from the receive loop, strays from peer sockets, restarted peers.
@@ -87,6 +88,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         _handshakes = new HandshakeScheduler(options.MaxConcurrentHandshakes, options.HandshakeRetransmissionTimeout, "DTLS handshake", timeProvider);
         _refusalLog = new RefusalLogThrottle(timeProvider);
         _admission = new PeerAdmission(options, _handshakes, Statistics, _refusalLog, timeProvider, _logger);
+        _connectionIds = options.ConnectionIdLength > 0 ? new ConnectionIdTable(options.ConnectionIdLength) : null;
         EndPoint = endPoint;
     }
 
@@ -98,6 +100,9 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     public int PeerCount => _peers.Count;
 
     public HandshakeScheduler Handshakes => _handshakes;
+
+    /// <summary>Live connections with a Connection ID the listener gave out.</summary>
+    public int ConnectionIdCount => _connectionIds?.Count ?? 0;
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
@@ -171,6 +176,15 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     {
         Statistics.OnDatagramReceived();
 
+        // A record with a Connection ID goes to the connection that owns the ID, whatever the address it came from: its
+        // peer moved (a NAT rebinding), perhaps to an address another connection still has. The connection decides,
+        // after authenticating it, whether the peer really moved.
+        if (_connectionIds is not null && length > 0 && buffer[0] == (byte)DtlsContentType.Tls12Cid)
+        {
+            RouteByConnectionId(buffer.AsSpan(0, length), from);
+            return;
+        }
+
         // A known peer whose datagram was queued here before its socket was connected: hand it over, never lose it.
         if (_peers.TryGet(from, out var known))
         {
@@ -189,6 +203,51 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         {
             StartHandshake(from, request, clientHello, slot);
         }
+    }
+
+    /// <summary>Hands a tls12_cid record to the connection that owns its Connection ID; unknown IDs are dropped (no allocation).</summary>
+    internal void RouteByConnectionId(ReadOnlySpan<byte> datagram, SocketAddress from)
+    {
+        if (DtlsRecord.TryRead(datagram, out var record, _connectionIds!.Length)
+            && _connectionIds.TryGet(record.ConnectionId, out var connection))
+        {
+            Statistics.OnDatagramRoutedByConnectionId();
+            connection.OnForwardedDatagram(datagram, from);
+            return;
+        }
+
+        Statistics.OnDatagramDropped("unknown_connection_id");
+    }
+
+    byte[]? IDtlsConnectionOwner.ReserveConnectionId(DtlsConnection connection)
+    {
+        if (_connectionIds is null)
+        {
+            return null;
+        }
+
+        var id = _connectionIds.Reserve(connection);
+        connection.ReservedConnectionId = id;
+        return id;
+    }
+
+    bool IDtlsConnectionOwner.TryMovePeer(DtlsConnection connection, SocketAddress from, SocketAddress to)
+    {
+        // Another connection has that address and port: its peer left it (the NAT gave it to this one's peer, who proved
+        // it with an authenticated record). That connection lets it go and waits for its own peer elsewhere.
+        if (_peers.TryGet(to, out var holder) && !ReferenceEquals(holder, connection))
+        {
+            holder.DetachAddress();
+            _peers.TryRemove(to, holder);
+        }
+
+        if (!_peers.TryAdd(to, connection))
+        {
+            return false;
+        }
+
+        _peers.TryRemove(from, connection);
+        return true;
     }
 
     void IDtlsConnectionOwner.OnClientHelloFromEstablishedPeer(DtlsConnection connection, ReadOnlySpan<byte> datagram)
@@ -241,7 +300,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
             var datagrams = new HandshakeTransport(socket, DtlsConnection.MaxRecordDatagramSize,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics,
-                _options.UnsafePreferInlineScheduling)
+                _options.UnsafePreferInlineScheduling, _options.MaxDatagramSize)
             {
                 ClientHelloRandom = ClientHelloRecord.Random(clientHello).ToArray(),
             };
@@ -335,6 +394,11 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
     void IDtlsConnectionOwner.OnConnectionClosed(DtlsConnection connection)
     {
         _peers.TryRemove(connection.PeerAddress, connection);
+        if (connection.ReservedConnectionId is { } id)
+        {
+            _connectionIds?.Release(id, connection);
+        }
+
         Statistics.OnConnectionClosed();
     }
 

@@ -67,8 +67,20 @@ internal sealed class DtlsRecordLayer : IDisposable
     /// <summary>The Connection ID our records carry (the peer's), empty without one.</summary>
     public ReadOnlySpan<byte> WriteConnectionId => _write.ConnectionId;
 
+    /// <inheritdoc cref="ReadConnectionId"/>
+    public ReadOnlyMemory<byte> ReadConnectionIdMemory => _read.ConnectionId;
+
+    /// <inheritdoc cref="WriteConnectionId"/>
+    public ReadOnlyMemory<byte> WriteConnectionIdMemory => _write.ConnectionId;
+
     /// <summary>Whether our final flight is still kept for a resend.</summary>
     public bool HoldsFinalFlight => Volatile.Read(ref _finalFlight) is not null;
+
+    /// <summary>
+    /// Whether the last record <see cref="ReadNext"/> authenticated was newer than every record before it (RFC 9146 §6:
+    /// only such a record may move the connection to a new address).
+    /// </summary>
+    public bool LastRecordWasNewest { get; private set; }
 
     /// <summary>The next sequence number we will write (for tests and diagnostics).</summary>
     public long NextWriteSequence => Interlocked.Read(ref _nextWriteSequence);
@@ -163,6 +175,7 @@ internal sealed class DtlsRecordLayer : IDisposable
             return RecordReadKind.Forged;
         }
 
+        LastRecordWasNewest = sequence > _window.Highest;
         _window.Mark(sequence);
         plaintextOffset = fragmentStart + innerOffset;
         switch (contentType)

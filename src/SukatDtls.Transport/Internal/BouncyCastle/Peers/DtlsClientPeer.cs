@@ -65,6 +65,12 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
 
     public override TlsAuthentication GetAuthentication() => new Authentication(this);
 
+    /// <summary>
+    /// RFC 9146: offer the extension with an empty ID of our own (our socket is connected: we need none), so that the
+    /// server gives us one and keeps the session when our address changes.
+    /// </summary>
+    protected override byte[]? GetNewConnectionID() => _options.RequestConnectionId ? [] : null;
+
     public override void NotifyAlertReceived(short alertLevel, short alertDescription)
     {
         base.NotifyAlertReceived(alertLevel, alertDescription);

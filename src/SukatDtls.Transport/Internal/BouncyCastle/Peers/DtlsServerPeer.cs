@@ -54,6 +54,9 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     protected override int[] GetSupportedCipherSuites() =>
         TlsUtilities.GetSupportedCipherSuites(Crypto, [.. _credentials?.CipherSuites ?? [], .. PskCipherSuitesOffered]);
 
+    /// <summary>RFC 9146: asked only when the client offered the extension; null when the listener gives none.</summary>
+    protected override byte[]? GetNewConnectionID() => _events.ReserveConnectionId();
+
     protected override TlsCredentialedSigner GetECDsaSignerCredentials() => CreateSigner();
 
     protected override TlsCredentialedSigner GetRsaSignerCredentials() => CreateSigner();

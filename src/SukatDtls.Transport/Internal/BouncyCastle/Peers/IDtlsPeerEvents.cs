@@ -18,6 +18,9 @@ internal interface IDtlsPeerEvents
     /// </summary>
     T OffCpu<T>(Func<T> wait);
 
+    /// <summary>A new Connection ID for the peer to put in its records (RFC 9146), or null when none is given.</summary>
+    byte[]? ReserveConnectionId();
+
     /// <summary>An alert arrived from the peer; close_notify is the graceful end of its sending side.</summary>
     void OnAlertReceived(short alertLevel, short alertDescription);
 

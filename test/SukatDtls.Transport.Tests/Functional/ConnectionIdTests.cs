@@ -1,0 +1,241 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using SukatDtls.Transport.Client;
+using SukatDtls.Transport.Features;
+using SukatDtls.Transport.Internal;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Functional;
+
+/// <summary>
+/// Connection IDs (RFC 9146) on per-peer connected sockets: a client whose NAT rebinds keeps its session (its records
+/// reach the listening socket, are routed by ID, and the connection's socket follows it), while replayed and forged
+/// records from other addresses move nothing, unknown IDs cost nothing, and without an ID a rebound client's old
+/// connection ends cleanly by its idle timeout.
+/// </summary>
+public sealed class ConnectionIdTests(ITestOutputHelper output)
+{
+    private readonly ConnectionObserver _observer = new();
+
+    private static DtlsConnectionFactory Client(bool requestConnectionId = true) => new(Options.Create(new DtlsClientOptions
+    {
+        TrustedCertificateAuthorities = TestClientCertificates.DevCa(),
+        ServerName = "localhost",
+        RequestConnectionId = requestConnectionId,
+        MaxConcurrentHandshakes = 64,
+    }), NullLoggerFactory.Instance);
+
+    public static TheoryData<string> Loopbacks => new() { "127.0.0.1", "::1" };
+
+    [Theory]
+    [MemberData(nameof(Loopbacks))]
+    public async Task A_client_with_a_connection_id_keeps_its_session_when_its_nat_rebinds(string loopback)
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer),
+            dtlsAddresses: [IPAddress.Parse(loopback)]);
+        await using var factory = Client();
+        await using var proxy = new ImpairmentProxy(host.DtlsEndPoint, seed: 9146);
+        await using var connection = await factory.ConnectAsync(proxy.EndPoint);
+        var server = (await _observer.NextAsync()).Connection;
+        var serverSession = server.Features.Get<IDtlsSessionFeature>()!;
+        var clientSession = connection.Features.Get<IDtlsSessionFeature>()!;
+        Assert.Equal(8, serverSession.LocalConnectionId.Length);
+        Assert.Equal(serverSession.LocalConnectionId.ToArray(), clientSession.PeerConnectionId.ToArray());
+        Assert.True(clientSession.LocalConnectionId.IsEmpty); // the client asked for none for itself
+        Assert.Equal("before", await Lossy.EchoAsync(connection, "before"));
+        var migration = server.Features.Get<IDtlsMigrationFeature>()!;
+        var moved = new TaskCompletionSource<DtlsPeerMovedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        migration.PeerMoved += (_, e) => moved.TrySetResult(e);
+        var before = (IPEndPoint)server.RemoteEndPoint!;
+
+        proxy.Rebind();
+        Assert.Equal("after", await Lossy.EchoAsync(connection, "after"));
+        Assert.Equal("and on", await Lossy.EchoAsync(connection, "and on"));
+
+        var e = await moved.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(before, e.Previous);
+        Assert.Equal(proxy.ServerSidePort, ((IPEndPoint)server.RemoteEndPoint!).Port);
+        Assert.Equal(server.RemoteEndPoint, e.Current);
+        Assert.Equal(before, migration.PreviousRemoteEndPoint);
+        Assert.Equal(1, migration.Migrations);
+        Assert.Equal(1, host.Listener.Statistics.HandshakesCompleted);
+        Assert.True(host.Listener.Statistics.DatagramsRoutedByConnectionId >= 1);
+        Assert.Equal(1, host.Listener.PeerCount);
+
+        // The connection's socket follows the peer: the next records come straight to it, not through the listener.
+        long routed = host.Listener.Statistics.DatagramsRoutedByConnectionId;
+        Assert.Equal("direct", await Lossy.EchoAsync(connection, "direct"));
+        Assert.Equal(routed, host.Listener.Statistics.DatagramsRoutedByConnectionId);
+    }
+
+    [Fact]
+    public async Task A_peer_given_the_address_another_connection_still_has_takes_it_and_the_other_waits_for_its_own()
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+        await using var factory = Client();
+        await using var proxyA = new ImpairmentProxy(host.DtlsEndPoint, seed: 1);
+        await using var proxyB = new ImpairmentProxy(host.DtlsEndPoint, seed: 2);
+        await using var a = await factory.ConnectAsync(proxyA.EndPoint);
+        var serverA = (await _observer.NextAsync()).Connection;
+        await using var b = await factory.ConnectAsync(proxyB.EndPoint);
+        var serverB = (await _observer.NextAsync()).Connection;
+        Assert.Equal("a", await Lossy.EchoAsync(a, "a"));
+        Assert.Equal("b", await Lossy.EchoAsync(b, "b"));
+
+        // A's NAT mapping goes away (A is silent); the NAT gives A's old port to B.
+        int portOfA = proxyA.ServerSidePort;
+        proxyA.Rebind();
+        proxyB.Rebind(portOfA);
+
+        // B's records reach A's old socket first (the kernel's choice for that 4-tuple); A hands them on by their ID.
+        Assert.Equal("b moved", await Lossy.EchoAsync(b, "b moved"));
+        Assert.Equal(portOfA, ((IPEndPoint)serverB.RemoteEndPoint!).Port);
+        Assert.Equal(1, serverB.Features.Get<IDtlsMigrationFeature>()!.Migrations);
+        Assert.False(serverA.ConnectionClosed.IsCancellationRequested);
+        Assert.Contains(host.Logs.Entries, e => e.EventId.Name == "PeerAddressTaken" && e.Message.Contains(serverA.ConnectionId, StringComparison.Ordinal));
+
+        // A shows up at its new port: it gets a socket again, and both go on.
+        Assert.Equal("a moved", await Lossy.EchoAsync(a, "a moved"));
+        Assert.Equal(proxyA.ServerSidePort, ((IPEndPoint)serverA.RemoteEndPoint!).Port);
+        Assert.Equal("b again", await Lossy.EchoAsync(b, "b again"));
+        Assert.Equal("a again", await Lossy.EchoAsync(a, "a again"));
+        Assert.Equal(2, host.Listener.PeerCount);
+        Assert.Equal(2, host.Listener.Statistics.HandshakesCompleted);
+    }
+
+    [Fact]
+    public async Task Without_a_connection_id_a_rebound_client_loses_its_session_cleanly()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, o => o.IdleTimeout = TimeSpan.FromSeconds(30),
+            configureServices: s => s.AddSingleton(_observer).AddSingleton<TimeProvider>(time));
+        await using var factory = Client(requestConnectionId: false);
+        await using var proxy = new ImpairmentProxy(host.DtlsEndPoint, seed: 1);
+        await using var connection = await factory.ConnectAsync(proxy.EndPoint);
+        var server = await _observer.NextAsync();
+        Assert.True(server.Connection.Features.Get<IDtlsSessionFeature>()!.LocalConnectionId.IsEmpty);
+        Assert.Equal("before", await Lossy.EchoAsync(connection, "before"));
+
+        proxy.Rebind();
+        long dropped = host.Listener.Statistics.DatagramsDropped;
+        await connection.Transport.Output.WriteAsync("lost"u8.ToArray());
+        await Wait.UntilAsync(() => host.Listener.Statistics.DatagramsDropped > dropped); // not a ClientHello: dropped
+        time.Advance(TimeSpan.FromSeconds(31));
+        await server.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await Wait.UntilAsync(() => host.Listener.PeerCount == 0);
+        Assert.Equal(0, host.Listener.Statistics.DatagramsRoutedByConnectionId);
+    }
+
+    [Fact]
+    public async Task Replayed_forged_and_older_records_from_another_address_move_nothing()
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+        await using var factory = Client();
+        await using var proxy = new ImpairmentProxy(host.DtlsEndPoint, seed: 2);
+        await using var connection = await factory.ConnectAsync(proxy.EndPoint);
+        var server = (await _observer.NextAsync()).Connection;
+        var dtls = (DtlsConnection)server;
+        Assert.Equal("one", await Lossy.EchoAsync(connection, "one"));
+
+        // A record the network holds back (dropped here, kept by the test), then a newer one that arrives.
+        int held = proxy.ClientToServer.Datagrams.Count + 1;
+        proxy.Impair(new Impairment { DropNumbers = new HashSet<long> { held } }, Impairment.None);
+        await connection.Transport.Output.WriteAsync("held"u8.ToArray());
+        await Wait.UntilAsync(() => proxy.ClientToServer.Dropped == 1);
+        byte[] older = proxy.ClientToServer.Datagrams[held - 1];
+        proxy.Impair(Impairment.None);
+        Assert.Equal("two", await Lossy.EchoAsync(connection, "two"));
+        byte[] seen = proxy.ClientToServer.Datagrams[^1];
+        byte[] forged = (byte[])seen.Clone();
+        forged[^1] ^= 1;
+
+        using var third = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        third.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var before = server.RemoteEndPoint;
+        long accepted = dtls.AcceptedDatagrams, droppedAtConnection = dtls.DroppedDatagrams;
+        third.SendTo(seen, host.DtlsEndPoint);   // a replay: dropped
+        third.SendTo(forged, host.DtlsEndPoint); // a forgery: dropped
+        third.SendTo(older, host.DtlsEndPoint);  // authentic but older than the newest: delivered, but no move
+        await Wait.UntilAsync(() => dtls.DroppedDatagrams == droppedAtConnection + 2 && dtls.AcceptedDatagrams == accepted + 1);
+
+        Assert.Equal(before, server.RemoteEndPoint);
+        Assert.Equal(0, server.Features.Get<IDtlsMigrationFeature>()!.Migrations);
+        Assert.Equal("held", System.Text.Encoding.UTF8.GetString(await Lossy.ReadExactlyAsync(connection.Transport.Input, 4))); // echoed to the real peer
+        Assert.Equal("three", await Lossy.EchoAsync(connection, "three"));
+    }
+
+    [Fact]
+    public async Task Unknown_connection_ids_are_counted_and_routing_them_allocates_nothing()
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+        var listener = host.Listener;
+        var from = new IPEndPoint(IPAddress.Loopback, 40_000).Serialize();
+        var random = new Random(9146);
+        var datagrams = Enumerable.Range(0, 64).Select(_ =>
+        {
+            var record = DtlsRecords.Record((byte)DtlsContentType.Tls12Cid, 1, 7, new byte[8 + 2 + 40]);
+            random.NextBytes(record.AsSpan(11, 8)); // the ID
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(record.AsSpan(19), 40);
+            return record.AsSpan(0, 13 + 8 + 40).ToArray();
+        }).ToArray();
+
+        long dropped = listener.Statistics.DatagramsDropped;
+        listener.RouteByConnectionId(datagrams[0], from); // warm
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1_000; i++)
+        {
+            listener.RouteByConnectionId(datagrams[i % datagrams.Length], from);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - allocated);
+        Assert.Equal(dropped + 1_001, listener.Statistics.DatagramsDropped);
+
+        // And through the socket: dropped and counted, no peer made.
+        using var sender = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        sender.SendTo(datagrams[1], host.DtlsEndPoint);
+        await Wait.UntilAsync(() => listener.Statistics.DatagramsDropped == dropped + 1_002);
+        Assert.Equal(0, listener.Statistics.PeerSocketsCreated);
+    }
+
+    [Fact]
+    public async Task A_thousand_sessions_each_moving_once_leave_no_stale_socket_table_entry_or_timer()
+    {
+        const int Sessions = 1_000;
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(null, o => o.MaxConcurrentHandshakes = Sessions,
+            configureServices: s => s.AddSingleton(_observer));
+        int descriptors = Directory.GetFiles("/proc/self/fd").Length;
+        await using var relay = new LatencyRelay(host.DtlsEndPoint, TimeSpan.Zero);
+        await using var factory = Client();
+        var connections = new List<ConnectionContext>();
+        for (int batch = 0; batch < Sessions / 50; batch++)
+        {
+            connections.AddRange(await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => factory.ConnectAsync(relay.EndPoint).AsTask())));
+        }
+
+        Assert.Equal(Sessions, relay.RebindAll());
+        foreach (var chunk in connections.Chunk(100))
+        {
+            await Task.WhenAll(chunk.Select((c, i) => Lossy.EchoAsync(c, $"moved {i}")));
+        }
+
+        var moves = _observer.All.Sum(o => o.Connection.Features.Get<IDtlsMigrationFeature>()!.Migrations);
+        Assert.Equal(Sessions, moves);
+        Assert.Equal(Sessions, host.Listener.PeerCount);
+        Assert.Equal(Sessions, host.Listener.ConnectionIdCount);
+
+        foreach (var connection in connections)
+        {
+            await connection.DisposeAsync();
+        }
+
+        await Wait.UntilAsync(() => host.Listener.PeerCount == 0 && host.Listener.ConnectionIdCount == 0, 30_000);
+        await relay.DisposeAsync();
+        await factory.DisposeAsync();
+        await Wait.UntilAsync(() => Directory.GetFiles("/proc/self/fd").Length <= descriptors + 8, 30_000);
+    }
+}
