@@ -109,6 +109,60 @@ public sealed class ConnectionIdTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_new_address_gets_at_most_three_times_what_it_sent_until_it_answers()
+    {
+        await using var host = await DtlsTestHost.StartAsync<HoldConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+        await using var factory = Client();
+        await using var proxy = new ImpairmentProxy(host.DtlsEndPoint, seed: 3);
+        await using var client = await factory.ConnectAsync(proxy.EndPoint);
+        var held = await _observer.NextAsync();
+        var server = held.Connection;
+        var clientView = client.Features.Get<IDtlsDatagramFeature>()!;
+        var serverView = server.Features.Get<IDtlsDatagramFeature>()!;
+        var buffer = new byte[clientView.MaxReceiveRecordSize];
+
+        proxy.Rebind();
+        await clientView.SendAsync("ping"u8.ToArray()); // a 4-byte record: about 50 bytes on the wire
+        Assert.Equal(4, await serverView.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, server.Features.Get<IDtlsMigrationFeature>()!.Migrations);
+
+        // Over the budget: lost, as on a network. Within it: delivered.
+        long toClient = proxy.ServerToClient.Arrived;
+        await serverView.SendAsync(new byte[1000]);
+        await serverView.SendAsync(new byte[20]);
+        Assert.Equal(20, await clientView.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(toClient + 1, proxy.ServerToClient.Arrived);
+
+        // The new address answered after we sent to it: it receives there, and the budget is gone.
+        await clientView.SendAsync("pong"u8.ToArray());
+        Assert.Equal(4, await serverView.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        await serverView.SendAsync(new byte[1000]);
+        Assert.Equal(1000, await clientView.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        held.Ended.TrySetResult();
+    }
+
+    [Fact]
+    public async Task A_resumed_session_gets_a_new_connection_id()
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+        await using var factory = Client();
+        byte[] first;
+        DtlsResumableSession session;
+        await using (var connection = await factory.ConnectAsync(host.DtlsEndPoint))
+        {
+            first = connection.Features.Get<IDtlsSessionFeature>()!.PeerConnectionId.ToArray();
+            session = connection.Features.Get<IDtlsSessionFeature>()!.ResumableSession!;
+        }
+
+        await using var resumed = await factory.ConnectAsync(host.DtlsEndPoint, session);
+        var features = resumed.Features.Get<IDtlsSessionFeature>()!;
+        Assert.True(features.IsResumed);
+        Assert.Equal(8, features.PeerConnectionId.Length);
+        Assert.NotEqual(first, features.PeerConnectionId.ToArray());
+        Assert.Equal("resumed", await Lossy.EchoAsync(resumed, "resumed"));
+    }
+
+    [Fact]
     public async Task Without_a_connection_id_a_rebound_client_loses_its_session_cleanly()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

@@ -57,6 +57,28 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     /// <summary>RFC 9146: asked only when the client offered the extension; null when the listener gives none.</summary>
     protected override byte[]? GetNewConnectionID() => _events.ReserveConnectionId();
 
+    /// <summary>
+    /// RFC 9146 §3: a resumed session negotiates its Connection ID afresh. BouncyCastle 2.7 reuses the stored session's
+    /// server extensions for an abbreviated handshake — the old ID, which the listener may no longer (or another
+    /// connection may still) have, or none — so the ID is replaced here by a new one when the client offers the
+    /// extension this time, and left out when it does not.
+    /// </summary>
+    public override void GetServerExtensionsForConnection(IDictionary<int, byte[]> serverExtensions)
+    {
+        base.GetServerExtensionsForConnection(serverExtensions);
+        if (!m_context.SecurityParameters.IsResumedSession)
+        {
+            return;
+        }
+
+        serverExtensions.Remove(ExtensionType.connection_id);
+        if (m_clientExtensions is not null && m_clientExtensions.ContainsKey(ExtensionType.connection_id)
+            && GetNewConnectionID() is { } connectionId)
+        {
+            TlsExtensionsUtilities.AddConnectionIDExtension(serverExtensions, connectionId);
+        }
+    }
+
     protected override TlsCredentialedSigner GetECDsaSignerCredentials() => CreateSigner();
 
     protected override TlsCredentialedSigner GetRsaSignerCredentials() => CreateSigner();
