@@ -15,6 +15,9 @@ namespace SukatDtls.Transport.Internal;
 /// </remarks>
 internal static class UdpSockets
 {
+    /// <summary>The receive buffer asked for the listening socket (the kernel grants at most net.core.rmem_max).</summary>
+    public const int ListeningReceiveBufferSize = 4 * 1024 * 1024;
+
     /// <summary>
     /// The listening socket must share its port with the per-peer sockets (SO_REUSEPORT), and SO_REUSEPORT would let it
     /// share the port silently with another process too. A plain probe bind first makes "port in use" an error.
@@ -53,6 +56,11 @@ internal static class UdpSockets
             {
                 AllowReuse(socket, local);
                 socket.Bind(local);
+
+                // Every new peer's first flights land here at once after a restart or in a burst; the kernel's default
+                // (about 208 KiB) overflowed with 600 clients connecting together, and each drop cost its client a
+                // retransmission timeout. The kernel caps the request at net.core.rmem_max.
+                socket.ReceiveBufferSize = ListeningReceiveBufferSize;
             });
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)

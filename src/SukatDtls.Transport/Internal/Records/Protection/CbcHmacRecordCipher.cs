@@ -17,7 +17,9 @@ internal sealed class CbcHmacRecordCipher : RecordCipher
 {
     private const int BlockSize = 16;
 
-    private readonly Aes _aes;
+    // libcrypto's CBC on a context kept per direction where there is one (nothing allocated per record), else .NET's.
+    private readonly OpenSslCbcCipher? _openSsl;
+    private readonly Aes? _aes;
     private readonly IncrementalHash _mac;
     private readonly int _macLength;
     private readonly bool _encryptThenMac;
@@ -30,8 +32,15 @@ internal sealed class CbcHmacRecordCipher : RecordCipher
     public CbcHmacRecordCipher(ReadOnlySpan<byte> key, ReadOnlySpan<byte> macKey, HashAlgorithmName macAlgorithm, bool encryptThenMac, ReadOnlySpan<byte> connectionId)
         : base(connectionId)
     {
-        _aes = Aes.Create();
-        _aes.Key = key.ToArray();
+        if (OpenSslCbcCipher.IsSupported)
+        {
+            _openSsl = new OpenSslCbcCipher(key);
+        }
+        else
+        {
+            _aes = Aes.Create();
+            _aes.Key = key.ToArray();
+        }
         _mac = IncrementalHash.CreateHMAC(macAlgorithm, macKey);
         _macLength = _mac.HashLengthInBytes;
         _encryptThenMac = encryptThenMac;
@@ -75,7 +84,7 @@ internal sealed class CbcHmacRecordCipher : RecordCipher
         var iv = fragment[..BlockSize];
         RandomNumberGenerator.Fill(iv);
         var blocks = fragment.Slice(BlockSize, length);
-        _aes.EncryptCbc(blocks, iv, blocks, PaddingMode.None);
+        Cbc(encrypt: true, iv, blocks);
         int sealedLength = BlockSize + length;
         if (_encryptThenMac)
         {
@@ -113,7 +122,7 @@ internal sealed class CbcHmacRecordCipher : RecordCipher
         }
 
         var blocks = fragment.Slice(BlockSize, cipherLength);
-        _aes.DecryptCbc(blocks, fragment[..BlockSize], blocks, PaddingMode.None);
+        Cbc(encrypt: false, fragment[..BlockSize], blocks);
         int padding = blocks[^1] + 1;
         int textLength = cipherLength - padding - (_encryptThenMac ? 0 : _macLength);
         if (textLength < 0 || blocks.Slice(cipherLength - padding, padding).ContainsAnyExcept(blocks[^1]))
@@ -136,8 +145,26 @@ internal sealed class CbcHmacRecordCipher : RecordCipher
 
     public override void Dispose()
     {
-        _aes.Dispose();
+        _openSsl?.Dispose();
+        _aes?.Dispose();
         _mac.Dispose();
+    }
+
+    /// <summary>CBC in place over whole blocks.</summary>
+    private void Cbc(bool encrypt, ReadOnlySpan<byte> iv, Span<byte> blocks)
+    {
+        if (_openSsl is not null)
+        {
+            _openSsl.Transform(encrypt, iv, blocks, blocks);
+        }
+        else if (encrypt)
+        {
+            _aes!.EncryptCbc(blocks, iv, blocks, PaddingMode.None);
+        }
+        else
+        {
+            _aes!.DecryptCbc(blocks, iv, blocks, PaddingMode.None);
+        }
     }
 
     private void Mac(ReadOnlySpan<byte> header, ReadOnlySpan<byte> data, Span<byte> destination)

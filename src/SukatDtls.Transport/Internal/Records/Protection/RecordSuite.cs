@@ -72,6 +72,10 @@ internal sealed class RecordSuite
     /// <param name="encryptThenMac">RFC 7366 negotiated (CBC suites).</param>
     /// <param name="connectionId">The direction's Connection ID, or empty.</param>
     /// <param name="bouncyCastle">Use BouncyCastle's AEAD even where the platform has one (the tests' second implementation).</param>
+    /// <remarks>
+    /// AES-CCM goes to libcrypto directly where it is there (<see cref="OpenSslCcmAlgorithm"/>: .NET's <c>AesCcm</c>
+    /// builds a native context per record); AES-GCM and ChaCha20-Poly1305 to .NET's classes, which keep theirs.
+    /// </remarks>
     public RecordCipher CreateCipher(ReadOnlySpan<byte> keyBlock, bool client, bool encryptThenMac, ReadOnlySpan<byte> connectionId, bool bouncyCastle = false)
     {
         int macKeys = 2 * MacKeyLength;
@@ -83,8 +87,9 @@ internal sealed class RecordSuite
             return new CbcHmacRecordCipher(key, macKey, Mac!.Value, encryptThenMac, connectionId);
         }
 
-        AeadAlgorithm algorithm = !bouncyCastle && PlatformAeadAlgorithm.IsSupported(kind)
-            ? PlatformAeadAlgorithm.Create(kind, key, TagLength)
+        AeadAlgorithm algorithm = bouncyCastle ? new BouncyCastleAeadAlgorithm(kind, key, TagLength)
+            : kind == RecordAeadKind.AesCcm && OpenSslCcmAlgorithm.IsSupported ? new OpenSslCcmAlgorithm(key, TagLength)
+            : PlatformAeadAlgorithm.IsSupported(kind) ? PlatformAeadAlgorithm.Create(kind, key, TagLength)
             : new BouncyCastleAeadAlgorithm(kind, key, TagLength);
         return new AeadRecordCipher(algorithm, iv, connectionId);
     }
