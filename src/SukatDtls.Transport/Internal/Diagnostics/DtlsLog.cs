@@ -12,8 +12,8 @@ internal static partial class DtlsLog
     [LoggerMessage(1, LogLevel.Information, "DTLS listening at {EndPoint}.", EventName = "Listening")]
     public static partial void Listening(ILogger logger, IPEndPoint endPoint);
 
-    [LoggerMessage(17, LogLevel.Debug, "DTLS cryptography on {EndPoint}: X25519 by {X25519}, AES-GCM/CCM records by {Aead}, SHA-2 and handshake signatures by .NET; the protocol by BouncyCastle.", EventName = "CryptoProviders")]
-    public static partial void CryptoProviders(ILogger logger, IPEndPoint endPoint, string x25519, string aead);
+    [LoggerMessage(17, LogLevel.Debug, "DTLS cryptography on {EndPoint}: X25519 by {X25519}; established records: {Records}; SHA-2 and handshake signatures by .NET; the handshake protocol by BouncyCastle.", EventName = "CryptoProviders")]
+    public static partial void CryptoProviders(ILogger logger, IPEndPoint endPoint, string x25519, string records);
 
     [LoggerMessage(2, LogLevel.Debug, "Sent a HelloVerifyRequest cookie to {RemoteEndPoint}.", EventName = "CookieSent")]
     public static partial void CookieSent(ILogger logger, EndPoint remoteEndPoint);

@@ -123,7 +123,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
 
         _receiveLoop = ReceiveLoopAsync(socket);
         DtlsLog.Listening(_logger, _boundEndPoint);
-        DtlsLog.CryptoProviders(_logger, _boundEndPoint, PlatformTlsCrypto.X25519Provider, PlatformTlsCrypto.AeadProvider);
+        DtlsLog.CryptoProviders(_logger, _boundEndPoint, PlatformTlsCrypto.X25519Provider, RecordSuite.Providers);
     }
 
     private async Task ReceiveLoopAsync(Socket socket)

@@ -37,6 +37,13 @@ internal sealed class RecordSuite
     /// <summary>The key block's length for this suite.</summary>
     public int KeyBlockLength => (2 * MacKeyLength) + (2 * KeyLength) + (2 * ImplicitIvLength);
 
+    /// <summary>Who computes the established records' ciphers here, for the log (event 17).</summary>
+    public static string Providers =>
+        $"AES-GCM by {(PlatformAeadAlgorithm.IsSupported(RecordAeadKind.AesGcm) ? ".NET" : "BouncyCastle")}, "
+        + $"ChaCha20-Poly1305 by {(PlatformAeadAlgorithm.IsSupported(RecordAeadKind.ChaCha20Poly1305) ? ".NET" : "BouncyCastle")}, "
+        + $"AES-CCM by {(OpenSslCcmAlgorithm.IsSupported ? $"libcrypto ({OpenSslEvp.LibraryName})" : PlatformAeadAlgorithm.IsSupported(RecordAeadKind.AesCcm) ? ".NET" : "BouncyCastle")}, "
+        + $"AES-CBC by {(OpenSslCbcCipher.IsSupported ? $"libcrypto ({OpenSslEvp.LibraryName})" : ".NET")}";
+
     /// <summary>The record protection of <paramref name="cipherSuite"/>, or null when the transport has none for it.</summary>
     public static RecordSuite? Of(int cipherSuite)
     {
