@@ -84,6 +84,21 @@ public sealed class DtlsTransportOptions
     public TimeSpan CookieKeyRotationInterval { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// A secret (hexadecimal, at least 16 bytes) from which every node behind one load balancer derives the same cookie
+    /// key, so that a cookie one node sent in its HelloVerifyRequest is accepted by another. Default: none, each
+    /// listener makes random keys of its own.
+    /// </summary>
+    /// <remarks>
+    /// The key of each <see cref="CookieKeyRotationInterval"/> period is derived from the secret and the period's number
+    /// (Unix time divided by the interval), so nodes rotate in step without talking to each other, as long as their
+    /// clocks agree (NTP) and they have the same interval; the previous period's key is still accepted. Needed only
+    /// when a client's datagrams can reach another node between its two ClientHellos: a balancer that does not hash the
+    /// 5-tuple, or a NAT that rebinds the client's port. Keep it secret (an environment variable or a secret store): who
+    /// knows it can make cookies for any address. See docs/scale-out.md.
+    /// </remarks>
+    public string? CookieSecret { get; set; }
+
+    /// <summary>
     /// Whether clients are asked for a certificate: <see cref="ClientCertificateMode.NoCertificate"/> (default),
     /// <see cref="ClientCertificateMode.AllowCertificate"/> (asked, optional) or
     /// <see cref="ClientCertificateMode.RequireCertificate"/>. <see cref="ClientCertificateMode.DelayCertificate"/> is

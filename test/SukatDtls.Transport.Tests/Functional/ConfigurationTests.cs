@@ -240,6 +240,8 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         { "HandshakeTimeout", "-00:00:01", "Dtls:HandshakeTimeout must be positive and at most 2147483647 ms; it is -00:00:01." },
         { "IdleTimeout", "00:00:00", "Dtls:IdleTimeout must be positive" },
         { "CookieKeyRotationInterval", "-00:01:00", "Dtls:CookieKeyRotationInterval must be positive" },
+        { "CookieSecret", "00112233445566778899aabbccddee", "Dtls:CookieSecret has 15 bytes; it needs at least 16 (128 bits)." },
+        { "CookieSecret", "not hex at all", "Dtls:CookieSecret is not a hexadecimal secret" },
         { "MaxConnections", "0", "Dtls:MaxConnections must be positive; it is 0." },
         { "ConnectionIdLength", "3", "Dtls:ConnectionIdLength must be 0 (no Connection IDs) or from 4 to 16 bytes; it is 3." },
         { "MaxHandshakesPerSecondPerAddress", "-5", "Dtls:MaxHandshakesPerSecondPerAddress must be positive; it is -5." },

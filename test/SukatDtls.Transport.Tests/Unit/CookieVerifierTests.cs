@@ -198,20 +198,84 @@ public sealed class CookieVerifierTests : IDisposable
         Assert.Null(helloVerifyRequest);
     }
 
+    [Fact]
+    public void With_a_shared_secret_a_cookie_made_by_one_node_is_accepted_by_another()
+    {
+        using var nodeA = SharedSecretVerifier(s_secret);
+        using var nodeB = SharedSecretVerifier(s_secret);
+
+        var second = CookieClientHello(nodeA);
+
+        Assert.NotNull(Verify(nodeB, s_clientA, second, out var helloVerifyRequest));
+        Assert.Null(helloVerifyRequest);
+    }
+
+    [Fact]
+    public void Without_a_shared_secret_another_node_refuses_the_cookie()
+    {
+        using var nodeB = new CookieVerifier(new BcTlsCrypto(new SecureRandom()), _time, s_rotationInterval);
+
+        var second = CookieClientHello(_verifier);
+
+        Assert.Null(Verify(nodeB, s_clientA, second, out var helloVerifyRequest));
+        Assert.NotNull(helloVerifyRequest);
+    }
+
+    [Fact]
+    public void Nodes_with_different_secrets_refuse_each_others_cookies()
+    {
+        using var nodeA = SharedSecretVerifier(s_secret);
+        using var nodeB = SharedSecretVerifier([.. s_secret[..^1], (byte)(s_secret[^1] ^ 1)]);
+
+        var second = CookieClientHello(nodeA);
+
+        Assert.Null(Verify(nodeB, s_clientA, second, out _));
+    }
+
+    [Fact]
+    public void Nodes_with_a_shared_secret_rotate_in_step_and_accept_the_previous_period()
+    {
+        // Both nodes read the same clock; they were started at different moments and have no timers.
+        _time.Advance(TimeSpan.FromSeconds(7));
+        using var nodeA = SharedSecretVerifier(s_secret);
+        _time.Advance(TimeSpan.FromSeconds(20));
+        using var nodeB = SharedSecretVerifier(s_secret);
+        var second = CookieClientHello(nodeA);
+
+        _time.Advance(s_rotationInterval);
+        Assert.NotNull(Verify(nodeB, s_clientA, second, out _));
+        Assert.NotNull(Verify(nodeA, s_clientA, second, out _));
+
+        _time.Advance(s_rotationInterval);
+        Assert.Null(Verify(nodeB, s_clientA, second, out var fromB));
+        Assert.Null(Verify(nodeA, s_clientA, second, out var fromA));
+
+        // Rotated in step: both send the same cookie for the same ClientHello.
+        Assert.Equal(HelloVerifyRequestCookie(fromA!), HelloVerifyRequestCookie(fromB!));
+    }
+
+    private static readonly byte[] s_secret = Convert.FromHexString("00112233445566778899aabbccddeeff0123456789abcdef");
+
+    private CookieVerifier SharedSecretVerifier(byte[] secret) =>
+        new(new BcTlsCrypto(new SecureRandom()), _time, s_rotationInterval, sharedSecret: secret);
+
     /// <summary>Runs the client through the cookie exchange; returns its second ClientHello, with the cookie for client A.</summary>
-    private byte[] CookieClientHello()
+    private byte[] CookieClientHello(CookieVerifier? verifier = null)
     {
         var first = _client.NextSent();
-        Assert.Null(Verify(s_clientA, first, out var helloVerifyRequest));
+        Assert.Null(Verify(verifier ?? _verifier, s_clientA, first, out var helloVerifyRequest));
         Assert.NotNull(helloVerifyRequest);
         _client.Deliver(helloVerifyRequest);
         return _client.NextSent(datagram => Cookie(datagram).Length > 0);
     }
 
-    private DtlsRequest? Verify(byte[] clientId, byte[] datagram, out byte[]? helloVerifyRequest)
+    private DtlsRequest? Verify(byte[] clientId, byte[] datagram, out byte[]? helloVerifyRequest) =>
+        Verify(_verifier, clientId, datagram, out helloVerifyRequest);
+
+    private static DtlsRequest? Verify(CookieVerifier verifier, byte[] clientId, byte[] datagram, out byte[]? helloVerifyRequest)
     {
         var sender = new CapturingSender();
-        var request = _verifier.Verify(clientId, datagram, datagram.Length, sender, out bool sent);
+        var request = verifier.Verify(clientId, datagram, datagram.Length, sender, out bool sent);
         Assert.Equal(sent, sender.Sent.Count > 0);
         Assert.True(sender.Sent.Count <= 1);
         helloVerifyRequest = sender.Sent.Count > 0 ? sender.Sent[0] : null;

@@ -77,7 +77,7 @@ public sealed class DtlsTransportOptionsRulesTests
         Assert.Equal(
         [
             "AcceptQueueLength", "CertificatePassword", "CertificatePath", "ClientCertificateAuthoritiesPath", "ClientCertificateMode",
-            "ClientCertificateRevocationMode", "ConnectionIdLength", "CookieKeyRotationInterval", "EnableSessionResumption", "HandshakeQueueLength",
+            "ClientCertificateRevocationMode", "ConnectionIdLength", "CookieKeyRotationInterval", "CookieSecret", "EnableSessionResumption", "HandshakeQueueLength",
             "HandshakeRetransmissionTimeout", "HandshakeTimeout", "IdleTimeout", "KeyPath", "MaxCachedSessions",
             "MaxConcurrentHandshakes", "MaxConnections", "MaxDatagramSize", "MaxHandshakesPerSecondPerAddress", "PskIdentityHint",
             "PskKeys", "SessionLifetime", "UnsafePreferInlineScheduling",

@@ -24,6 +24,9 @@ internal static class DtlsTransportOptionsRules
     /// <summary>The least key length of <see cref="DtlsTransportOptions.PskKeys"/>: 128 bits, as RFC 9257 recommends for external PSKs.</summary>
     public const int MinimumPskKeyLength = 16;
 
+    /// <summary>The least length of the other secrets given as hex (<see cref="DtlsTransportOptions.CookieSecret"/>, the session store's key): 128 bits.</summary>
+    public const int MinimumSecretLength = 16;
+
     private const string OptionsName = nameof(DtlsTransportOptions);
 
     private static readonly Lazy<BcTlsCrypto> s_crypto = new(() => new BcTlsCrypto(new SecureRandom()));
@@ -274,7 +277,15 @@ internal static class DtlsTransportOptionsRules
     }
 
     /// <summary>A key of <see cref="DtlsTransportOptions.PskKeys"/>: hex digits, white space around them ignored.</summary>
-    public static bool TryParsePskKey(string? hex, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? key)
+    public static bool TryParsePskKey(string? hex, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? key) =>
+        TryParseHexKey(hex, out key);
+
+    /// <summary>
+    /// A secret given as text (a pre-shared key, <see cref="DtlsTransportOptions.CookieSecret"/>, the session store's
+    /// encryption key): hex digits, white space around them ignored. Hex only, as <c>openssl rand -hex 32</c> writes it:
+    /// accepting base64 too would be ambiguous, since a hex string is also valid base64.
+    /// </summary>
+    public static bool TryParseHexKey(string? hex, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? key)
     {
         key = null;
         var digits = (hex ?? "").AsSpan().Trim();
@@ -300,6 +311,11 @@ internal static class DtlsTransportOptionsRules
         Report(OptionLimits.Timeout(options.HandshakeTimeout), nameof(DtlsTransportOptions.HandshakeTimeout));
         Report(OptionLimits.Timeout(options.IdleTimeout, infiniteAllowed: true), nameof(DtlsTransportOptions.IdleTimeout));
         Report(OptionLimits.Timeout(options.CookieKeyRotationInterval), nameof(DtlsTransportOptions.CookieKeyRotationInterval));
+        if (options.CookieSecret is not null)
+        {
+            Report(OptionLimits.HexSecret(options.CookieSecret, MinimumSecretLength), nameof(DtlsTransportOptions.CookieSecret));
+        }
+
         Report(OptionLimits.Positive(options.MaxConcurrentHandshakes), nameof(DtlsTransportOptions.MaxConcurrentHandshakes));
         Report(OptionLimits.NotNegative(options.HandshakeQueueLength), nameof(DtlsTransportOptions.HandshakeQueueLength));
         Report(OptionLimits.Positive(options.AcceptQueueLength), nameof(DtlsTransportOptions.AcceptQueueLength));

@@ -37,6 +37,21 @@ internal static class OptionLimits
     public static string? ConnectionIdLength(int value) =>
         value is 0 or (>= 4 and <= 16) ? null : $"must be 0 (no Connection IDs) or from 4 to 16 bytes; it is {value}.";
 
+    /// <summary>A secret given as hex text, at least <paramref name="minimumBytes"/> long; the message never shows the value.</summary>
+    public static string? HexSecret(string? value, int minimumBytes)
+    {
+        if (!DtlsTransportOptionsRules.TryParseHexKey(value, out byte[]? bytes))
+        {
+            return $"is not a hexadecimal secret (an even number of digits 0-9, a-f; e.g. from 'openssl rand -hex 32'); the value is not shown.";
+        }
+
+        int length = bytes.Length;
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(bytes);
+        return length < minimumBytes
+            ? $"has {length} bytes; it needs at least {minimumBytes} ({minimumBytes * 8} bits)."
+            : null;
+    }
+
     /// <summary>Adds "<paramref name="name"/> <paramref name="problem"/>" to <paramref name="failures"/> when there is a problem.</summary>
     public static void Report(string? problem, string name, List<string> failures)
     {

@@ -9,24 +9,49 @@ namespace SukatDtls.Transport.Internal;
 /// key is still accepted for one more period, so a client answering a HelloVerifyRequest just before a rotation is
 /// not turned away.
 /// </summary>
-/// <remarks>Called from the listener's receive loop only (one caller at a time); rotation may run on a timer thread.</remarks>
+/// <remarks>
+/// Two key schedules: random keys of this listener's own, replaced by a timer; or, with a shared secret
+/// (<see cref="DtlsTransportOptions.CookieSecret"/>), the key of each period derived from the secret and the period's
+/// number (<see cref="SharedCookieKeys"/>), so that every node with the secret makes and accepts the same cookies and
+/// rotates at the same moment. Called from the listener's receive loop only (one caller at a time); the random
+/// schedule's rotation runs on a timer thread.
+/// </remarks>
 internal sealed class CookieVerifier : IDisposable
 {
     private readonly TlsCrypto _crypto;
-    private readonly ITimer _rotationTimer;
+    private readonly TimeProvider _timeProvider;
+    private readonly ITimer? _rotationTimer;
+    private readonly SharedCookieKeys? _shared;
     private readonly CapturingSender _capture = new();
     private readonly CapturingSender _discard = new();
     private volatile Keys _keys;
 
     private readonly Action? _onRotated;
 
-    public CookieVerifier(TlsCrypto crypto, TimeProvider timeProvider, TimeSpan rotationInterval, Action? onRotated = null)
+    /// <param name="crypto">Computes the HMAC (random keys are drawn from its generator).</param>
+    /// <param name="timeProvider">The clock of rotation.</param>
+    /// <param name="rotationInterval">How long one key is the current one.</param>
+    /// <param name="onRotated">Called after each rotation (for the log).</param>
+    /// <param name="sharedSecret">A secret every node shares, or null for random keys of this listener's own.</param>
+    public CookieVerifier(TlsCrypto crypto, TimeProvider timeProvider, TimeSpan rotationInterval, Action? onRotated = null, byte[]? sharedSecret = null)
     {
         _crypto = crypto;
+        _timeProvider = timeProvider;
         _onRotated = onRotated;
-        var first = new DtlsVerifier(crypto);
-        _keys = new Keys(first, first);
-        _rotationTimer = timeProvider.CreateTimer(static state => ((CookieVerifier)state!).Rotate(), this, rotationInterval, rotationInterval);
+        if (sharedSecret is not null)
+        {
+            // No timer: the period is read from the clock with each ClientHello, so every node changes key at the same
+            // moment rather than at its own timer's.
+            _shared = new SharedCookieKeys(sharedSecret, rotationInterval);
+            long period = _shared.PeriodAt(timeProvider.GetUtcNow());
+            _keys = new Keys(_shared.CreateVerifier(period), _shared.CreateVerifier(period - 1), period);
+        }
+        else
+        {
+            var first = new DtlsVerifier(crypto);
+            _keys = new Keys(first, first, 0);
+            _rotationTimer = timeProvider.CreateTimer(static state => ((CookieVerifier)state!).Rotate(), this, rotationInterval, rotationInterval);
+        }
     }
 
     /// <summary>
@@ -36,7 +61,7 @@ internal sealed class CookieVerifier : IDisposable
     /// </summary>
     public DtlsRequest? Verify(byte[] clientId, byte[] datagram, int length, DatagramSender sender, out bool helloVerifyRequestSent)
     {
-        var keys = _keys;
+        var keys = CurrentKeys();
         _capture.Reset();
         var request = keys.Current.VerifyRequest(clientId, datagram, 0, length, _capture);
         if (request is null && !ReferenceEquals(keys.Previous, keys.Current))
@@ -55,16 +80,41 @@ internal sealed class CookieVerifier : IDisposable
         return request;
     }
 
+    private Keys CurrentKeys()
+    {
+        var keys = _keys;
+        if (_shared is null)
+        {
+            return keys;
+        }
+
+        long period = _shared.PeriodAt(_timeProvider.GetUtcNow());
+        if (period == keys.Period)
+        {
+            return keys;
+        }
+
+        // A new period (or, after a long quiet spell, several): its key, and the one before it.
+        var previous = period == keys.Period + 1 ? keys.Current : _shared.CreateVerifier(period - 1);
+        keys = new Keys(_shared.CreateVerifier(period), previous, period);
+        _keys = keys;
+        _onRotated?.Invoke();
+        return keys;
+    }
+
     private void Rotate()
     {
         var keys = _keys;
-        _keys = new Keys(new DtlsVerifier(_crypto), keys.Current);
+        _keys = new Keys(new DtlsVerifier(_crypto), keys.Current, 0);
         _onRotated?.Invoke();
     }
 
-    public void Dispose() => _rotationTimer.Dispose();
+    public void Dispose() => _rotationTimer?.Dispose();
 
-    private sealed record Keys(DtlsVerifier Current, DtlsVerifier Previous);
+    /// <param name="Current">The key cookies are made with.</param>
+    /// <param name="Previous">The key before it, still accepted.</param>
+    /// <param name="Period">The period of <paramref name="Current"/> (shared keys only).</param>
+    private sealed record Keys(DtlsVerifier Current, DtlsVerifier Previous, long Period);
 
     /// <summary>Holds the HelloVerifyRequest that a verifier wanted to send, so that we decide whether to send it.</summary>
     private sealed class CapturingSender : DatagramSender

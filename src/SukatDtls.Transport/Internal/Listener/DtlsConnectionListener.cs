@@ -113,7 +113,7 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         _boundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
         EndPoint = new DtlsEndPoint(_boundEndPoint);
         _gate = new ClientHelloGate(socket, _crypto, _timeProvider, _options.CookieKeyRotationInterval, Statistics, _logger,
-            () => DtlsLog.CookieKeyRotated(_logger, _boundEndPoint));
+            () => DtlsLog.CookieKeyRotated(_logger, _boundEndPoint), CookieSecret(_options));
 
         if (_options.IdleTimeout != Timeout.InfiniteTimeSpan)
         {
@@ -125,6 +125,10 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         DtlsLog.Listening(_logger, _boundEndPoint);
         DtlsLog.CryptoProviders(_logger, _boundEndPoint, PlatformTlsCrypto.X25519Provider, RecordSuite.Providers);
     }
+
+    /// <summary>The shared cookie secret, when configured (validated at start, so it parses).</summary>
+    private static byte[]? CookieSecret(DtlsTransportOptions options) =>
+        options.CookieSecret is { } hex && DtlsTransportOptionsRules.TryParseHexKey(hex, out byte[]? secret) ? secret : null;
 
     private async Task ReceiveLoopAsync(Socket socket)
     {
