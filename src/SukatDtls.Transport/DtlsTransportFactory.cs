@@ -26,6 +26,7 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
     private readonly Lock _listenersLock = new();
     private readonly List<DtlsConnectionListener> _listeners = [];
     private readonly DtlsMetrics? _metrics;
+    private readonly IDtlsSessionCache? _sessionCache;
     private ServerSetup? _setup;
     private bool _disposed;
 
@@ -34,8 +35,12 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
     /// <param name="loggerFactory">Where the transport logs.</param>
     /// <param name="timeProvider">The clock of the transport's timers (idle timeout, cookie key rotation, session lifetime).</param>
     /// <param name="meterFactory">Creates the <c>SukatDtls.Transport</c> meter; without it the transport records no metrics.</param>
+    /// <param name="sessionCache">
+    /// A session cache registered as a service (e.g. by <c>AddDtlsDistributedSessionCache</c>), used when
+    /// <see cref="DtlsTransportOptions.SessionCache"/> is not set; without either, each listener keeps sessions in memory.
+    /// </param>
     public DtlsTransportFactory(IOptions<DtlsTransportOptions> options, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null,
-        IMeterFactory? meterFactory = null)
+        IMeterFactory? meterFactory = null, IDtlsSessionCache? sessionCache = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
@@ -44,6 +49,7 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
         _timeProvider = timeProvider ?? TimeProvider.System;
         _memoryPool = MemoryPool<byte>.Shared;
         _metrics = meterFactory is null ? null : new DtlsMetrics(meterFactory);
+        _sessionCache = sessionCache;
     }
 
     /// <summary>True for <see cref="DtlsEndPoint"/> only.</summary>
@@ -64,7 +70,8 @@ public sealed class DtlsTransportFactory : IConnectionListenerFactory, IConnecti
 
         cancellationToken.ThrowIfCancellationRequested();
         var setup = GetOrCreateSetup();
-        var listener = new DtlsConnectionListener(dtlsEndPoint, setup.Options, setup.Credentials, _crypto, _memoryPool, _timeProvider, _loggerFactory, _metrics);
+        var listener = new DtlsConnectionListener(dtlsEndPoint, setup.Options, setup.Credentials, _crypto, _memoryPool, _timeProvider, _loggerFactory, _metrics,
+            _sessionCache);
         listener.Bind();
         lock (_listenersLock)
         {

@@ -26,6 +26,31 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Openssl_client_resumes_on_node_B_a_session_it_made_on_node_A()
+    {
+        await using var redis = await RedisServer.StartAsync(output);
+        await using var nodeA = await Functional.DistributedSessionTests.StartNodeAsync(redis, output);
+        await using var nodeB = await Functional.DistributedSessionTests.StartNodeAsync(redis, output);
+        string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
+        try
+        {
+            string first = await RunClientAsync($"127.0.0.1:{nodeA.DtlsEndPoint.Port}", "-sess_out", sessionFile);
+            Assert.Contains("New, TLSv1.2", first);
+
+            // Node A stores the session in the background, after the handshake: wait (bounded) until Redis has it.
+            string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
+            var database = await redis.DatabaseAsync();
+            await Wait.UntilAsync(() => database.KeyExists(Functional.DistributedSessionTests.InstanceName + "dtls-session:" + sessionId));
+
+            Assert.Contains("Reused, TLSv1.2", await RunClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", "-sess_in", sessionFile));
+        }
+        finally
+        {
+            File.Delete(sessionFile);
+        }
+    }
+
     /// <summary>Runs s_client (not quiet, so it reports the session), sends a line, closes stdin; returns what it printed.</summary>
     private async Task<string> RunClientAsync(string target, params string[] arguments)
     {

@@ -25,6 +25,7 @@ internal sealed class DtlsMetrics
     private readonly Counter<long> _sentBytes;
     private readonly Counter<long> _receivedRecords;
     private readonly Counter<long> _sentRecords;
+    private readonly Counter<long> _sessionLookups;
 
     public DtlsMetrics(IMeterFactory meterFactory)
     {
@@ -53,6 +54,8 @@ internal sealed class DtlsMetrics
         _sentBytes = meter.CreateCounter<long>("dtls.sent_bytes", "By", "Application bytes sent.");
         _receivedRecords = meter.CreateCounter<long>("dtls.received_records", "{record}", "Application records received.");
         _sentRecords = meter.CreateCounter<long>("dtls.sent_records", "{record}", "Application records sent.");
+        _sessionLookups = meter.CreateCounter<long>("dtls.session_cache.lookups", "{lookup}",
+            "Session IDs offered by clients and looked up in the session cache (tag result: hit, miss or error; error.type for errors).");
     }
 
     public void ConnectionStarted() => _activeConnections.Add(1);
@@ -91,6 +94,19 @@ internal sealed class DtlsMetrics
     public void CookieSent() => _cookiesSent.Add(1);
 
     public void DatagramDropped(string reason) => _droppedDatagrams.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <param name="result"><c>hit</c>, <c>miss</c> or <c>error</c>.</param>
+    /// <param name="errorType">For errors: <c>timeout</c>, <c>unavailable</c>, <c>undecryptable</c> or the exception's type.</param>
+    public void SessionLookup(string result, string? errorType = null)
+    {
+        var tags = new TagList { { "result", result } };
+        if (errorType is not null)
+        {
+            tags.Add("error.type", errorType);
+        }
+
+        _sessionLookups.Add(1, tags);
+    }
 
     public void RecordReceived(int bytes)
     {

@@ -59,16 +59,21 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         MemoryPool<byte> memoryPool,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
-        DtlsMetrics? metrics = null)
+        DtlsMetrics? metrics = null,
+        IDtlsSessionCache? registeredSessionCache = null)
     {
         _requestedEndPoint = endPoint;
         _options = options;
         var peerSettings = new ServerPeerSettings(crypto, credentials, options, loggerFactory.CreateLogger(DtlsSecurityLog.Category))
         {
+            // The options' cache (set in code) first, then one registered as a service (AddDtlsDistributedSessionCache),
+            // else one in memory for this listener.
             Sessions = options.EnableSessionResumption
-                ? options.SessionCache ?? new MemoryDtlsSessionCache(options.MaxCachedSessions, options.SessionLifetime, timeProvider)
+                ? options.SessionCache ?? registeredSessionCache ?? new MemoryDtlsSessionCache(options.MaxCachedSessions, options.SessionLifetime, timeProvider)
                 : null,
             TimeProvider = timeProvider,
+            Metrics = metrics,
+            SessionLogger = loggerFactory.CreateLogger(DtlsSessionLog.Category),
         };
         _serverHandshake = new ServerHandshake(peerSettings, timeProvider);
         _crypto = crypto;

@@ -4,10 +4,17 @@ using Org.BouncyCastle.Tls;
 namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>Session resumption by session ID on the server (RFC 5246 §7.3 abbreviated handshake).</summary>
+/// <remarks>
+/// Calls into the cache run on the handshake thread, a dedicated thread: waiting for it there blocks no pool thread,
+/// and off the CPU gate (a slow cache must not keep other handshakes from computing). The cache never fails a handshake:
+/// a lookup that throws is a full handshake, a session that cannot be stored is not kept; both are counted and logged
+/// (at most once a second).
+/// </remarks>
 internal sealed partial class DtlsServerPeer
 {
-    // Calls into the cache run on the handshake thread, a dedicated thread: waiting for it there blocks no pool thread,
-    // and off the CPU gate (a slow cache must not keep other handshakes from computing).
+    /// <summary>The ID of the session this handshake resumes (found in the cache), to forget it after a fatal alert.</summary>
+    private byte[]? _resumingSessionId;
+
     public override byte[]? GetNewSessionID() => _settings.Sessions is null ? null : RandomNumberGenerator.GetBytes(32);
 
     public override TlsSession? GetSessionToResume(byte[] sessionID)
@@ -17,13 +24,32 @@ internal sealed partial class DtlsServerPeer
             return null;
         }
 
-        var state = _events.OffCpu(() =>
+        DtlsSessionState? state;
+        try
         {
-            using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
-            var lookup = sessions.GetAsync(sessionID, timeout.Token);
-            return lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
-        });
-        return state?.Session is { IsResumable: true } session ? session : null;
+            state = _events.OffCpu(() =>
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_events.ConnectionClosed);
+                timeout.CancelAfter(_settings.Options.HandshakeTimeout);
+                var lookup = sessions.GetAsync(sessionID, timeout.Token);
+                return lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
+            });
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OnSessionCacheFailed(sessions, "GetAsync", ex);
+            return null;
+        }
+
+        if (state?.Session is { IsResumable: true } session)
+        {
+            _settings.Metrics?.SessionLookup("hit");
+            _resumingSessionId = sessionID;
+            return session;
+        }
+
+        _settings.Metrics?.SessionLookup("miss");
+        return null;
     }
 
     /// <summary>After a full handshake: keep the new session for later resumption.</summary>
@@ -36,16 +62,71 @@ internal sealed partial class DtlsServerPeer
             return;
         }
 
-        _events.OffCpu(() =>
+        try
         {
-            using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
-            var store = sessions.SetAsync(session.SessionID, new DtlsSessionState(session, _settings.TimeProvider.GetUtcNow()), timeout.Token);
-            if (!store.IsCompletedSuccessfully)
+            _events.OffCpu(() =>
             {
-                store.AsTask().GetAwaiter().GetResult();
-            }
+                using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
+                var store = sessions.SetAsync(session.SessionID, new DtlsSessionState(session, _settings.TimeProvider.GetUtcNow()), timeout.Token);
+                if (!store.IsCompletedSuccessfully)
+                {
+                    store.AsTask().GetAwaiter().GetResult();
+                }
 
-            return true;
-        });
+                return true;
+            });
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OnSessionCacheFailed(sessions, "SetAsync", ex);
+        }
+    }
+
+    /// <summary>
+    /// RFC 5246 §7.2.2: a session whose connection ended with a fatal alert must not be resumed. BouncyCastle invalidates
+    /// its own copy; a store outside the process must be told.
+    /// </summary>
+    private void ForgetSessionAfterFatalAlert(short alertLevel, short alertDescription)
+    {
+        if (alertLevel != AlertLevel.fatal || _resumingSessionId is not { } sessionId || _settings.Sessions is not { } sessions
+            || !m_context.SecurityParameters.IsResumedSession)
+        {
+            return;
+        }
+
+        _resumingSessionId = null;
+        try
+        {
+            _events.OffCpu(() =>
+            {
+                using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
+                var remove = sessions.RemoveAsync(sessionId, timeout.Token);
+                if (!remove.IsCompletedSuccessfully)
+                {
+                    remove.AsTask().GetAwaiter().GetResult();
+                }
+
+                return true;
+            });
+            DtlsSessionLog.SessionRemoved(_settings.SessionLogger, _events.ConnectionId, Convert.ToHexString(sessionId), AlertDescription.GetText(alertDescription));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OnSessionCacheFailed(sessions, "RemoveAsync", ex);
+        }
+    }
+
+    private void OnSessionCacheFailed(IDtlsSessionCache sessions, string operation, Exception ex)
+    {
+        if (operation == "GetAsync")
+        {
+            _settings.Metrics?.SessionLookup("error", ex is SessionStoreException store ? store.ErrorType : ex.GetType().Name);
+        }
+
+        // Our distributed store logs its own failures, in detail; an application's cache is logged here.
+        if (ex is not SessionStoreException && _settings.SessionCacheFailures.ShouldLog(out long failures))
+        {
+            DtlsSessionLog.CacheFailed(_settings.SessionLogger, sessions.GetType().Name, operation, failures, ex);
+        }
     }
 }

@@ -89,6 +89,7 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     public override void NotifyAlertReceived(short alertLevel, short alertDescription)
     {
         base.NotifyAlertReceived(alertLevel, alertDescription);
+        ForgetSessionAfterFatalAlert(alertLevel, alertDescription);
         _events.OnAlertReceived(alertLevel, alertDescription);
     }
 
@@ -96,6 +97,7 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     {
         base.NotifyAlertRaised(alertLevel, alertDescription, message, cause);
         OnPskAlertRaised(alertLevel, alertDescription);
+        ForgetSessionAfterFatalAlert(alertLevel, alertDescription);
         _events.OnAlertRaised(alertLevel, alertDescription, message, cause);
     }
 }

@@ -32,4 +32,13 @@ internal sealed class ServerPeerSettings(BcTlsCrypto crypto, ServerCredentialsPr
     public IDtlsSessionCache? Sessions { get; init; }
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Where session lookups are counted (<c>dtls.session_cache.lookups</c>); null without metrics.</summary>
+    public DtlsMetrics? Metrics { get; init; }
+
+    /// <summary>Where failures of the session cache and removals are logged (<see cref="DtlsSessionLog"/>).</summary>
+    public ILogger SessionLogger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    /// <summary>Failures of an application's session cache: logged at most once a second, every handshake of the listener together.</summary>
+    public LogThrottle SessionCacheFailures { get; } = new(TimeProvider.System);
 }
