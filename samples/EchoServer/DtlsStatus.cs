@@ -25,10 +25,17 @@ public sealed class DtlsStatus : IDisposable
     private long _sentBytes;
     private long _receivedRecords;
     private long _sentRecords;
+    private long _sessionLookupsHit;
+    private long _sessionLookupsMiss;
+    private long _sessionLookupsError;
 
-    public DtlsStatus(IMeterFactory meterFactory, TimeProvider timeProvider)
+    /// <param name="meterFactory">The host's meters, whose <c>SukatDtls.Transport</c> instruments are read.</param>
+    /// <param name="timeProvider">The clock of the uptime.</param>
+    /// <param name="sessionStore">Where sessions are kept, for the page (memory unless Program.cs registered Redis).</param>
+    public DtlsStatus(IMeterFactory meterFactory, TimeProvider timeProvider, EchoSessionStore? sessionStore = null)
     {
         _meterFactory = meterFactory;
+        SessionStore = sessionStore?.Description ?? EchoSessionStore.Memory.Description;
         _started = timeProvider.GetUtcNow();
         Clock = timeProvider;
         _listener.InstrumentPublished = (instrument, listener) =>
@@ -38,12 +45,15 @@ public sealed class DtlsStatus : IDisposable
                 listener.EnableMeasurementEvents(instrument, this);
             }
         };
-        _listener.SetMeasurementEventCallback<long>(static (instrument, value, tags, state) => ((DtlsStatus)state!).OnLong(instrument.Name, value));
+        _listener.SetMeasurementEventCallback<long>(static (instrument, value, tags, state) => ((DtlsStatus)state!).OnLong(instrument.Name, value, tags));
         _listener.SetMeasurementEventCallback<double>(static (instrument, _, tags, state) => ((DtlsStatus)state!).OnHandshake(instrument.Name, tags));
         _listener.Start();
     }
 
     private TimeProvider Clock { get; }
+
+    /// <summary>Where the server keeps sessions: <c>memory</c>, or <c>redis HOST:PORT</c>.</summary>
+    public string SessionStore { get; }
 
     /// <summary>A consistent-enough copy of the figures (each read atomically), with the process's runtime figures.</summary>
     public DtlsStatusSnapshot Snapshot() => new(
@@ -58,6 +68,10 @@ public sealed class DtlsStatus : IDisposable
         SentBytes: Interlocked.Read(ref _sentBytes),
         ReceivedRecords: Interlocked.Read(ref _receivedRecords),
         SentRecords: Interlocked.Read(ref _sentRecords),
+        SessionStore: SessionStore,
+        SessionLookupsHit: Interlocked.Read(ref _sessionLookupsHit),
+        SessionLookupsMiss: Interlocked.Read(ref _sessionLookupsMiss),
+        SessionLookupsError: Interlocked.Read(ref _sessionLookupsError),
         UptimeSeconds: Math.Round((Clock.GetUtcNow() - _started).TotalSeconds, 1),
         GcAllocatedBytes: GC.GetTotalAllocatedBytes(precise: false),
         GcGen0Collections: GC.CollectionCount(0),
@@ -69,10 +83,20 @@ public sealed class DtlsStatus : IDisposable
         JitCompilationMilliseconds: Math.Round(System.Runtime.JitInfo.GetCompilationTime(currentThread: false).TotalMilliseconds, 3),
         ThreadPoolThreads: ThreadPool.ThreadCount);
 
-    private void OnLong(string instrument, long value)
+    private void OnLong(string instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
         switch (instrument)
         {
+            case "dtls.session_cache.lookups":
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "result")
+                    {
+                        Interlocked.Add(ref tag.Value as string == "hit" ? ref _sessionLookupsHit : ref tag.Value as string == "miss" ? ref _sessionLookupsMiss : ref _sessionLookupsError, value);
+                    }
+                }
+
+                break;
             case "dtls.active_connections": Interlocked.Add(ref _activeConnections, value); break;
             case "dtls.refused_peers": Interlocked.Add(ref _refusedPeers, value); break;
             case "dtls.cookies_sent": Interlocked.Add(ref _cookiesSent, value); break;
@@ -113,6 +137,10 @@ public sealed class DtlsStatus : IDisposable
 /// same JSON object so that one <c>GET /status</c> before and one after a run give both. The runtime figures are
 /// counters since the process started (subtract two pages) or current values.
 /// </summary>
+/// <param name="SessionStore">Where sessions are kept: <c>memory</c>, or <c>redis HOST:PORT</c> (the connection string <c>Redis</c>).</param>
+/// <param name="SessionLookupsHit">Session IDs offered by clients and found in the store (<c>dtls.session_cache.lookups</c>, result hit).</param>
+/// <param name="SessionLookupsMiss">… not found (unknown, expired): full handshakes.</param>
+/// <param name="SessionLookupsError">… the store failed, timed out or held a session that does not decrypt: full handshakes.</param>
 /// <param name="GcAllocatedBytes">
 /// Bytes the GC has allocated since start: <c>GC.GetTotalAllocatedBytes(precise: false)</c>. <c>precise: true</c>
 /// suspends every managed thread (the stop-the-world a GC starts with) to add the unused part of each thread's
@@ -142,6 +170,10 @@ public sealed record DtlsStatusSnapshot(
     long SentBytes,
     long ReceivedRecords,
     long SentRecords,
+    string SessionStore,
+    long SessionLookupsHit,
+    long SessionLookupsMiss,
+    long SessionLookupsError,
     double UptimeSeconds,
     long GcAllocatedBytes,
     int GcGen0Collections,

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 using SukatDtls.Samples.EchoServer;
 using SukatDtls.Transport;
 
@@ -33,6 +34,25 @@ builder.WebHost.UseDtls("Dtls");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<DtlsStatus>();
 
+// Sessions on Redis when the connection string 'Redis' is set (ConnectionStrings__Redis=127.0.0.1:6379), so that echo
+// servers sharing that Redis (and the SessionStore:EncryptionKey) resume each other's sessions and a restarted server
+// resumes its own; else in memory, per process.
+string? redis = builder.Configuration.GetConnectionString("Redis");
+bool developmentSessionKey = false;
+if (!string.IsNullOrWhiteSpace(redis))
+{
+    var redisOptions = ConfigurationOptions.Parse(redis);
+    redisOptions.AbortOnConnectFail = false; // start, and keep trying, while Redis is down: handshakes are full meanwhile
+    builder.Services.AddStackExchangeRedisCache(o =>
+    {
+        o.ConfigurationOptions = redisOptions;
+        o.InstanceName = "echo:";
+    });
+    builder.Services.AddDtlsDistributedSessionCache(builder.Configuration.GetSection("SessionStore"));
+    builder.Services.AddSingleton(new EchoSessionStore($"redis {string.Join(',', redisOptions.EndPoints)}"));
+    developmentSessionKey = builder.Configuration["SessionStore:EncryptionKey"] == EchoSessionStore.DevelopmentKey;
+}
+
 int dtlsPort = builder.Configuration.GetValue("Echo:DtlsPort", 5684);
 int statusPort = builder.Configuration.GetValue("Echo:StatusPort", 8080);
 ListenOptions? dtlsListen = null;
@@ -62,6 +82,12 @@ catch (Exception ex) when (ex is IOException or AddressInUseException or Invalid
 {
     Console.Error.WriteLine($"echo-server: cannot start: {ex.Message}");
     return 1;
+}
+
+if (developmentSessionKey)
+{
+    Console.Error.WriteLine("echo-server: warning: sessions on Redis are encrypted with the development key of appsettings.json, "
+        + "which anyone can read: set SessionStore__EncryptionKey (e.g. from 'openssl rand -hex 32') in production, the same on every server.");
 }
 
 // Kestrel replaces the endpoints with the bound ones, so port 0 shows the real port here.

@@ -45,6 +45,8 @@ public static class StatusPage
             {{Row("Bytes sent", s.SentBytes)}}
             {{Row("Records received", s.ReceivedRecords)}}
             {{Row("Records sent", s.SentRecords)}}
+            {{Row("Session store", s.SessionStore)}}
+            {{Row("Session lookups: hit / miss / error", $"{s.SessionLookupsHit} / {s.SessionLookupsMiss} / {s.SessionLookupsError}")}}
             {{Row("Uptime (s)", s.UptimeSeconds)}}
             </table>
             <h2>Process</h2>

@@ -45,6 +45,10 @@ public sealed class StatusPageTests(ITestOutputHelper output)
         metrics.RecordReceived(5);
         metrics.RecordSent(5);
         metrics.RecordSent(7);
+        metrics.SessionLookup("hit");
+        metrics.SessionLookup("hit");
+        metrics.SessionLookup("miss");
+        metrics.SessionLookup("error", "timeout");
 
         using var client = app.GetTestClient();
         var status = (await client.GetFromJsonAsync<DtlsStatusSnapshot>("/status", s_json))!;
@@ -59,6 +63,10 @@ public sealed class StatusPageTests(ITestOutputHelper output)
         Assert.Equal(12, status.SentBytes);
         Assert.Equal(1, status.ReceivedRecords);
         Assert.Equal(2, status.SentRecords);
+        Assert.Equal("memory", status.SessionStore);
+        Assert.Equal(2, status.SessionLookupsHit);
+        Assert.Equal(1, status.SessionLookupsMiss);
+        Assert.Equal(1, status.SessionLookupsError);
 
         // The process's runtime figures, under the JSON names the benchmark reads.
         using (var json = JsonDocument.Parse(await client.GetStringAsync("/status")))
@@ -78,6 +86,8 @@ public sealed class StatusPageTests(ITestOutputHelper output)
         var page = await client.GetStringAsync("/");
         Assert.Contains("<th>Active connections</th><td>1</td>", page);
         Assert.Contains("<th>Bytes sent</th><td>12</td>", page);
+        Assert.Contains("<th>Session store</th><td>memory</td>", page);
+        Assert.Contains("<th>Session lookups: hit / miss / error</th><td>2 / 1 / 1</td>", page);
         Assert.Contains("<th>JIT-compiled methods</th>", page);
     }
 

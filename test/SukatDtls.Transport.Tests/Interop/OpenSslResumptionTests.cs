@@ -51,6 +51,37 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Two_echo_samples_with_only_the_redis_connection_string_share_sessions_and_show_it_on_the_status_page()
+    {
+        await using var redis = await RedisServer.StartAsync(output);
+        var environment = new Dictionary<string, string?> { ["ConnectionStrings__Redis"] = redis.Configuration };
+        await using var sampleA = await EchoSampleProcess.StartAsync(output, extraEnvironment: environment);
+        await using var sampleB = await EchoSampleProcess.StartAsync(output, extraEnvironment: environment);
+        string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
+        try
+        {
+            string first = await RunClientAsync($"127.0.0.1:{sampleA.Port}", "-sess_out", sessionFile);
+            Assert.Contains("New, TLSv1.2", first);
+            string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
+            var database = await redis.DatabaseAsync();
+            await Wait.UntilAsync(() => database.KeyExists("echo:dtls-session:" + sessionId));
+
+            Assert.Contains("Reused, TLSv1.2", await RunClientAsync($"127.0.0.1:{sampleB.Port}", "-sess_in", sessionFile));
+
+            using var http = new HttpClient();
+            using var status = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(sampleB.StatusPage!, "status")));
+            Assert.StartsWith("redis 127.0.0.1:", status.RootElement.GetProperty("sessionStore").GetString(), StringComparison.Ordinal);
+            Assert.Equal(1, status.RootElement.GetProperty("sessionLookupsHit").GetInt64());
+            Assert.Equal(0, status.RootElement.GetProperty("sessionLookupsError").GetInt64());
+            Assert.Contains(sampleA.Process.StandardErrorLines, l => l.Contains("development key", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(sessionFile);
+        }
+    }
+
     /// <summary>Runs s_client (not quiet, so it reports the session), sends a line, closes stdin; returns what it printed.</summary>
     private async Task<string> RunClientAsync(string target, params string[] arguments)
     {
