@@ -25,17 +25,24 @@ public sealed class DtlsDistributedSessionCacheOptions
 
     /// <summary>
     /// How long a lookup of the store may take: a resumption whose lookup takes longer becomes a full handshake.
-    /// Default 100 ms; at most 10 s.
+    /// Default 500 ms; at most 10 s.
     /// </summary>
     /// <remarks>
     /// The handshake thread waits for the lookup (a dedicated thread, not the thread pool), without holding a CPU pass.
+    /// The default is far above a Redis round trip (about 0.1-0.2 ms on loopback) because in a burst of resumptions (a
+    /// restart storm) a lookup waits mostly for the node itself: StackExchange.Redis completes commands on the thread
+    /// pool, and with the pool's default minimum lookups were seen to take over 500 ms on 2 cores; raise the pool's
+    /// minimum (<c>ThreadPool.SetMinThreads</c>) as well (docs/benchmarks.md, "Restart storm"). It stays below the clients'
+    /// first retransmission (1 s), so a Redis that hangs delays a resumption without making the client resend.
     /// Writes (after a full handshake) and removals run in the background, nobody waits for them, and they are given up
-    /// after 1 s (or this timeout, if longer). After 3 failures or timeouts in a row the store is left alone for a
-    /// second: meanwhile resumptions are full handshakes at once, and then the store is tried again. Failures are counted
+    /// after 1 s (or this timeout, if longer). After 3 errors in a row (the cache threw) the store is left alone for a
+    /// second: meanwhile resumptions are full handshakes at once, and then the store is tried again; timeouts do not
+    /// count there (a server busy with a storm of handshakes makes lookups late too), but at most 256 operations may be
+    /// under way at once, so a store that hangs holds up no more than that. Failures are counted
     /// (<c>dtls.session_cache.lookups</c> and <c>dtls.session_cache.writes</c>, tag <c>error.type</c>) and logged at most
     /// once a second (events 51, 52).
     /// </remarks>
-    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromMilliseconds(100);
+    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
     /// What the store's keys start with, before the hexadecimal session ID, so that several applications can share one

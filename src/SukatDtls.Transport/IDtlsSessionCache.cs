@@ -7,7 +7,10 @@ namespace SukatDtls.Transport;
 /// </summary>
 /// <remarks>
 /// A session holds its master secret: keep it as carefully as a private key. Calls come from handshake threads,
-/// concurrently.
+/// concurrently; the handshake waits for them (on its own thread, not holding a CPU pass), so bound them. A cache that
+/// throws never fails a handshake: a lookup that throws is a full handshake, a session that cannot be stored is not
+/// kept (both logged, event 54). For sessions shared by several servers and kept across restarts, register the
+/// distributed store (<c>services.AddDtlsDistributedSessionCache(...)</c>) instead of writing one.
 /// </remarks>
 public interface IDtlsSessionCache
 {

@@ -52,7 +52,8 @@ internal static partial class Program
         }
 
         /// <param name="settings">Ours only: configuration overrides as environment variables (<c>Dtls__MaxConcurrentHandshakes</c>).</param>
-        public static Server Start(Tools t, bool ours, string cert, string key, IReadOnlyDictionary<string, string>? settings = null)
+        /// <param name="port">Ours only: the UDP port (0 = any free one), e.g. the port of a server that is being restarted.</param>
+        public static Server Start(Tools t, bool ours, string cert, string key, IReadOnlyDictionary<string, string>? settings = null, int port = 0)
         {
             string certPath = Path.Combine(t.Repo, "certs", cert), keyPath = Path.Combine(t.Repo, "certs", key);
             if (ours)
@@ -64,7 +65,7 @@ internal static partial class Program
                     UseShellExecute = false,
                     WorkingDirectory = Path.GetDirectoryName(t.EchoDll)!,
                 };
-                foreach (string a in new[] { t.EchoDll, "--port", "0", "--status-port", "0", "--cert", certPath, "--key", keyPath })
+                foreach (string a in new[] { t.EchoDll, "--port", port.ToString(Inv), "--status-port", "0", "--cert", certPath, "--key", keyPath })
                 {
                     psi.ArgumentList.Add(a);
                 }
@@ -97,10 +98,10 @@ internal static partial class Program
                     }
                 };
                 p.BeginErrorReadLine();
-                int port = 0;
+                int bound = 0;
                 Uri? status = null;
                 var deadline = DateTime.UtcNow.AddSeconds(60);
-                while ((port == 0 || status is null) && DateTime.UtcNow < deadline)
+                while ((bound == 0 || status is null) && DateTime.UtcNow < deadline)
                 {
                     string? line = p.StandardOutput.ReadLine();
                     if (line is null)
@@ -110,7 +111,7 @@ internal static partial class Program
 
                     if (line.StartsWith("Hosting at: ", StringComparison.Ordinal))
                     {
-                        port = IPEndPoint.Parse(line[12..].Trim()).Port;
+                        bound = IPEndPoint.Parse(line[12..].Trim()).Port;
                     }
                     else if (line.StartsWith("Status page at: ", StringComparison.Ordinal))
                     {
@@ -118,7 +119,7 @@ internal static partial class Program
                     }
                 }
 
-                if (port == 0)
+                if (bound == 0)
                 {
                     p.Kill();
                     throw new InvalidOperationException("the echo sample did not print 'Hosting at:'");
@@ -139,11 +140,11 @@ internal static partial class Program
                         }
                     }
                 });
-                return new Server(p, true, port, status) { _stderrTail = tail };
+                return new Server(p, true, bound, status) { _stderrTail = tail };
             }
             else
             {
-                int port = FreeUdpPort();
+                port = FreeUdpPort();
                 var psi = new ProcessStartInfo(t.Ref) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
                 psi.ArgumentList.Add(port.ToString(Inv));
                 psi.ArgumentList.Add(certPath);
@@ -163,7 +164,7 @@ internal static partial class Program
             }
         }
 
-        private static int FreeUdpPort()
+        internal static int FreeUdpPort()
         {
             using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             s.Bind(new IPEndPoint(IPAddress.Loopback, 0));

@@ -11,7 +11,7 @@ namespace SukatDtls.Transport.Benchmarks;
 /// Compares the echo sample (samples/EchoServer, Release) with the OpenSSL C reference echo server
 /// (shared/bench/dtls_echo_ref.c), both driven by the OpenSSL load generator (shared/bench/dtls_load.c).
 /// <c>dotnet run -c Release --project test/SukatDtls.Transport.Benchmarks -- [handshake] [echo] [sessions]
-/// [contention] [latency] [flood] [options]</c>; see <see cref="Options.Usage"/>.
+/// [contention] [latency] [flood] [restart-storm] [options]</c>; see <see cref="Options.Usage"/>.
 /// </summary>
 internal static partial class Program
 {
@@ -109,6 +109,7 @@ internal static partial class Program
                     "contention" => Contention(tools, o),
                     "latency" => Latency(tools, o),
                     "flood" => Flood(tools, o),
+                    "restart-storm" => RestartStorm(tools, o),
                     _ => throw new InvalidOperationException("unknown scenario " + scenario),
                 };
                 results.AddRange(figures);

@@ -175,6 +175,27 @@ public sealed class DistributedSessionTests(ITestOutputHelper output) : IAsyncLi
         Assert.Contains(nodeB.Logs.Entries, e => e.EventId.Id == 53 && e.Message.Contains("another key", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_resumed_handshake_that_ends_with_a_fatal_alert_removes_the_session_from_redis()
+    {
+        await using var nodeA = await StartNodeAsync(_redis, output, configureDtls: o => o.HandshakeTimeout = TimeSpan.FromSeconds(1));
+        await using var client = Client();
+        var session = await FullHandshakeAsync(client, nodeA);
+        await WaitUntilStoredAsync(session);
+
+        // The client's ClientHellos reach the server, its final flight never does: the client is done (in an abbreviated
+        // handshake its Finished comes last), the server's handshake times out and ends with a fatal alert.
+        await using var proxy = new ImpairmentProxy(nodeA.DtlsEndPoint, seed: 14);
+        proxy.Impair(new Impairment { Drop = 1.0, PassFirst = 2 }, Impairment.None);
+        await using (await client.ConnectAsync(proxy.EndPoint, session))
+        {
+        }
+
+        var database = await _redis.DatabaseAsync();
+        await Wait.UntilAsync(() => nodeA.Logs.Entries.Any(e => e.EventId.Id == 55));
+        await Wait.UntilAsync(() => !database.KeyExists(RedisKey(session))); // removed in the background
+    }
+
     /// <summary>A Kestrel host with the distributed session store on <paramref name="redis"/>.</summary>
     internal static Task<DtlsTestHost> StartNodeAsync(RedisServer redis, ITestOutputHelper output, string key = Key,
         ConnectionObserver? observer = null, Action<DtlsTransportOptions>? configureDtls = null) =>

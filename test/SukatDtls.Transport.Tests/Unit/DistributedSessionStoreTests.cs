@@ -22,21 +22,38 @@ public sealed class DistributedSessionStoreTests
     private static readonly byte[] s_sessionId = Enumerable.Range(1, 32).Select(i => (byte)i).ToArray();
 
     [Fact]
-    public async Task A_lookup_in_a_cache_that_never_answers_ends_at_the_timeout_and_the_cache_is_then_left_alone()
+    public async Task A_lookup_in_a_cache_that_never_answers_ends_at_the_timeout_and_no_more_than_256_wait_at_once()
     {
         var cache = new SilentCache();
         await using var store = Store(cache, TimeProvider.System, TimeSpan.FromMilliseconds(50));
 
-        for (int i = 0; i < SessionStoreBackoff.FailuresBeforeBackoff; i++)
+        var clock = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<SessionStoreException>(() => store.GetAsync(s_sessionId, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal("timeout", ex.ErrorType);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"the lookup took {clock.Elapsed.TotalMilliseconds:F0} ms");
+
+        // The abandoned lookups stay under way in the cache (it never finishes them): beyond 256, lookups fail at once.
+        var lookups = Enumerable.Range(0, 300).Select(_ => store.GetAsync(s_sessionId, CancellationToken.None).AsTask()).ToArray();
+        var failures = await Task.WhenAll(lookups.Select(async l => (await Assert.ThrowsAsync<SessionStoreException>(() => l.WaitAsync(TimeSpan.FromSeconds(5)))).ErrorType));
+        Assert.Equal(SessionStoreBackoff.MaxInFlight - 2, failures.Count(f => f == "timeout")); // the connection probe and the first lookup hold 2
+        Assert.All(failures.Where(f => f != "timeout"), f => Assert.Equal("unavailable", f));
+    }
+
+    [Fact]
+    public async Task After_three_errors_in_a_row_the_cache_is_left_alone_for_a_second()
+    {
+        var cache = new FailingCache();
+        await using var store = Store(cache, TimeProvider.System, TimeSpan.FromMilliseconds(50));
+        await WaitUntilAsync(() => Task.FromResult(cache.Lookups == 1)); // the connection probe failed: one error
+
+        for (int i = 1; i < SessionStoreBackoff.FailuresBeforeBackoff; i++)
         {
-            var clock = Stopwatch.StartNew();
-            var ex = await Assert.ThrowsAsync<SessionStoreException>(() => store.GetAsync(s_sessionId, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
-            Assert.Equal("timeout", ex.ErrorType);
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"the lookup took {clock.Elapsed.TotalMilliseconds:F0} ms");
+            var ex = await Assert.ThrowsAsync<SessionStoreException>(() => store.GetAsync(s_sessionId, CancellationToken.None).AsTask());
+            Assert.Equal(nameof(InvalidOperationException), ex.ErrorType);
         }
 
         int asked = cache.Lookups;
-        var skipped = await Assert.ThrowsAsync<SessionStoreException>(() => store.GetAsync(s_sessionId, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        var skipped = await Assert.ThrowsAsync<SessionStoreException>(() => store.GetAsync(s_sessionId, CancellationToken.None).AsTask());
         Assert.Equal("unavailable", skipped.ErrorType);
         Assert.Equal(asked, cache.Lookups);
     }
@@ -90,6 +107,35 @@ public sealed class DistributedSessionStoreTests
             Assert.True(DateTime.UtcNow < deadline, "the condition did not become true in time");
             await Task.Delay(5);
         }
+    }
+
+    /// <summary>A cache whose every operation throws (as a client whose server refuses connections).</summary>
+    private sealed class FailingCache : IDistributedCache
+    {
+        private int _lookups;
+
+        public int Lookups => Volatile.Read(ref _lookups);
+
+        public byte[]? Get(string key) => throw new NotSupportedException();
+
+        public Task<byte[]?> GetAsync(string key, CancellationToken token = default)
+        {
+            Interlocked.Increment(ref _lookups);
+            return Task.FromException<byte[]?>(new InvalidOperationException("No connection is available."));
+        }
+
+        public void Refresh(string key) => throw new NotSupportedException();
+
+        public Task RefreshAsync(string key, CancellationToken token = default) => throw new NotSupportedException();
+
+        public void Remove(string key) => throw new NotSupportedException();
+
+        public Task RemoveAsync(string key, CancellationToken token = default) => Task.FromException(new InvalidOperationException("No connection."));
+
+        public void Set(string key, byte[] value, DistributedCacheEntryOptions options) => throw new NotSupportedException();
+
+        public Task SetAsync(string key, byte[] value, DistributedCacheEntryOptions options, CancellationToken token = default) =>
+            Task.FromException(new InvalidOperationException("No connection."));
     }
 
     /// <summary>A cache that never completes an operation and ignores its token (as a hung server with a client that cannot cancel a sent command).</summary>

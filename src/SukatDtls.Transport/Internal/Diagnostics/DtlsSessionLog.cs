@@ -14,10 +14,10 @@ internal static partial class DtlsSessionLog
     [LoggerMessage(50, LogLevel.Information, "Sessions are kept in the distributed cache {CacheType}: keys '{KeyPrefix}<session id>', encrypted with key id {KeyId:x8}, {LifetimeSeconds:F0} s lifetime, {TimeoutMs:F0} ms per operation.", EventName = "SessionStoreStarted")]
     public static partial void StoreStarted(ILogger logger, string cacheType, string keyPrefix, uint keyId, double lifetimeSeconds, double timeoutMs);
 
-    [LoggerMessage(51, LogLevel.Warning, "The session store did not complete a {Operation} within {TimeoutMs:F0} ms (a lookup that fails is a full handshake; after 3 failures in a row the store is left alone for a second); {Failures} operations failed or were skipped since the last line; logged at most once a second.", EventName = "SessionStoreTimedOut")]
+    [LoggerMessage(51, LogLevel.Warning, "The session store did not complete a {Operation} within {TimeoutMs:F0} ms (a lookup that fails is a full handshake); {Failures} operations failed or were skipped since the last line; logged at most once a second.", EventName = "SessionStoreTimedOut")]
     public static partial void StoreTimedOut(ILogger logger, string operation, double timeoutMs, long failures);
 
-    [LoggerMessage(52, LogLevel.Warning, "The session store failed a {Operation} (a lookup that fails is a full handshake; after 3 failures in a row the store is left alone for a second); {Failures} operations failed or were skipped since the last line; logged at most once a second.", EventName = "SessionStoreFailed")]
+    [LoggerMessage(52, LogLevel.Warning, "The session store failed a {Operation} (a lookup that fails is a full handshake; after 3 errors in a row the store is left alone for a second); {Failures} operations failed or were skipped since the last line; logged at most once a second.", EventName = "SessionStoreFailed")]
     public static partial void StoreFailed(ILogger logger, string operation, long failures, Exception exception);
 
     [LoggerMessage(53, LogLevel.Warning, "A stored session was rejected ({Reason}); its client gets a full handshake. {Rejected} rejected since the last line; logged at most once a second.", EventName = "StoredSessionRejected")]

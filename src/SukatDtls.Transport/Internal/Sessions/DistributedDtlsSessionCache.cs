@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.Logging;
 using Org.BouncyCastle.Security;
+using Org.BouncyCastle.Tls;
 using Org.BouncyCastle.Tls.Crypto;
 using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 
@@ -28,8 +29,8 @@ namespace SukatDtls.Transport.Internal;
 /// run in the background: the handshake does not wait for them (a client reconnects to another node seconds later at
 /// the earliest); they are given up after <see cref="BackgroundTimeout"/> (or the operation timeout, if longer), and
 /// <see cref="DisposeAsync"/> waits for those still under way. The connection to the store is made when the store is
-/// created (a first lookup must not pay for it), and after failures in a row the store is left alone for a second
-/// (<see cref="SessionStoreBackoff"/>). Lookups that fail throw <see cref="SessionStoreException"/>
+/// created (a first lookup must not pay for it), after errors in a row the store is left alone for a second, and at most
+/// <see cref="SessionStoreBackoff.MaxInFlight"/> operations are under way at once (<see cref="SessionStoreBackoff"/>). Lookups that fail throw <see cref="SessionStoreException"/>
 /// (logged here, at most once a second), so that the handshake counts them as errors rather than misses.
 /// </para>
 /// </remarks>
@@ -43,7 +44,7 @@ internal sealed class DistributedDtlsSessionCache : IDtlsSessionCache, IAsyncDis
     public static readonly TimeSpan BackgroundTimeout = TimeSpan.FromSeconds(1);
 
     /// <summary>Makes secrets and certificates from stored bytes; BouncyCastle adopts them into its own crypto on resumption.</summary>
-    private static readonly TlsCrypto s_crypto = new BcTlsCrypto(new SecureRandom());
+    private static readonly BcTlsCrypto s_crypto = new(new SecureRandom());
 
     private readonly IDistributedCache _cache;
     private readonly SessionProtector _protector;
@@ -89,9 +90,22 @@ internal sealed class DistributedDtlsSessionCache : IDtlsSessionCache, IAsyncDis
         _metrics = meterFactory is null ? null : new DtlsSessionStoreMetrics(meterFactory);
         DtlsSessionLog.StoreStarted(_logger, cache.GetType().Name, _keyPrefix, _protector.KeyId, lifetime.TotalSeconds, _timeout.TotalMilliseconds);
 
-        // Connect now (a lookup of a key that never exists), so that the first clients after a start, a restart storm's,
-        // do not each wait for the connection and time out.
+        // Connect now (a lookup of a key that never exists), and run the sealing and the format once, so that the first
+        // clients after a start, a restart storm's, wait neither for the connection nor for the JIT.
         RunInBackground("connect", token => _cache.GetAsync(_keyPrefix + "connect", token));
+        WarmUp();
+    }
+
+    private void WarmUp()
+    {
+        byte[] sessionId = new byte[32];
+        var session = TlsUtilities.ImportSession(sessionId, new SessionParameters.Builder()
+            .SetCipherSuite(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+            .SetNegotiatedVersion(ProtocolVersion.DTLSv12)
+            .SetMasterSecret(s_crypto.CreateSecret(new byte[48]))
+            .Build());
+        byte[] plaintext = SessionStateFormat.Write(new DtlsSessionState(session, _clock.GetUtcNow()), s_crypto)!;
+        _ = Open(_protector.Seal(plaintext, sessionId), sessionId);
     }
 
     /// <summary>The key a session is stored under (without the cache's own prefix).</summary>
@@ -270,8 +284,12 @@ internal sealed class DistributedDtlsSessionCache : IDtlsSessionCache, IAsyncDis
         {
             case SessionStoreException skipped:
                 return skipped.ErrorType; // counted when it was skipped
+            case ObjectDisposedException:
+                return "disposed"; // the host is shutting down: a handshake it aborted may still try to remove its session
             case TimeoutException or OperationCanceledException:
-                _backoff.Failed();
+                // Not a reason to leave the store alone: a server busy with a storm of handshakes makes lookups late
+                // too, and turning its resumptions into full handshakes would make it busier still. A store that hangs
+                // is bounded by the timeout and by the operations allowed under way at once.
                 if (_failureLog.ShouldLog(out long timedOut))
                 {
                     DtlsSessionLog.StoreTimedOut(_logger, operation, timeout.TotalMilliseconds, timedOut);

@@ -1,8 +1,9 @@
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// Keeps a failing store from being hammered and from piling up work: after <see cref="FailuresBeforeBackoff"/> failures in
-/// a row (errors or timeouts, with no success between them) the store is left alone for a second, and at most <see cref="MaxInFlight"/> operations may be under way at once (an operation
+/// Keeps a failing store from being hammered and from piling up work: after <see cref="FailuresBeforeBackoff"/> errors in
+/// a row (the cache threw, with no success between them; timeouts do not count, see
+/// <see cref="DistributedDtlsSessionCache"/>) the store is left alone for a second, and at most <see cref="MaxInFlight"/> operations may be under way at once (an operation
 /// given up after its timeout may go on inside the cache client, which must not grow without bound while the store
 /// hangs). Either way the caller goes on without the store: a full handshake, a session not kept.
 /// </summary>
@@ -15,8 +16,8 @@ internal sealed class SessionStoreBackoff(TimeProvider timeProvider)
     public const int MaxInFlight = 256;
 
     /// <summary>
-    /// Failures in a row before the store is left alone: one slow operation (a cold connection, a garbage collection in
-    /// the store) must not turn a second of resumptions into full handshakes; a store that is down fails every one.
+    /// Errors in a row before the store is left alone: one failed operation must not turn a second of resumptions into
+    /// full handshakes; a store that refuses every operation fails them all.
     /// </summary>
     public const int FailuresBeforeBackoff = 3;
 
@@ -49,7 +50,7 @@ internal sealed class SessionStoreBackoff(TimeProvider timeProvider)
     public void Succeeded() => Volatile.Write(ref _failuresInARow, 0);
 
     /// <summary>
-    /// The store failed or did not answer in time: after <see cref="FailuresBeforeBackoff"/> in a row, leave it alone for
+    /// The store failed: after <see cref="FailuresBeforeBackoff"/> in a row, leave it alone for
     /// <see cref="RetryAfter"/>.
     /// </summary>
     public void Failed()
