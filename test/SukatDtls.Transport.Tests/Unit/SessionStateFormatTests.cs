@@ -39,7 +39,7 @@ public sealed class SessionStateFormatTests
         Assert.Equal(2, parameters.PeerCertificate.Length);
         Assert.Equal(ClientCertificateDer(), parameters.PeerCertificate.GetCertificateAt(0).GetEncoded());
         var extensions = parameters.ReadServerExtensions();
-        Assert.Equal([1, 22, 23], extensions.Keys.Order());
+        Assert.Equal([1, 22, 23], extensions.Keys.Order()); // not connection_id: a resumption negotiates a new one
         Assert.Equal([2], extensions[1]);
         Assert.Empty(extensions[22]);
     }
@@ -109,6 +109,7 @@ public sealed class SessionStateFormatTests
                 [ExtensionType.max_fragment_length] = [2],
                 [ExtensionType.encrypt_then_mac] = [],
                 [ExtensionType.extended_master_secret] = [],
+                [ExtensionType.connection_id] = [8, 1, 2, 3, 4, 5, 6, 7, 8],
             });
         }
 

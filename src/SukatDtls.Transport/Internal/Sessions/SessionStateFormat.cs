@@ -23,7 +23,7 @@ namespace SukatDtls.Transport.Internal;
 /// Left out: our own certificate (an abbreviated handshake sends none, and the server reports nothing from it; a node
 /// that reloaded its certificate would report a stale one) and SRP identities (no SRP suite is offered). The
 /// extensions are those the server sent (encrypt_then_mac, extended_master_secret, max_fragment_length, …): BouncyCastle
-/// answers a resumption with them. The plaintext holds the master secret: callers encrypt it
+/// answers a resumption with them; all but connection_id, which a resumption negotiates afresh. The plaintext holds the master secret: callers encrypt it
 /// (<see cref="SessionProtector"/>) and zero it.
 /// </para>
 /// </remarks>
@@ -67,6 +67,10 @@ internal static class SessionStateFormat
             writer.U16(parameters.NegotiatedVersion.FullVersion);
             var peer = parameters.PeerCertificate;
             var extensions = parameters.ReadServerExtensions();
+
+            // RFC 9146 §3: a resumed session negotiates its Connection ID afresh (DtlsServerPeer replaces the stored one),
+            // so the old ID is not kept.
+            extensions?.Remove(ExtensionType.connection_id);
             byte flags = (byte)((parameters.IsExtendedMasterSecret ? ExtendedMasterSecret : 0)
                 | (parameters.PskIdentity is not null ? HasPskIdentity : 0)
                 | (peer is not null ? HasPeerCertificate : 0)
