@@ -88,7 +88,7 @@ internal sealed class CertificateCredentials
                 $"The certificate '{certificate.Subject}' has no ECDSA or RSA private key; DTLS needs one of them.");
         }
 
-        var entries = new List<TlsCertificate> { crypto.CreateCertificate(certificate.RawData) };
+        var entries = new List<TlsCertificate> { CreateEntry(crypto, certificate.RawData) };
         if (chain is not null)
         {
             foreach (var extra in chain)
@@ -97,7 +97,7 @@ internal sealed class CertificateCredentials
                 bool isSelfSignedRoot = extra.SubjectName.RawData.AsSpan().SequenceEqual(extra.IssuerName.RawData);
                 if (!isLeaf && !isSelfSignedRoot)
                 {
-                    entries.Add(crypto.CreateCertificate(extra.RawData));
+                    entries.Add(CreateEntry(crypto, extra.RawData));
                 }
             }
         }
@@ -109,6 +109,10 @@ internal sealed class CertificateCredentials
     }
 
     /// <summary>Makes the server's signer for one handshake, choosing a signature scheme the client offered.</summary>
+    // Our own certificates are sent in every handshake: encoded once (EncodedCertificate) where the crypto allows it.
+    private static TlsCertificate CreateEntry(TlsCrypto crypto, byte[] der) =>
+        crypto is BcTlsCrypto bc ? new EncodedCertificate(bc, der) : crypto.CreateCertificate(der);
+
     public TlsCredentialedSigner CreateSigner(TlsContext context, BcTlsCrypto crypto) =>
         CreateSigner(context, crypto, context.SecurityParameters.ClientSigAlgs);
 
