@@ -54,11 +54,12 @@ internal sealed partial class DtlsConnection
                     // connection then costs no receive memory.
                     await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek).ConfigureAwait(false);
                 }
-                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+                catch (SocketException ex) when (IsIcmpReport(ex.SocketErrorCode))
                 {
                     // ICMP port unreachable for something we sent: the peer may be gone, or not yet listening.
-                    // Reported once per ICMP, so no busy loop; the idle timeout ends a peer that is really gone.
-                    Interlocked.Increment(ref _unreachableErrors);
+                    // Reported once per ICMP, so no busy loop; the idle timeout ends a peer that is really gone, and a
+                    // client's handshake a server that is not there (HandshakeTransport.Unreachable.cs).
+                    OnUnreachable(ex.SocketErrorCode);
                     continue;
                 }
 
@@ -118,9 +119,9 @@ internal sealed partial class DtlsConnection
                     // Does not block: the peek saw a datagram, and only this loop reads the socket.
                     received = socket.ReceiveFrom(buffer, SocketFlags.None, from);
                 }
-                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+                catch (SocketException ex) when (IsIcmpReport(ex.SocketErrorCode))
                 {
-                    Interlocked.Increment(ref _unreachableErrors);
+                    OnUnreachable(ex.SocketErrorCode);
                     continue;
                 }
 
@@ -141,6 +142,28 @@ internal sealed partial class DtlsConnection
         {
             _receiveProcessing.Release();
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Whether a socket error is an ICMP report the loop goes on after: port unreachable always; during a client's
+    /// handshake the other destination unreachable errors too (a firewall's reject), which the handshake's transport
+    /// weighs. Any other error, and those on a server or after the handshake, ends the connection as before.
+    /// </summary>
+    private bool IsIcmpReport(SocketError error) =>
+        error == SocketError.ConnectionRefused
+        || (!IsEstablished && _datagrams.UnreachableEndsHandshake && HandshakeTransport.IsUnreachable(error));
+
+    /// <summary>
+    /// The socket reported ICMP destination unreachable: counted; during the handshake the handshake's transport hears
+    /// of it too (a client's handshake ends when it is confirmed: the server cannot be reached).
+    /// </summary>
+    private void OnUnreachable(SocketError error)
+    {
+        Interlocked.Increment(ref _unreachableErrors);
+        if (!IsEstablished)
+        {
+            _datagrams.OnUnreachable(error);
         }
     }
 

@@ -196,8 +196,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// <summary>The record layer of the established connection; null during the handshake.</summary>
     public DtlsRecordLayer? Records => Volatile.Read(ref _records);
 
-    /// <summary>ICMP port-unreachable errors the socket reported (each once; a vanished peer).</summary>
+    /// <summary>ICMP destination-unreachable errors the socket reported and the connection went on after (each once; a vanished peer).</summary>
     public long UnreachableErrors => Interlocked.Read(ref _unreachableErrors);
+
+    /// <summary>Why the connection was aborted (its inner exception is the socket's error when receiving failed); null if it was not.</summary>
+    public ConnectionAbortedException? AbortReason => Volatile.Read(ref _abortReason);
 
     /// <summary>Datagrams of the established connection with at least one record that authenticated.</summary>
     public long AcceptedDatagrams => Interlocked.Read(ref _datagramsAccepted);

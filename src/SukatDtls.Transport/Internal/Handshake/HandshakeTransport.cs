@@ -37,8 +37,13 @@ namespace SukatDtls.Transport.Internal;
 /// our flight ended the handshake, the record layer resends it if the peer shows it was lost.
 /// </para>
 /// <para>The queue is bounded; datagrams beyond it are dropped, as a full socket buffer would.</para>
+/// <para>
+/// A client's transport also ends the handshake when the server cannot be reached (ICMP destination unreachable: nothing
+/// listens on its port, or a firewall rejects; by the rule in <c>HandshakeTransport.Unreachable.cs</c>); a server's
+/// ignores such reports.
+/// </para>
 /// </remarks>
-internal sealed class HandshakeTransport : DatagramTransport
+internal sealed partial class HandshakeTransport : DatagramTransport
 {
     private readonly Socket _socket;
     private readonly int _receiveLimit;
@@ -67,9 +72,22 @@ internal sealed class HandshakeTransport : DatagramTransport
     private readonly List<byte[]> _flight = [];
     private long _highestEpoch1Sequence = -1;
 
-    public HandshakeTransport(Socket socket, int receiveLimit, int sendLimit, int capacity)
+    // Clients: completed when the first datagram left (the connect's attempt delay counts from it).
+    private readonly TaskCompletionSource? _firstDatagramSent;
+    private volatile bool _heardFromPeer;
+
+    /// <param name="socket">The connected socket of the peer.</param>
+    /// <param name="receiveLimit">The largest datagram BouncyCastle may be handed.</param>
+    /// <param name="sendLimit">The largest datagram sent (flights are packed and fragmented to fit).</param>
+    /// <param name="capacity">Datagrams queued at most.</param>
+    /// <param name="unreachableEndsHandshake">
+    /// A client's transport: confirmed ICMP destination unreachable ends the handshake (<see cref="OnUnreachable"/>).
+    /// </param>
+    public HandshakeTransport(Socket socket, int receiveLimit, int sendLimit, int capacity, bool unreachableEndsHandshake = false)
     {
         _socket = socket;
+        _unreachableEndsHandshake = unreachableEndsHandshake;
+        _firstDatagramSent = unreachableEndsHandshake ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
         _receiveLimit = receiveLimit;
         _sendLimit = sendLimit;
         _capacity = capacity;
@@ -88,6 +106,15 @@ internal sealed class HandshakeTransport : DatagramTransport
     /// <summary>The transport is closed: the handshake ended (either way) or the connection is going away.</summary>
     public bool IsClosed => Volatile.Read(ref _closed);
 
+    /// <summary>A datagram came from the peer during the handshake: something answers there.</summary>
+    public bool HeardFromPeer => _heardFromPeer;
+
+    /// <summary>
+    /// A client's transport: completes when the handshake's first datagram left (computing the ClientHello is no time
+    /// the server had to answer in). Completed at once for a server's.
+    /// </summary>
+    public Task FirstDatagramSent => _firstDatagramSent?.Task ?? Task.CompletedTask;
+
     /// <summary>The datagram limit now (it falls when the kernel reports a smaller path MTU).</summary>
     public int SendLimit => _sendLimit;
 
@@ -104,6 +131,8 @@ internal sealed class HandshakeTransport : DatagramTransport
             if (!_closed && _queue.Count < _capacity)
             {
                 _queue.Enqueue((copy, datagram.Length));
+                _heardFromPeer = true;
+                ClearSuspicion();
                 Monitor.Pulse(_lock);
                 return true;
             }
@@ -205,38 +234,67 @@ internal sealed class HandshakeTransport : DatagramTransport
     {
         // BouncyCastle turns to receiving: the flight it wrote is complete, and the next one it writes is a new one.
         Flush();
+        KeepFlightForResend();
         _flight.Clear();
 
+        // waitMillis == 0 means "wait forever" in BouncyCastle's contract; the handshake timeout bounds it.
+        long deadline = waitMillis == 0 ? long.MaxValue : Environment.TickCount64 + waitMillis;
         bool waitedForPeer = false;
         int length;
-        lock (_lock)
+        while (true)
         {
-            while (true)
+            byte[][]? resend = null;
+            lock (_lock)
             {
-                if (_closed)
+                while (true)
                 {
-                    // Returning -1 here would make BouncyCastle spin on a dead transport.
-                    throw new IOException("The DTLS connection was closed.");
-                }
+                    ThrowIfUnreachable();
+                    if (_closed)
+                    {
+                        // Returning -1 here would make BouncyCastle spin on a dead transport.
+                        throw new IOException("The DTLS connection was closed.");
+                    }
 
-                if (TryTakeRecord(buffer, out length))
-                {
-                    break;
-                }
+                    if (TryTakeRecord(buffer, out length))
+                    {
+                        break;
+                    }
 
-                if (!waitedForPeer)
-                {
-                    // Nothing to compute until the peer answers: give the CPU pass to another handshake.
-                    Slot?.WaitForPeer();
-                    waitedForPeer = true;
-                }
+                    if (!waitedForPeer)
+                    {
+                        // Nothing to compute until the peer answers: give the CPU pass to another handshake.
+                        Slot?.WaitForPeer();
+                        waitedForPeer = true;
+                    }
 
-                // waitMillis == 0 means "wait forever" in BouncyCastle's contract; the handshake timeout bounds it.
-                if (!Monitor.Wait(_lock, waitMillis == 0 ? Timeout.Infinite : waitMillis))
-                {
-                    // BouncyCastle resends its flight (cheap: no pass needed) and waits again, still for the peer.
-                    return -1;
+                    long now = Environment.TickCount64;
+                    long wakeAt = deadline;
+                    resend = TakeConfirmationResend(now, ref wakeAt);
+                    if (resend is not null)
+                    {
+                        break;
+                    }
+
+                    if (now >= deadline)
+                    {
+                        // BouncyCastle resends its flight (cheap: no pass needed) and waits again, still for the peer.
+                        return -1;
+                    }
+
+                    // Woken by a datagram, an unreachable report, or the time: each is looked at again above.
+                    Monitor.Wait(_lock, (int)Math.Min(wakeAt - now, int.MaxValue));
                 }
+            }
+
+            if (resend is null)
+            {
+                break;
+            }
+
+            // Outside the lock: a send may report an ICMP error itself, and the receive loop must not wait for our sends.
+            foreach (byte[] datagram in resend)
+            {
+                SendToPeer(datagram);
             }
         }
 
@@ -318,8 +376,9 @@ internal sealed class HandshakeTransport : DatagramTransport
 
     public void Send(ReadOnlySpan<byte> buffer)
     {
-        if (Volatile.Read(ref _closed))
+        if (Volatile.Read(ref _closed) || Volatile.Read(ref _unreachable) == Unreachable)
         {
+            // Closed, or the server cannot be reached: BouncyCastle's alert about the failure has nobody to go to.
             return;
         }
 
@@ -358,10 +417,23 @@ internal sealed class HandshakeTransport : DatagramTransport
         }
 
         _flight.Add(datagram.ToArray());
+        SendToPeer(datagram);
+    }
+
+    /// <summary>Sends one datagram on the handshake thread: a flight's, or a resend to confirm an ICMP report.</summary>
+    private void SendToPeer(ReadOnlySpan<byte> datagram)
+    {
+        if (Volatile.Read(ref _closed))
+        {
+            return;
+        }
+
+        bool confirming = OnDatagramLeaving();
         try
         {
             _socket.Send(datagram, SocketFlags.None);
             Interlocked.Increment(ref _datagramsSent);
+            _firstDatagramSent?.TrySetResult();
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize)
         {
@@ -370,10 +442,17 @@ internal sealed class HandshakeTransport : DatagramTransport
             int lower = Math.Min(DatagramSizes.PathPayload(_socket) ?? datagram.Length * 3 / 4, datagram.Length - 1);
             _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
         }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock)
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused
+            || (_unreachableEndsHandshake && IsUnreachable(ex.SocketErrorCode)))
         {
-            // UDP: an ICMP port-unreachable left by an earlier datagram, or a momentarily full send buffer. The
-            // datagram is lost as it could be on the network; retransmission deals with it.
+            // An ICMP destination unreachable left by an earlier datagram, reported here instead of to the receive loop
+            // (the kernel reports each once, to whichever call comes first). This datagram did not leave; retransmission
+            // deals with that, as with a loss. For a client it may mean the server cannot be reached.
+            OnSendUnreachable(ex.SocketErrorCode, confirming);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock)
+        {
+            // A momentarily full send buffer: the datagram is lost as it could be on the network.
         }
         catch (ObjectDisposedException ex)
         {
