@@ -63,7 +63,11 @@ public sealed class DtlsClientOptions
     /// <summary>How long the handshake waits before resending its flight; doubles each time up to 60 s. Default 1 s.</summary>
     public TimeSpan HandshakeRetransmissionTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long the handshake may take. Default 10 s.</summary>
+    /// <summary>
+    /// How long the handshake may take, retransmissions included; then <c>ConnectAsync</c> throws
+    /// <see cref="TimeoutException"/>. For a host name with several addresses it bounds all the attempts together,
+    /// counted from the first (name resolution comes before it). Default 10 s.
+    /// </summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -80,7 +84,10 @@ public sealed class DtlsClientOptions
     /// <summary>A connection that receives nothing for this long is closed. Default: never (a client decides itself).</summary>
     public TimeSpan IdleTimeout { get; set; } = Timeout.InfiniteTimeSpan;
 
-    /// <summary>How many client handshakes run at once (each on a dedicated thread). Default 16.</summary>
+    /// <summary>
+    /// How many client handshakes run at once (each on a dedicated thread). Every address a connect tries at the same
+    /// time counts; an address that finds no place waits until an earlier attempt of the same connect ends. Default 16.
+    /// </summary>
     public int MaxConcurrentHandshakes { get; set; } = 16;
 
     /// <summary>

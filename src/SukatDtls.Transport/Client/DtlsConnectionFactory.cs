@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -7,7 +6,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Org.BouncyCastle.Security;
-using Org.BouncyCastle.Tls;
 using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 using SukatDtls.Transport.Internal;
 using SukatDtls.Transport.Internal.BouncyCastle;
@@ -56,11 +54,34 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
 
     /// <summary>
     /// Connects to <paramref name="endpoint"/>: a <see cref="DtlsEndPoint"/>, an <see cref="IPEndPoint"/> or a
-    /// <see cref="DnsEndPoint"/> (resolved; the host name is then the name the certificate must carry).
+    /// <see cref="DnsEndPoint"/> (the host name is then the name the certificate must carry).
     /// </summary>
+    /// <remarks>
+    /// <para>
+    /// A host name is resolved, and every address it has is tried (Happy Eyeballs, RFC 8305): in the resolver's order
+    /// (RFC 6724's, as the system sorts them) with IPv6 and IPv4 alternating; the next address 250 ms after the last one
+    /// started while none has answered, or at once when one fails; the first to complete the handshake wins, and the
+    /// others are abandoned (their sockets closed) before this returns. <c>localhost</c> and names under it are the
+    /// loopback addresses, ::1 then 127.0.0.1, without asking the resolver (RFC 6761). All attempts together take at most
+    /// <see cref="DtlsClientOptions.HandshakeTimeout"/>, counted from the first.
+    /// </para>
+    /// <para>
+    /// A port where nothing listens is refused promptly: its host answers with ICMP port unreachable. One such answer
+    /// is not enough (it may have raced a server that is starting); the handshake resends its flight 250 ms later, and
+    /// when that is refused too (and nothing came from the server meanwhile) the attempt ends with
+    /// <see cref="SocketError.ConnectionRefused"/>. A firewall's reject (ICMP host or network "administratively
+    /// prohibited") is weighed the same way and ends with <see cref="SocketError.HostUnreachable"/> or
+    /// <see cref="SocketError.NetworkUnreachable"/>. Once established, a connection counts ICMP errors and goes on.
+    /// </para>
+    /// </remarks>
     /// <exception cref="TimeoutException">The server did not complete the handshake within <see cref="DtlsClientOptions.HandshakeTimeout"/>.</exception>
     /// <exception cref="AuthenticationException">The server certificate was rejected, or the server refused the handshake.</exception>
-    /// <exception cref="SocketException">The host name could not be resolved, or the socket failed.</exception>
+    /// <exception cref="SocketException">
+    /// Nothing listens on the server's port (<see cref="SocketError.ConnectionRefused"/>, the message naming each
+    /// address and port), a firewall rejects (<see cref="SocketError.HostUnreachable"/>,
+    /// <see cref="SocketError.NetworkUnreachable"/>), the host name could not be resolved, or the socket failed.
+    /// </exception>
+    /// <exception cref="InvalidOperationException"><see cref="DtlsClientOptions.MaxConcurrentHandshakes"/> handshakes are in progress already.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
         ConnectAsync(endpoint, sessionToResume: null, cancellationToken);
@@ -71,17 +92,51 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
     /// connection to the same server name) with an abbreviated handshake. The server may decline; then a full handshake
     /// runs. <see cref="Features.IDtlsSessionFeature.IsResumed"/> tells which happened.
     /// </summary>
+    /// <inheritdoc cref="ConnectAsync(EndPoint, CancellationToken)" path="/remarks"/>
     /// <inheritdoc cref="ConnectAsync(EndPoint, CancellationToken)" path="/exception"/>
     public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, DtlsResumableSession? sessionToResume, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        var (remote, hostName) = await ResolveAsync(endpoint, cancellationToken).ConfigureAwait(false);
-        string serverName = _options.ServerName ?? hostName ?? remote.Address.ToString();
+        cancellationToken.ThrowIfCancellationRequested();
+        var target = await ConnectTarget.ResolveAsync(endpoint, Resolver, cancellationToken).ConfigureAwait(false);
+        string serverName = _options.ServerName ?? target.HostName ?? target.EndPoints[0].Address.ToString();
         bool sendServerName = Uri.CheckHostName(serverName) == UriHostNameType.Dns;
+        var session = sessionToResume is not null && sessionToResume.ServerName == serverName ? sessionToResume : null;
 
+        var race = new ConnectRace(target, (remote, timeout, required) => StartAttemptAsync(remote, timeout, required, serverName, sendServerName, session),
+            _options.HandshakeTimeout, _timeProvider, _logger);
+        var connection = await race.RunAsync(cancellationToken).ConfigureAwait(false);
+        ClientLog.Connected(_logger, connection.ConnectionId, connection.RemoteEndPoint!, ((Features.IDtlsSessionFeature)connection).CipherSuiteName);
+        return connection;
+    }
+
+    /// <summary>
+    /// Resolves host names for <see cref="ConnectAsync(EndPoint, CancellationToken)"/>: the system's resolver. Tests
+    /// give names real addresses of their own here, so that the network and the handshakes stay real.
+    /// </summary>
+    internal Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>> Resolver { get; init; } = Dns.GetHostAddressesAsync;
+
+    /// <summary>Handshakes admitted and not finished (tests: abandoned and cancelled attempts leave none).</summary>
+    internal int HandshakesInProgress => _handshakes.InProgress;
+
+    /// <summary>Connections made and not yet disposed, established or not (tests: likewise).</summary>
+    internal int LiveConnections => _connections.Snapshot().Count;
+
+    /// <summary>
+    /// Starts the handshake with one address on a handshake thread, allowed <paramref name="timeout"/>. Null when no
+    /// handshake place is free and the connect has other attempts to wait for (<paramref name="required"/> false).
+    /// </summary>
+    /// <exception cref="SocketException">The socket could not be set up (no route to the address's network, say).</exception>
+    /// <exception cref="InvalidOperationException">No place, and <paramref name="required"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The factory was disposed.</exception>
+    private async ValueTask<ConnectAttempt?> StartAttemptAsync(IPEndPoint remote, TimeSpan timeout, bool required, string serverName, bool sendServerName,
+        DtlsResumableSession? session)
+    {
         if (_handshakes.TryAdmit(prefix: 0, out _) is not { } slot)
         {
-            throw new InvalidOperationException($"Too many DTLS client handshakes in progress ({_options.MaxConcurrentHandshakes}); see {nameof(DtlsClientOptions)}.{nameof(DtlsClientOptions.MaxConcurrentHandshakes)}.");
+            return required
+                ? throw new InvalidOperationException($"Too many DTLS client handshakes in progress ({_options.MaxConcurrentHandshakes}); see {nameof(DtlsClientOptions)}.{nameof(DtlsClientOptions.MaxConcurrentHandshakes)}.")
+                : null;
         }
 
         DtlsConnection connection;
@@ -95,24 +150,27 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             throw;
         }
 
-        var peer = new DtlsClientPeer(_crypto, _options, serverName, sendServerName, _clientCredentials, connection,
-            sessionToResume is not null && sessionToResume.ServerName == serverName ? sessionToResume : null);
-        var handshake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var peer = new DtlsClientPeer(_crypto, _options, serverName, sendServerName, _clientCredentials, connection, session, timeout);
+        var attempt = new ConnectAttempt(remote, connection, peer);
         long started = _timeProvider.GetTimestamp();
         try
         {
             _handshakes.Run(slot, () =>
             {
+                Exception? failure = null;
                 try
                 {
                     connection.OnHandshakeCompleted(ClientHandshake.Run(peer, connection, slot, () => _timeProvider.GetElapsedTime(started)));
-                    handshake.TrySetResult();
                 }
                 catch (Exception ex)
                 {
                     connection.Datagrams.EndHandshake();
-                    handshake.TrySetException(ex);
+                    failure = ex;
                 }
+
+                // The place is free before the connect hears of the end: the next address may need it.
+                slot.Finish();
+                attempt.Complete(failure);
             });
         }
         catch (ObjectDisposedException)
@@ -121,22 +179,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             throw;
         }
 
-        try
-        {
-            using (cancellationToken.UnsafeRegister(static state => ((DtlsConnection)state!).Abort(new ConnectionAbortedException("The connect was cancelled.")), connection))
-            {
-                await handshake.Task.ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex)
-        {
-            await connection.AbortAndDisposeAsync("The DTLS handshake failed.").ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
-            throw TranslateHandshakeFailure(ex, remote, peer);
-        }
-
-        ClientLog.Connected(_logger, connection.ConnectionId, remote, ((Features.IDtlsSessionFeature)connection).CipherSuiteName);
-        return connection;
+        return attempt;
     }
 
     private DtlsConnection CreateConnection(IPEndPoint remote)
@@ -145,7 +188,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         try
         {
             var datagrams = new HandshakeTransport(socket, DtlsConnection.MaxRecordDatagramSize,
-                sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
+                sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64, unreachableEndsHandshake: true);
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
                 inlineApplicationReads: _options.UnsafePreferInlineScheduling, maxDatagramSize: _options.MaxDatagramSize);
             _connections.Add(connection);
@@ -157,46 +200,6 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             socket.Dispose();
             throw;
         }
-    }
-
-    private static async ValueTask<(IPEndPoint Remote, string? HostName)> ResolveAsync(EndPoint endpoint, CancellationToken cancellationToken)
-    {
-        switch (endpoint)
-        {
-            case DtlsEndPoint dtls:
-                return (dtls.IPEndPoint, null);
-            case IPEndPoint ip:
-                return (ip, null);
-            case DnsEndPoint dns:
-                var addresses = await Dns.GetHostAddressesAsync(dns.Host, dns.AddressFamily, cancellationToken).ConfigureAwait(false);
-                if (addresses.Length == 0)
-                {
-                    throw new SocketException((int)SocketError.HostNotFound, $"The host name '{dns.Host}' has no address.");
-                }
-
-                return (new IPEndPoint(addresses[0], dns.Port), dns.Host);
-            default:
-                throw new NotSupportedException($"The DTLS client connects to IP, DNS and DTLS endpoints, not {endpoint.GetType().Name} '{endpoint}'.");
-        }
-    }
-
-    private Exception TranslateHandshakeFailure(Exception ex, IPEndPoint remote, DtlsClientPeer peer)
-    {
-        if (peer.CertificateRejection is { } rejection)
-        {
-            return new AuthenticationException($"The server certificate of {remote} was rejected: {rejection}.", ex);
-        }
-
-        return ex switch
-        {
-            TlsTimeoutException => new TimeoutException(
-                $"No DTLS handshake with {remote} within {_options.HandshakeTimeout.TotalSeconds:0.###} s: the server did not answer.", ex),
-            TlsFatalAlertReceived received => new AuthenticationException(
-                $"The server {remote} refused the handshake with alert {AlertDescription.GetText(received.AlertDescription)}{peer.ExplainServerAlert(received.AlertDescription)}.", ex),
-            TlsFatalAlert alert => new AuthenticationException(
-                $"The DTLS handshake with {remote} failed: {AlertDescription.GetText(alert.AlertDescription)} ({alert.Message}).", ex),
-            _ => new IOException($"The DTLS handshake with {remote} failed: {ex.Message}", ex),
-        };
     }
 
     private void OnHeartbeat()

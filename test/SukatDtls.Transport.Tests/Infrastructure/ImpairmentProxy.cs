@@ -136,6 +136,18 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
         old.Dispose();
     }
 
+    /// <summary>The client endpoint that last sent a datagram; null before the first.</summary>
+    public IPEndPoint? Client
+    {
+        get
+        {
+            lock (_clientLock)
+            {
+                return _client;
+            }
+        }
+    }
+
     public IPEndPoint Server { get; }
 
     public int Seed { get; }

@@ -18,11 +18,15 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
     private readonly CertificateCredentials? _clientCredentials;
     private readonly IDtlsPeerEvents _events;
     private readonly DtlsResumableSession? _sessionToResume;
+    private readonly TimeSpan _handshakeTimeout;
 
+    // handshakeTimeout: how long this handshake may take; the HandshakeTimeout option, or what is left of it when the
+    // connect started other addresses first.
     public DtlsClientPeer(BcTlsCrypto crypto, DtlsClientOptions options, string serverName, bool sendServerName,
-        CertificateCredentials? clientCredentials, IDtlsPeerEvents events, DtlsResumableSession? sessionToResume)
+        CertificateCredentials? clientCredentials, IDtlsPeerEvents events, DtlsResumableSession? sessionToResume, TimeSpan handshakeTimeout)
         : base(crypto)
     {
+        _handshakeTimeout = handshakeTimeout;
         _sessionToResume = sessionToResume;
         _crypto = crypto;
         _options = options;
@@ -51,7 +55,8 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
 
     public override bool IgnoreCorruptDtlsRecords => true;
 
-    public override int GetHandshakeTimeoutMillis() => (int)_options.HandshakeTimeout.TotalMilliseconds;
+    // At least 1 ms: BouncyCastle reads 0 as "no timeout".
+    public override int GetHandshakeTimeoutMillis() => (int)Math.Max(1, Math.Ceiling(_handshakeTimeout.TotalMilliseconds));
 
     public override int GetHandshakeResendTimeMillis() => (int)_options.HandshakeRetransmissionTimeout.TotalMilliseconds;
 
