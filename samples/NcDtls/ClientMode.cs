@@ -29,7 +29,6 @@ internal static partial class ClientMode
             DangerousAcceptAnyServerCertificate = settings.Insecure,
             TrustedCertificateAuthorities = settings.CaFile is null ? null : CertificateFiles.LoadAuthorities(settings.CaFile),
             ClientCertificate = settings.CertificateFile is null ? null : CertificateFiles.LoadWithKey(settings.CertificateFile, settings.KeyFile).Certificate,
-            MaxConcurrentHandshakes = 1,
         };
 
         string host = settings.Host!;
@@ -49,6 +48,12 @@ internal static partial class ClientMode
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain)
         {
             throw new NcDtlsException($"cannot resolve the host '{host}': {ex.Message}", ex);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            // Nothing listens there (ICMP port unreachable, twice): as nc and openssl say it, without the details, which
+            // -vv logs per address.
+            throw new NcDtlsException($"connection refused by {host} port {settings.Port}", ex);
         }
         catch (SocketException ex)
         {

@@ -313,6 +313,42 @@ public sealed class NcDtlsTests
         }
     }
 
+    [Fact]
+    public async Task A_closed_port_is_refused_within_a_second_or_two_of_connecting()
+    {
+        // Nothing bound there: the kernel answers with ICMP port unreachable. No other test uses 127.77.2.0/24, so the
+        // port stays closed while tests run in parallel.
+        int port = NcDtlsProcess.FreeUdpPort(IPAddress.Parse("127.77.2.1"));
+        await using var client = NcDtlsProcess.Start(_output, "client", ["-v", "--ca", TestCertificates.CaPem, "127.77.2.1", Text(port)]);
+        await client.WaitForErrorLineAsync(line => line.Contains($"connecting to 127.77.2.1 port {port}", StringComparison.Ordinal),
+            Step, "the 'connecting' log line");
+
+        // From the attempt, not from the process start: the default 10 s handshake timeout is not waited for.
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(1, await client.WaitForExitAsync(Step));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"refused {clock.Elapsed} after connecting");
+        string error = Assert.Single(client.StandardErrorLines, line => line.StartsWith("nc-dtls: ", StringComparison.Ordinal));
+        Assert.Equal($"nc-dtls: connection refused by 127.77.2.1 port {port}", error);
+        Assert.Empty(client.StandardOutputLines);
+    }
+
+    [Theory]
+    [InlineData("::1")]
+    [InlineData("127.0.0.1")]
+    public async Task Client_connects_to_localhost_whether_the_listener_is_on_IPv6_or_IPv4_loopback(string address)
+    {
+        // localhost is ::1 and 127.0.0.1 whatever /etc/hosts says (RFC 6761); the name is checked against the certificate.
+        await using var listener = await NcDtlsProcess.StartListenerAsync(_output, Step, "-v", address, "0");
+        await using var client = NcDtlsProcess.Start(_output, "client", ["--ca", TestCertificates.CaPem, "localhost", Text(listener.Port)]);
+        string line = Unique($"to localhost on {address}");
+        await client.Process.WriteLineAsync(line);
+        await listener.Process.ReadLineAsync(Step, received => received == line, $"'{line}'");
+
+        client.Process.CloseStandardInput();
+        Assert.Equal(0, await client.WaitForExitAsync(Step));
+        Assert.Equal(IPAddress.Parse(address), listener.EndPoint!.Address);
+    }
+
     public static TheoryData<string[], string> UsageErrors => new()
     {
         { ["--no-such-option", "127.0.0.1", "5684"], "unknown option '--no-such-option'" },
