@@ -146,13 +146,13 @@ internal sealed partial class DtlsConnection
     }
 
     /// <summary>
-    /// Whether a socket error is an ICMP report the loop goes on after: port unreachable always; during a client's
-    /// handshake the other destination unreachable errors too (a firewall's reject), which the handshake's transport
-    /// weighs. Any other error, and those on a server or after the handshake, ends the connection as before.
+    /// Whether a socket error is an ICMP destination unreachable report (port unreachable, a firewall's reject, no
+    /// route), which the loop counts and goes on after: it is unauthenticated and anyone who knows the peer's address
+    /// and port can forge it, so it never ends an established connection or a server's handshake; during a client's
+    /// handshake its transport weighs it (a report confirmed by a resend ends the handshake). Any other error ends the
+    /// connection.
     /// </summary>
-    private bool IsIcmpReport(SocketError error) =>
-        error == SocketError.ConnectionRefused
-        || (!IsEstablished && _datagrams.UnreachableEndsHandshake && HandshakeTransport.IsUnreachable(error));
+    private static bool IsIcmpReport(SocketError error) => HandshakeTransport.IsUnreachable(error);
 
     /// <summary>
     /// The socket reported ICMP destination unreachable: counted; during the handshake the handshake's transport hears

@@ -59,9 +59,6 @@ internal sealed partial class HandshakeTransport
     // Handshake thread only (clients): the datagrams of the flight sent last, for the confirming resend.
     private readonly List<byte[]> _lastFlight = [];
 
-    /// <summary>A client's transport: confirmed ICMP destination unreachable ends the handshake.</summary>
-    public bool UnreachableEndsHandshake => _unreachableEndsHandshake;
-
     /// <summary>
     /// Why the handshake ended when the server could not be reached (<see cref="SocketError.ConnectionRefused"/>: nothing
     /// listens); null otherwise.
