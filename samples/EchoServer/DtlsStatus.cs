@@ -78,6 +78,7 @@ public sealed class DtlsStatus : IDisposable
         GcGen1Collections: GC.CollectionCount(1),
         GcGen2Collections: GC.CollectionCount(2),
         GcHeapBytes: GC.GetTotalMemory(forceFullCollection: false),
+        GcCommittedBytes: GC.GetGCMemoryInfo().TotalCommittedBytes,
         GcPauseMilliseconds: Math.Round(GC.GetTotalPauseDuration().TotalMilliseconds, 3),
         JitCompiledMethods: System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: false),
         JitCompilationMilliseconds: Math.Round(System.Runtime.JitInfo.GetCompilationTime(currentThread: false).TotalMilliseconds, 3),
@@ -151,6 +152,11 @@ public sealed class DtlsStatus : IDisposable
 /// <param name="GcGen1Collections">Gen 1 and gen 2 collections since start.</param>
 /// <param name="GcGen2Collections">Gen 2 (full) collections since start.</param>
 /// <param name="GcHeapBytes">Bytes thought to be allocated on the managed heap now (<c>GC.GetTotalMemory(false)</c>, no collection).</param>
+/// <param name="GcCommittedBytes">
+/// Memory the GC has committed now, live objects and free space it keeps (<c>GC.GetGCMemoryInfo().TotalCommittedBytes</c>,
+/// as of the last collection): the managed share of the process's RSS; the rest is native (sockets' and the platform
+/// crypto's state, thread stacks, the runtime and code).
+/// </param>
 /// <param name="GcPauseMilliseconds">Time managed threads were paused for GC since start (<c>GC.GetTotalPauseDuration()</c>).</param>
 /// <param name="JitCompiledMethods">
 /// Methods the JIT compiled since start, every tier counted (a method's tier-0 and tier-1 code are two):
@@ -180,6 +186,7 @@ public sealed record DtlsStatusSnapshot(
     int GcGen1Collections,
     int GcGen2Collections,
     long GcHeapBytes,
+    long GcCommittedBytes,
     double GcPauseMilliseconds,
     long JitCompiledMethods,
     double JitCompilationMilliseconds,

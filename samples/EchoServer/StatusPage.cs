@@ -54,6 +54,7 @@ public static class StatusPage
             {{Row("GC bytes allocated", s.GcAllocatedBytes)}}
             {{Row("GC collections (gen 0 / 1 / 2)", $"{s.GcGen0Collections} / {s.GcGen1Collections} / {s.GcGen2Collections}")}}
             {{Row("GC heap (bytes)", s.GcHeapBytes)}}
+            {{Row("GC committed (bytes)", s.GcCommittedBytes)}}
             {{Row("GC pauses (ms)", s.GcPauseMilliseconds)}}
             {{Row("JIT-compiled methods", s.JitCompiledMethods)}}
             {{Row("JIT time (ms)", s.JitCompilationMilliseconds)}}
