@@ -192,7 +192,6 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
                 inlineApplicationReads: _options.UnsafePreferInlineScheduling, maxDatagramSize: _options.MaxDatagramSize);
             _connections.Add(connection);
-            connection.StartReceiving();
             return connection;
         }
         catch

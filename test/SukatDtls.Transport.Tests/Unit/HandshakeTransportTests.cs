@@ -152,4 +152,82 @@ public sealed class HandshakeTransportTests : IDisposable
         var buffer = new byte[100];
         Assert.Equal(small, buffer[..transport.Receive(buffer, 0, buffer.Length, 100)]);
     }
+    [Fact]
+    public async Task The_handshake_thread_reads_the_peers_flight_from_the_socket_itself()
+    {
+        var transport = Transport();
+        byte[] first = Record(22, 0, 1, 40), second = Record(22, 0, 2, 50);
+        var receive = Task.Factory.StartNew(() =>
+        {
+            var buffer = new byte[17_000];
+            var records = new List<byte[]>();
+            for (int i = 0; i < 2; i++)
+            {
+                int length = transport.Receive(buffer, 0, buffer.Length, 5_000);
+                records.Add(length < 0 ? [] : buffer[..length]);
+            }
+
+            return records;
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        // Two datagrams while Receive waits in poll(): both taken at that wake-up, handed over one record at a time.
+        _peer.Send(first);
+        _peer.Send(second);
+        var records = await receive.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(first, records[0]);
+        Assert.Equal(second, records[1]);
+        Assert.True(transport.HeardFromPeer);
+    }
+
+    [Fact]
+    public async Task A_datagram_another_peer_put_on_the_socket_before_connect_goes_to_the_connection_as_a_stray()
+    {
+        // The kernel keeps what reached the socket before connect(): the listener's race between bind() and connect().
+        using var stranger = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        stranger.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        byte[] strayRecord = Record(22, 0, 7, 30), peerRecord = Record(22, 0, 1, 20);
+        stranger.SendTo(strayRecord, socket.LocalEndPoint!);
+        Assert.True(socket.Poll(5_000_000, SelectMode.SelectRead));
+        socket.Connect(_peer.LocalEndPoint!);
+
+        var transport = new HandshakeTransport(socket, receiveLimit: 17_000, sendLimit: 1200, capacity: 8);
+        var events = new RecordingEvents();
+        transport.Attach(events, _peer.LocalEndPoint!.Serialize());
+        _peer.SendTo(peerRecord, socket.LocalEndPoint!);
+
+        var buffer = new byte[17_000];
+        int received = await Task.Run(() => transport.Receive(buffer, 0, buffer.Length, 5_000)).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(peerRecord, buffer[..received]);
+        var stray = Assert.Single(events.Strays);
+        Assert.Equal(strayRecord, stray.Datagram);
+        Assert.Equal(stranger.LocalEndPoint, stray.From);
+    }
+
+    [Fact]
+    public async Task Closing_the_socket_wakes_a_handshake_waiting_for_the_peer()
+    {
+        var transport = Transport();
+        var receive = Task.Factory.StartNew(() => transport.Receive(new byte[17_000], 0, 17_000, 60_000),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        // Time to reach poll(), whose wake-up this is about; had it not, it would find the socket closed all the same.
+        await Task.Delay(100);
+
+        // The socket alone, without Transport.Shutdown(): closing it must wake poll(), not leave it to the 60 s wait.
+        _socket.Dispose();
+        await Assert.ThrowsAsync<IOException>(() => receive.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    private sealed class RecordingEvents : IHandshakeSocketEvents
+    {
+        public List<(byte[] Datagram, EndPoint From)> Strays { get; } = [];
+
+        public void OnStrayDatagram(ReadOnlySpan<byte> datagram, SocketAddress from) =>
+            Strays.Add((datagram.ToArray(), from.ToIPEndPoint()));
+
+        public void OnUnreachableReported(SocketError error)
+        {
+        }
+    }
 }

@@ -8,9 +8,11 @@ namespace SukatDtls.Transport.Tests.Unit;
 
 /// <summary>
 /// The ICMP destination unreachable rule of a client's handshake transport (HandshakeTransport.Unreachable.cs), with
-/// this test in BouncyCastle's place: it sends a flight, blocks in Receive, and reports ICMP port unreachable as the
-/// connection's receive loop would. One report never ends the handshake but brings a resend forward; a report after that resend does; the
-/// server's answer clears the suspicion; a server's transport ignores reports; and reports that reach a send count too.
+/// this test in BouncyCastle's place: it sends a flight and blocks in Receive, where the transport reads the socket
+/// itself; the ICMP port unreachable reports are real ones the kernel delivers (forged through a raw socket: root, as the
+/// path-MTU tests need, or from a closed port). One report never ends the handshake but brings a resend forward; a
+/// report after that resend does; the server's answer clears the suspicion; a server's transport ignores reports; and
+/// reports that reach a send count too.
 /// </summary>
 public sealed class HandshakeUnreachableTests : IDisposable
 {
@@ -52,6 +54,13 @@ public sealed class HandshakeUnreachableTests : IDisposable
         return socket.LocalEndPoint!;
     }
 
+    /// <summary>ICMP port unreachable about our datagram to the server, as the server's host would send it.</summary>
+    private void Refuse() =>
+        ForgedIcmp.SendUnreachable(server: (IPEndPoint)_server.LocalEndPoint!, client: (IPEndPoint)_socket.LocalEndPoint!, ForgedIcmp.PortUnreachable);
+
+    /// <summary>The server answers our socket.</summary>
+    private void ServerAnswers() => _server.SendTo(_serverRecord, _socket.LocalEndPoint!);
+
     /// <summary>The next datagram the server's socket gets.</summary>
     private async Task<byte[]> ServerReceivesAsync()
     {
@@ -70,7 +79,7 @@ public sealed class HandshakeUnreachableTests : IDisposable
         Assert.Equal(_clientHello, await ServerReceivesAsync());
 
         var clock = Stopwatch.StartNew();
-        transport.OnUnreachable(SocketError.ConnectionRefused);
+        Refuse();
         Assert.Equal(_clientHello, await ServerReceivesAsync());
 
         // The resend came after the confirmation delay, well before the 5 s wait; the handshake still waits.
@@ -79,7 +88,7 @@ public sealed class HandshakeUnreachableTests : IDisposable
         Assert.Null(transport.UnreachableError);
 
         // A server that was starting answers now.
-        Assert.True(transport.Enqueue(_serverRecord));
+        ServerAnswers();
         Assert.Equal(_serverRecord, await receive.WaitAsync(Bound));
         Assert.True(transport.HeardFromPeer);
     }
@@ -91,11 +100,11 @@ public sealed class HandshakeUnreachableTests : IDisposable
         transport.Send(_clientHello);
         var receive = ReceiveAsync(transport, waitMillis: 10_000);
         await ServerReceivesAsync();
-        transport.OnUnreachable(SocketError.ConnectionRefused);
+        Refuse();
         await ServerReceivesAsync();
 
         var clock = Stopwatch.StartNew();
-        transport.OnUnreachable(SocketError.ConnectionRefused);
+        Refuse();
         var ex = await Assert.ThrowsAsync<DestinationUnreachableException>(() => receive.WaitAsync(Bound));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"refused after {clock.Elapsed}");
         Assert.Equal(SocketError.ConnectionRefused, ex.Error);
@@ -115,14 +124,14 @@ public sealed class HandshakeUnreachableTests : IDisposable
         transport.Send(_clientHello);
         var receive = ReceiveAsync(transport, waitMillis: 10_000);
         await ServerReceivesAsync();
-        transport.OnUnreachable(SocketError.ConnectionRefused);
+        Refuse();
         await ServerReceivesAsync();
-        Assert.True(transport.Enqueue(_serverRecord));
+        ServerAnswers();
         Assert.Equal(_serverRecord, await receive.WaitAsync(Bound));
 
         // Without the server's datagram this report would have confirmed the refusal; now it only starts a new suspicion.
-        transport.OnUnreachable(SocketError.ConnectionRefused);
-        Assert.Empty(await ReceiveAsync(transport, waitMillis: 50).WaitAsync(Bound));
+        Refuse();
+        Assert.Empty(await ReceiveAsync(transport, waitMillis: 100).WaitAsync(Bound));
         Assert.Null(transport.UnreachableError);
     }
 
@@ -135,7 +144,7 @@ public sealed class HandshakeUnreachableTests : IDisposable
         await ServerReceivesAsync();
         for (int i = 0; i < 3; i++)
         {
-            transport.OnUnreachable(SocketError.ConnectionRefused);
+            Refuse();
         }
 
         // Its wait ends as BouncyCastle asked (-1: resend yourself), with nothing sent in between.
@@ -145,46 +154,22 @@ public sealed class HandshakeUnreachableTests : IDisposable
     }
 
     [Fact]
-    public async Task A_report_that_overtakes_the_send_of_the_resend_still_confirms()
+    public async Task A_closed_port_is_refused_by_the_confirming_resend_every_time()
     {
-        // On loopback the kernel reports the ICMP for a datagram while its send is still returning, and a receive loop
-        // woken by it may tell the transport first. Whether it does varies, so ten closed ports; BouncyCastle's own
-        // resend would come only after 5 s, so each must be refused by the confirming resend.
+        // On loopback the kernel reports the ICMP for a datagram while its send is still returning: the resend is marked
+        // as confirming before it leaves, or its report would only start a new suspicion. BouncyCastle's own resend
+        // would come only after 5 s, so each of ten closed ports must be refused by the confirming resend.
         for (int run = 0; run < 10; run++)
         {
             using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             socket.Connect(ClosedPort());
             var transport = new HandshakeTransport(socket, receiveLimit: 17_000, sendLimit: 1200, capacity: 8, unreachableEndsHandshake: true);
 
-            // The connection's receive loop, blocking here: woken by the kernel as soon as the ICMP arrives.
-            var receiveLoop = new Thread(() =>
-            {
-                var peek = new byte[1];
-                while (true)
-                {
-                    try
-                    {
-                        socket.Receive(peek, SocketFlags.Peek);
-                    }
-                    catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
-                    {
-                        transport.OnUnreachable(ex.SocketErrorCode);
-                    }
-                    catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
-                    {
-                        return;
-                    }
-                }
-            }) { IsBackground = true };
-            receiveLoop.Start();
-
             var clock = Stopwatch.StartNew();
             transport.Send(_clientHello);
             var receive = ReceiveAsync(transport, waitMillis: 5_000);
             await Assert.ThrowsAsync<DestinationUnreachableException>(() => receive.WaitAsync(Bound));
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"run {run}: refused after {clock.Elapsed}, not by the confirming resend");
-            socket.Dispose();
-            receiveLoop.Join(Bound);
         }
     }
 

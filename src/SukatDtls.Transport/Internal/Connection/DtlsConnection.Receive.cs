@@ -10,7 +10,7 @@ namespace SukatDtls.Transport.Internal;
 /// Receiving: the peer socket's loop, datagrams forwarded by the listener, and the records of each datagram through the
 /// record layer into the input pipe.
 /// </summary>
-internal sealed partial class DtlsConnection
+internal sealed partial class DtlsConnection : IHandshakeSocketEvents
 {
     // How many datagrams one pass reads before the input pipe is flushed (and the application woken).
     private const int DatagramsPerPass = 64;
@@ -155,17 +155,14 @@ internal sealed partial class DtlsConnection
     private static bool IsIcmpReport(SocketError error) => HandshakeTransport.IsUnreachable(error);
 
     /// <summary>
-    /// The socket reported ICMP destination unreachable: counted; during the handshake the handshake's transport hears
-    /// of it too (a client's handshake ends when it is confirmed: the server cannot be reached).
+    /// The socket reported ICMP destination unreachable: counted (by the receive loop once established; during the
+    /// handshake by the handshake thread, which reads the socket then and weighs the report itself).
     /// </summary>
-    private void OnUnreachable(SocketError error)
-    {
-        Interlocked.Increment(ref _unreachableErrors);
-        if (!IsEstablished)
-        {
-            _datagrams.OnUnreachable(error);
-        }
-    }
+    private void OnUnreachable(SocketError error) => Interlocked.Increment(ref _unreachableErrors);
+
+    void IHandshakeSocketEvents.OnUnreachableReported(SocketError error) => OnUnreachable(error);
+
+    void IHandshakeSocketEvents.OnStrayDatagram(ReadOnlySpan<byte> datagram, SocketAddress from) => _owner.OnStrayDatagram(datagram, from);
 
     /// <summary>Processes datagrams taken from elsewhere (the handshake's queue, the listener), returning their buffers.</summary>
     /// <param name="queued">The datagrams.</param>

@@ -112,6 +112,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         _socket = socket;
         _peerAddress = peerAddress;
         _datagrams = datagrams;
+        datagrams.Attach(this, peerAddress);
         _owner = owner;
         _timeProvider = timeProvider;
         _logger = logger;
@@ -220,11 +221,6 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// <summary>Kestrel took the connection from <c>AcceptAsync</c>; from then on Kestrel disposes it.</summary>
     public bool IsAccepted { get; set; }
 
-    /// <summary>Starts receiving from the peer's socket; during the handshake datagrams are queued for BouncyCastle.</summary>
-    public void StartReceiving()
-    {
-        _receiveLoop = ReceiveLoopAsync(_socket);
-    }
 
     /// <summary>
     /// Called on the handshake thread when BouncyCastle finished the handshake: from now on the record layer carries
@@ -249,6 +245,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         {
             ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Connection.ProcessQueuedAsync(state.Queued), (Connection: this, Queued: queued), preferLocal: false);
         }
+
+        // The handshake thread read the socket until now; from here on the receive loop does.
+        Volatile.Write(ref _receiveLoop, ReceiveLoopAsync(_socket));
     }
 
     /// <summary>Ends the connection when the peer has been silent for longer than <paramref name="idleTimeout"/>.</summary>

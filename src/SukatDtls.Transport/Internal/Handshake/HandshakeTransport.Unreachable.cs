@@ -9,7 +9,8 @@ namespace SukatDtls.Transport.Internal;
 /// <remarks>
 /// <para>
 /// A connected UDP socket reports each such ICMP once, to its next receive or send, whichever comes first: the
-/// connection's receive loop and <see cref="SendToPeer"/> both tell <see cref="OnUnreachable"/>. (Linux reports port
+/// handshake thread's own reads (<see cref="ReadSocket"/>) and sends (<see cref="SendToPeer"/>) both tell
+/// <see cref="OnUnreachable"/>. (Linux reports port
 /// unreachable and the "prohibited" kinds of host and network unreachable; a plain host unreachable it keeps to itself.)
 /// The rule:
 /// </para>
@@ -82,7 +83,7 @@ internal sealed partial class HandshakeTransport
     /// The socket reported ICMP destination unreachable (<paramref name="error"/>, see <see cref="IsUnreachable"/>) during
     /// the handshake. A client's handshake ends by the rule above; a server's transport ignores it.
     /// </summary>
-    public void OnUnreachable(SocketError error)
+    private void OnUnreachable(SocketError error)
     {
         if (!_unreachableEndsHandshake)
         {
@@ -107,9 +108,6 @@ internal sealed partial class HandshakeTransport
                 _suspectedSince = Environment.TickCount64;
                 _resendAt = _suspectedSince + (long)UnreachableConfirmationDelay.TotalMilliseconds;
             }
-
-            // The handshake thread looks again: to schedule the resend, or to end the handshake.
-            Monitor.Pulse(_lock);
         }
     }
 

@@ -1,17 +1,21 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Net;
 using System.Net.Sockets;
 using Org.BouncyCastle.Tls;
 
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// The <see cref="DatagramTransport"/> BouncyCastle's handshake reads from and writes to for one peer. Datagrams are
-/// pushed in by our async socket loops (the peer's own connected socket, and the listener for datagrams that raced the
-/// <c>connect()</c>) and pulled out by BouncyCastle on its handshake thread, which blocks in
-/// <see cref="Receive(byte[], int, int, int)"/> until a datagram arrives or its wait ends. Once the handshake is done
-/// the transport closes and the connection's own record layer (<see cref="DtlsRecordLayer"/>) takes over; what is still
-/// queued is handed to it (<see cref="CloseAndTakeQueued"/>).
+/// The <see cref="DatagramTransport"/> BouncyCastle's handshake reads from and writes to for one peer. The handshake
+/// thread reads the peer's connected socket itself: in <see cref="Receive(byte[], int, int, int)"/> it waits in
+/// <c>poll()</c> for the peer's next flight (or its wait's end) and takes every datagram waiting, so a flight reaches
+/// BouncyCastle with no thread in between — not through the socket engine, a thread-pool worker and a queue, which
+/// cost a handshake several context switches per flight. The listener pushes in the rare datagrams that reached its
+/// socket instead (<see cref="Enqueue"/>: those that raced the <c>connect()</c>); they are read at the handshake's
+/// next wake-up. Once the handshake is done the transport closes, the connection's receive loop starts, and the
+/// connection's own record layer (<see cref="DtlsRecordLayer"/>) takes over; what is still queued is handed to it
+/// (<see cref="CloseAndTakeQueued"/>).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -51,12 +55,15 @@ internal sealed partial class HandshakeTransport : DatagramTransport
     private readonly int _capacity;
     private readonly Queue<(byte[] Buffer, int Length)> _queue;
 
-    // A monitor (not System.Threading.Lock): the handshake thread waits on it with Monitor.Wait.
-    private readonly object _lock = new();
+    // Guards the queue and the state shared with the listener's pushes and with the connection's abort.
+    private readonly Lock _lock = new();
     private bool _closed;
 
     // At most this many early application records are kept for the record layer; more are dropped, as UDP would.
     private const int MaxEarlyRecords = 16;
+
+    // At most this many datagrams are read from the socket per wake-up: a flight, with room to spare.
+    private const int DatagramsPerRead = 16;
 
     // Application records that came before the handshake was done, in arrival order (under _lock).
     private readonly List<(byte[] Buffer, int Length)> _early = [];
@@ -76,6 +83,11 @@ internal sealed partial class HandshakeTransport : DatagramTransport
     private readonly TaskCompletionSource? _firstDatagramSent;
     private volatile bool _heardFromPeer;
 
+    // The connection: strays and ICMP reports the handshake thread reads on the socket go to it; and the peer's
+    // address, to tell strays apart (null: every source is the peer's). Set before the handshake starts.
+    private IHandshakeSocketEvents? _events;
+    private SocketAddress? _peerAddress;
+
     /// <param name="socket">The connected socket of the peer.</param>
     /// <param name="receiveLimit">The largest datagram BouncyCastle may be handed.</param>
     /// <param name="sendLimit">The largest datagram sent (flights are packed and fragmented to fit).</param>
@@ -93,6 +105,13 @@ internal sealed partial class HandshakeTransport : DatagramTransport
         _capacity = capacity;
         // Grows on demand up to the capacity: preallocating it cost every idle connection 1.5 KiB.
         _queue = new Queue<(byte[], int)>();
+    }
+
+    /// <summary>Tells the transport whose socket it reads: the connection, and the peer's address.</summary>
+    public void Attach(IHandshakeSocketEvents events, SocketAddress peerAddress)
+    {
+        _events = events;
+        _peerAddress = peerAddress;
     }
 
     /// <summary>The handshake's place in the scheduler, told when the handshake waits for the peer and when it answered.</summary>
@@ -121,24 +140,32 @@ internal sealed partial class HandshakeTransport : DatagramTransport
     /// <summary>The first epoch-1 sequence number the handshake did not use: where the record layer's writing goes on.</summary>
     public long NextEpoch1Sequence => _highestEpoch1Sequence + 1;
 
-    /// <summary>Queues a copy of <paramref name="datagram"/>. Returns false when the queue is full or closed.</summary>
+    /// <summary>
+    /// Queues a copy of <paramref name="datagram"/> (from the listener's socket); the handshake takes it at its next
+    /// wake-up. Returns false when the queue is full or closed.
+    /// </summary>
     public bool Enqueue(ReadOnlySpan<byte> datagram)
     {
         byte[] copy = ArrayPool<byte>.Shared.Rent(datagram.Length);
         datagram.CopyTo(copy);
+        return EnqueueRented(copy, datagram.Length);
+    }
+
+    /// <summary>Queues a pooled buffer holding a datagram; returns it to the pool when the queue is full or closed.</summary>
+    private bool EnqueueRented(byte[] buffer, int length)
+    {
         lock (_lock)
         {
             if (!_closed && _queue.Count < _capacity)
             {
-                _queue.Enqueue((copy, datagram.Length));
+                _queue.Enqueue((buffer, length));
                 _heardFromPeer = true;
                 ClearSuspicion();
-                Monitor.Pulse(_lock);
                 return true;
             }
         }
 
-        ArrayPool<byte>.Shared.Return(copy);
+        ArrayPool<byte>.Shared.Return(buffer);
         return false;
     }
 
@@ -169,8 +196,6 @@ internal sealed partial class HandshakeTransport : DatagramTransport
             {
                 left.Add((item.Buffer, 0, item.Length));
             }
-
-            Monitor.PulseAll(_lock);
         }
 
         return left;
@@ -244,6 +269,7 @@ internal sealed partial class HandshakeTransport : DatagramTransport
         while (true)
         {
             byte[][]? resend = null;
+            int pollMillis = -1;
             lock (_lock)
             {
                 while (true)
@@ -272,6 +298,7 @@ internal sealed partial class HandshakeTransport : DatagramTransport
                     resend = TakeConfirmationResend(now, ref wakeAt);
                     if (resend is not null)
                     {
+                        pollMillis = 0;
                         break;
                     }
 
@@ -281,21 +308,30 @@ internal sealed partial class HandshakeTransport : DatagramTransport
                         return -1;
                     }
 
-                    // Woken by a datagram, an unreachable report, or the time: each is looked at again above.
-                    Monitor.Wait(_lock, (int)Math.Min(wakeAt - now, int.MaxValue));
+                    pollMillis = (int)Math.Min(wakeAt - now, int.MaxValue);
+                    break;
                 }
             }
 
-            if (resend is null)
+            if (pollMillis < 0)
             {
+                // A record for BouncyCastle.
                 break;
             }
 
-            // Outside the lock: a send may report an ICMP error itself, and the receive loop must not wait for our sends.
-            foreach (byte[] datagram in resend)
+            if (resend is not null)
             {
-                SendToPeer(datagram);
+                // Outside the lock: a send may report an ICMP error itself.
+                foreach (byte[] datagram in resend)
+                {
+                    SendToPeer(datagram);
+                }
+
+                continue;
             }
+
+            // Woken by a datagram, an ICMP report, the time, or the socket closing: each is looked at again above.
+            ReadSocket(pollMillis);
         }
 
         if (waitedForPeer)
@@ -305,6 +341,74 @@ internal sealed partial class HandshakeTransport : DatagramTransport
         }
 
         return length;
+    }
+
+    /// <summary>
+    /// On the handshake thread, outside the lock: waits up to <paramref name="timeoutMillis"/> for the socket to have a
+    /// datagram (or an ICMP report, or to close: disposing the socket wakes the wait), then queues every datagram
+    /// waiting, at most <see cref="DatagramsPerRead"/>. Nothing else reads the socket during the handshake.
+    /// </summary>
+    private void ReadSocket(int timeoutMillis)
+    {
+        byte[]? buffer = null;
+        try
+        {
+            if (!SocketPoll.WaitReadable(_socket, timeoutMillis))
+            {
+                return;
+            }
+
+            var from = _peerAddress is null ? null : new SocketAddress(_peerAddress.Family, _peerAddress.Size);
+            for (int read = 0; read < DatagramsPerRead && !Volatile.Read(ref _closed); read++)
+            {
+                if (read > 0 && _socket.Available == 0)
+                {
+                    return;
+                }
+
+                buffer = ArrayPool<byte>.Shared.Rent(DtlsConnection.MaxRecordDatagramSize);
+                int received;
+                try
+                {
+                    // Does not block: poll() saw a datagram or a report, and only this thread reads the socket.
+                    received = from is null ? _socket.Receive(buffer) : _socket.ReceiveFrom(buffer, SocketFlags.None, from);
+                }
+                catch (SocketException ex) when (IsUnreachable(ex.SocketErrorCode))
+                {
+                    // An ICMP report, once: counted by the connection, weighed here (a client's handshake may end).
+                    _events?.OnUnreachableReported(ex.SocketErrorCode);
+                    OnUnreachable(ex.SocketErrorCode);
+                    continue;
+                }
+
+                if (from is not null && !from.Equals(_peerAddress))
+                {
+                    _events?.OnStrayDatagram(buffer.AsSpan(0, received), from);
+                    continue;
+                }
+
+                byte[] datagram = buffer;
+                buffer = null;
+                EnqueueRented(datagram, received);
+            }
+        }
+        catch (ObjectDisposedException ex)
+        {
+            // The connection is going away (aborted, evicted, the listener unbound): disposing the socket woke poll().
+            throw new IOException("The DTLS connection's socket is closed.", ex);
+        }
+        catch (SocketException ex)
+        {
+            // Not an ICMP report: the socket is broken, and waiting on it again would only spin.
+            throw new IOException($"Receiving from the peer's socket failed: {ex.SocketErrorCode}.", ex);
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
     }
 
     /// <summary>The next record, from the rest of the last datagram or the next queued one (under <see cref="_lock"/>).</summary>

@@ -326,7 +326,6 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         _peers.TryAdd(peerAddress, connection);
         Statistics.OnPeerSocketCreated();
         DtlsLog.PeerSocketCreated(_logger, remoteEndPoint, connection.LocalEndPoint, connection.ConnectionId);
-        connection.StartReceiving();
         slot.Evict = connection.AbortForEviction;
         try
         {
