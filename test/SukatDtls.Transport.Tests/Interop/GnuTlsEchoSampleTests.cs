@@ -49,6 +49,11 @@ public sealed class GnuTlsEchoSampleTests
             "TLS_PSK_WITH_AES_128_CCM_8", $"{Dtls12}:-KX-ALL:+PSK:-CIPHER-ALL:+AES-128-CCM-8", true,
             "(DTLS1.2-X.509)-(PSK)-(AES-128-CCM-8)"
         },
+        {
+            // CoAP's mandatory suite for certificates and raw public keys (RFC 7252 §9.1.3.2-3).
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", $"{Dtls12}:-KX-ALL:+ECDHE-ECDSA:-CIPHER-ALL:+AES-128-CCM-8", false,
+            "(DTLS1.2-X.509)-(ECDHE-SECP256R1)-(ECDSA-SHA256)-(AES-128-CCM-8)"
+        },
     };
 
     [Theory]

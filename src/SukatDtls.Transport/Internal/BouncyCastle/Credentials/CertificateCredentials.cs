@@ -15,12 +15,18 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// </summary>
 internal sealed class CertificateCredentials
 {
-    // ECDHE only (forward secrecy), AEAD only: what OpenSSL, pion/dtls and Scandium negotiate by default.
+    // ECDHE only (forward secrecy), AEAD only: what OpenSSL, pion/dtls and Scandium negotiate by default. The two CCM
+    // suites (RFC 7251) come last: TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 is CoAP's mandatory suite for certificates and
+    // raw public keys (RFC 7252 §9.1.3.2-3) and all that many constrained devices (tinydtls, LwM2M clients) implement,
+    // so they must be there, but a peer that can do GCM or ChaCha20 gets those (a full 16-byte tag; CCM_8's 8 bytes
+    // suit radio links, not the internet). BouncyCastle's default lists have neither CCM suite.
     private static readonly int[] s_ecdsaSuites =
     [
         CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
         CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
         CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM,
+        CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
     ];
 
     private static readonly int[] s_rsaSuites =
@@ -53,7 +59,7 @@ internal sealed class CertificateCredentials
 
     public int[] CipherSuites { get; }
 
-    /// <summary>Every suite a client offers: ECDHE-ECDSA and ECDHE-RSA, AEAD only.</summary>
+    /// <summary>Every suite a client offers: ECDHE-ECDSA (GCM, ChaCha20, then CCM) and ECDHE-RSA, AEAD only.</summary>
     public static int[] AllCipherSuites { get; } = [.. s_ecdsaSuites, .. s_rsaSuites];
 
     public static CertificateCredentials Create(TlsCrypto crypto, X509Certificate2 certificate, X509Certificate2Collection? chain)
