@@ -218,7 +218,9 @@ public sealed class DtlsTransportOptions
     /// refused with alert access_denied (RFC 5246 §7.2.2: a well-formed credential that access control refuses), a store
     /// that throws or does not answer within the handshake timeout with internal_error; each is logged (category
     /// <c>SukatDtls.Transport.Security</c>, event ids 26-29, with the key's SHA-256). A client in raw-public-key mode that
-    /// sends no key is anonymous, refused only under <see cref="ClientCertificateMode.RequireCertificate"/>.
+    /// sends no key is anonymous, refused only under <see cref="ClientCertificateMode.RequireCertificate"/>. Without a
+    /// store, a server that asks for certificates refuses a client that offers only a raw public key with
+    /// unsupported_certificate (RFC 7250 §4.2).
     /// </para>
     /// <para>
     /// Raw public keys belong to certificate handshakes (ECDHE-ECDSA): the server needs a certificate or

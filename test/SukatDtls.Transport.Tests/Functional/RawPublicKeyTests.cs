@@ -205,6 +205,30 @@ public sealed class RawPublicKeyTests(ITestOutputHelper output) : IDisposable
         Assert.Contains($"the server's public key (SHA-256 {TestRawPublicKeys.Sha256Hex(serverKey)}) is not the pinned key ({TestRawPublicKeys.Sha256Hex(other)})", ex.Message);
     }
 
+    // RFC 7250 §4.2: a server that asks for certificates names the client's type, and fails when there is none in common.
+    // Without a key store, a client with only a raw public key meets X.509 only: refused at once, saying why, instead of
+    // running into a CertificateRequest it cannot answer. A server that asks for no certificate lets it in anonymously.
+    [Fact]
+    public async Task Without_a_key_store_a_key_only_client_is_refused_by_a_server_that_wants_certificates_and_anonymous_elsewhere()
+    {
+        await using var factory = Factory(o =>
+        {
+            o.ClientRawPublicKey = _clientKey;
+            o.PinnedServerPublicKeySha256 = TestRawPublicKeys.Sha256(_serverCertificateKey);
+        });
+
+        await using (var wantsCertificates = await StartAsync(o => o.ClientCertificateMode = ClientCertificateMode.AllowCertificate))
+        {
+            var ex = await Assert.ThrowsAsync<AuthenticationException>(() => factory.ConnectAsync(wantsCertificates.DtlsEndPoint).AsTask());
+            output.WriteLine(ex.Message);
+            Assert.Contains("unsupported_certificate(43): the server takes no raw public keys from clients", ex.Message);
+        }
+
+        await using var noCertificates = await StartAsync(_ => { });
+        await using var connection = await factory.ConnectAsync(noCertificates.DtlsEndPoint);
+        Assert.Equal(DtlsPeerAuthentication.None, (await _observer.NextAsync(Step)).Connection.Features.Get<IDtlsSessionFeature>()!.PeerAuthentication);
+    }
+
     [Fact]
     public async Task A_failing_key_store_fails_the_handshake_with_internal_error_and_the_server_goes_on()
     {

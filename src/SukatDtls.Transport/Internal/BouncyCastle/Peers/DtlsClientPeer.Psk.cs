@@ -76,6 +76,8 @@ internal sealed partial class DtlsClientPeer
                 $": the server's pre-shared key for identity {identity} is not ours",
             AlertDescription.handshake_failure when _certificateRequested && !_certificateSent =>
                 ": the server requires a client certificate, and we sent none" + (_clientCredentials is null ? "" : " that it accepts"),
+            AlertDescription.unsupported_certificate when !_certificateSent && _clientCredentials is { IsRawPublicKey: true } =>
+                ": the server takes no raw public keys from clients (it wants an X.509 certificate)",
             AlertDescription.access_denied or AlertDescription.bad_certificate or AlertDescription.unsupported_certificate
                 or AlertDescription.certificate_unknown
                 when _certificateSent && _clientCredentials is { IsRawPublicKey: true } raw =>

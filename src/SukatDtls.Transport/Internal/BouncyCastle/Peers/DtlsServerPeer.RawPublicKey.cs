@@ -77,10 +77,15 @@ internal sealed partial class DtlsServerPeer
 
     /// <summary>
     /// With a key store, a client may authenticate with a raw public key; X.509 stays listed, or a client that names
-    /// only X.509 in its extension would be refused.
+    /// only X.509 in its extension would be refused. Without one, a server that asks for certificates takes X.509 only,
+    /// and a client that offers only a raw public key is refused with unsupported_certificate (RFC 7250 §4.2: a server
+    /// that requests a certificate names the type, and fails when there is none in common); one that asks for none
+    /// ignores the extension (it must then omit it from its hello).
     /// </summary>
     protected override short[]? GetAllowedClientCertificateTypes() =>
-        _settings.Options.ClientRawPublicKeyStore is null ? null : [CertificateType.RawPublicKey, CertificateType.X509];
+        _settings.Options.ClientRawPublicKeyStore is not null ? [CertificateType.RawPublicKey, CertificateType.X509]
+        : _settings.ClientCertificates.IsRequested ? [CertificateType.X509]
+        : null;
 
     /// <summary>The client's raw public key: its key store decides (on the handshake thread, bounded by the handshake timeout).</summary>
     private void AuthorizeClientRawPublicKey(Certificate clientCertificate)
