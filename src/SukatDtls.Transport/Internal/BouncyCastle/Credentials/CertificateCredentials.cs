@@ -159,7 +159,12 @@ internal sealed class CertificateCredentials
 
     /// <summary>RFC 7250 §3: in (D)TLS 1.2 the Certificate message of a raw public key holds its SubjectPublicKeyInfo alone.</summary>
     private static Certificate RawPublicKeyCertificate(TlsCrypto crypto, byte[] subjectPublicKeyInfo) =>
-        new(CertificateType.RawPublicKey, null, [new CertificateEntry(crypto.CreateCertificate(CertificateType.RawPublicKey, subjectPublicKeyInfo), null)]);
+        new(CertificateType.RawPublicKey, null,
+        [
+            new CertificateEntry(crypto is BcTlsCrypto bc
+                ? new EncodedRawPublicKey(bc, subjectPublicKeyInfo)
+                : crypto.CreateCertificate(CertificateType.RawPublicKey, subjectPublicKeyInfo), null),
+        ]);
 
     /// <summary>Makes the server's signer for one handshake, choosing a signature scheme the client offered.</summary>
     // Our own certificates are sent in every handshake: encoded once (EncodedCertificate) where the crypto allows it.
