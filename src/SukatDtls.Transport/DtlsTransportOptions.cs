@@ -7,14 +7,15 @@ namespace SukatDtls.Transport;
 /// <summary>
 /// Options of the DTLS server transport, configured by <c>UseDtls(options =&gt; …)</c> or bound from configuration by
 /// <c>UseDtls(builder.Configuration.GetSection("Dtls"))</c> (scalars, TimeSpans as "00:00:10", enums by name, and the
-/// file paths <see cref="CertificatePath"/>, <see cref="KeyPath"/>, <see cref="ClientCertificateAuthoritiesPath"/>).
+/// file paths <see cref="CertificatePath"/>, <see cref="KeyPath"/>, <see cref="ClientCertificateAuthoritiesPath"/>, and the
+/// tables <see cref="PskKeys"/> and <see cref="ClientRawPublicKeys"/>).
 /// </summary>
 public sealed class DtlsTransportOptions
 {
     /// <summary>
     /// The server certificate with its private key (ECDSA or RSA), e.g.
     /// <c>X509Certificate2.CreateFromPemFile("server.pem", "server.key")</c>. Required unless <see cref="PskKeyStore"/>
-    /// is set (a PSK-only server).
+    /// (a PSK-only server) or <see cref="ServerRawPublicKey"/> (raw public keys only) is set.
     /// Only cipher suites that fit its key are offered: ECDHE-ECDSA for an ECDSA key, ECDHE-RSA for an RSA key.
     /// </summary>
     public X509Certificate2? ServerCertificate { get; set; }
@@ -183,6 +184,64 @@ public sealed class DtlsTransportOptions
 
     /// <summary>The PSK identity hint sent to clients (optional).</summary>
     public string? PskIdentityHint { get; set; }
+
+    /// <summary>
+    /// A key pair (ECDSA P-256, with its private key) the server presents as a raw public key (RFC 7250) to clients that
+    /// ask for one, instead of a certificate. Optional: without it, the key of <see cref="ServerCertificate"/> (or
+    /// <see cref="CertificatePath"/>) serves such clients.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// A client asks in its <c>server_certificate_type</c> extension. The server presents a raw public key when the
+    /// client lists it first, lists no X.509, or is itself in raw-public-key mode (offers only a raw public key of its
+    /// own, as CoAP's RawPublicKey mode and <c>coap-client-gnutls -M</c> do — GnuTLS lists X.509 first whatever its
+    /// mode); every other client gets the certificate. With this key and no certificate, clients that do not ask for a
+    /// raw public key can still use the PSK suites, and nothing else.
+    /// </para>
+    /// <para>
+    /// Only ECDHE-ECDSA suites go with a raw public key (CoAP's TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 among them). The key
+    /// must be exportable (<c>ECDsa.Create(ECCurve.NamedCurves.nistP256)</c>, or <c>ECDsa.ImportFromPem</c>). Clients
+    /// pin the key, usually by the SHA-256 of its SubjectPublicKeyInfo.
+    /// </para>
+    /// </remarks>
+    public System.Security.Cryptography.ECDsa? ServerRawPublicKey { get; set; }
+
+    /// <summary>
+    /// Accepts clients that authenticate with a raw public key (RFC 7250) when it says yes: the LwM2M way of admitting
+    /// devices by their key, without a PKI. Set this or <see cref="ClientRawPublicKeys"/>.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// With a store, the server accepts the <c>client_certificate_type</c> raw_public_key and asks such a client for its
+    /// key (a CertificateRequest), whatever <see cref="ClientCertificateMode"/> says; X.509 clients go on as that mode
+    /// says, so devices with keys and clients with certificates share one server. A key the store does not accept is
+    /// refused with alert access_denied (RFC 5246 §7.2.2: a well-formed credential that access control refuses), a store
+    /// that throws or does not answer within the handshake timeout with internal_error; each is logged (category
+    /// <c>SukatDtls.Transport.Security</c>, event ids 26-29, with the key's SHA-256). A client in raw-public-key mode that
+    /// sends no key is anonymous, refused only under <see cref="ClientCertificateMode.RequireCertificate"/>. Without a
+    /// store, a server that asks for certificates refuses a client that offers only a raw public key with
+    /// unsupported_certificate (RFC 7250 §4.2).
+    /// </para>
+    /// <para>
+    /// Raw public keys belong to certificate handshakes (ECDHE-ECDSA): the server needs a certificate or
+    /// <see cref="ServerRawPublicKey"/>. The handler finds the key in <c>IDtlsSessionFeature.PeerRawPublicKey</c>; a resumed
+    /// session keeps the key accepted when it was made.
+    /// </para>
+    /// </remarks>
+    public IDtlsRawPublicKeyStore? ClientRawPublicKeyStore { get; set; }
+
+    /// <summary>
+    /// The client raw public keys to accept, from configuration (<c>Dtls:ClientRawPublicKeys:0</c>, …): each entry is
+    /// the SHA-256 of a key's SubjectPublicKeyInfo in hex (64 digits; colons and spaces between them are ignored), or a
+    /// PEM public key (<c>-----BEGIN PUBLIC KEY-----</c>). Replaces <see cref="ClientRawPublicKeyStore"/> (set one or the
+    /// other).
+    /// </summary>
+    /// <remarks>
+    /// A fixed list, read once at start. The hash of a device's key file:
+    /// <c>openssl pkey -in device.key -pubout -outform DER | sha256sum</c>. For many devices, or keys that change,
+    /// implement <see cref="IDtlsRawPublicKeyStore"/>.
+    /// </remarks>
+    public IList<string> ClientRawPublicKeys { get; } = [];
 
     /// <summary>Whether clients may resume sessions by session ID (abbreviated handshake). Default true.</summary>
     public bool EnableSessionResumption { get; set; } = true;

@@ -5,8 +5,8 @@ namespace SukatDtls.Transport.Client;
 /// <summary>Options of the DTLS client, <see cref="DtlsConnectionFactory"/>.</summary>
 /// <remarks>
 /// The server certificate is validated against the system's trust store unless one of these is set, in this order of
-/// precedence: <see cref="DangerousAcceptAnyServerCertificate"/>, <see cref="PinnedServerCertificate"/>,
-/// <see cref="TrustedCertificateAuthorities"/>. Chain validation also checks the certificate's name against
+/// precedence: <see cref="DangerousAcceptAnyServerCertificate"/>, <see cref="PinnedServerCertificate"/> or
+/// <see cref="PinnedServerPublicKeySha256"/>, <see cref="TrustedCertificateAuthorities"/>. Chain validation also checks the certificate's name against
 /// <see cref="ServerName"/> (or the host of the endpoint) and its validity period.
 /// </remarks>
 public sealed class DtlsClientOptions
@@ -27,6 +27,18 @@ public sealed class DtlsClientOptions
     public X509Certificate2? PinnedServerCertificate { get; set; }
 
     /// <summary>
+    /// Accept the server whose public key has this SHA-256 (of its DER SubjectPublicKeyInfo, 32 bytes), whoever signed
+    /// it: presented as a raw public key (RFC 7250), which the client then asks for first, or in a certificate. The way
+    /// CoAP and LwM2M devices trust a server without a PKI.
+    /// </summary>
+    /// <remarks>
+    /// <c>openssl pkey -in server.key -pubout -outform DER | sha256sum</c> prints it from the server's key file, and
+    /// <c>SHA256.HashData(key.ExportSubjectPublicKeyInfo())</c> from a .NET key. Like
+    /// <see cref="PinnedServerCertificate"/>, it replaces chain and name validation; the two cannot be combined.
+    /// </remarks>
+    public byte[]? PinnedServerPublicKeySha256 { get; set; }
+
+    /// <summary>
     /// Accept any server certificate without validation. Only for tests and diagnostics: the connection is then open
     /// to interception by anyone on the path.
     /// </summary>
@@ -37,6 +49,14 @@ public sealed class DtlsClientOptions
     /// type; otherwise an empty certificate message is sent, and the server decides.
     /// </summary>
     public X509Certificate2? ClientCertificate { get; set; }
+
+    /// <summary>
+    /// A key pair (ECDSA P-256, with its private key) to authenticate with as a raw public key (RFC 7250) instead of a
+    /// certificate: offered in the <c>client_certificate_type</c> extension, and sent when the server accepts raw public
+    /// keys and asks for one (a server that does not gets an empty Certificate message, and decides). Not together with
+    /// <see cref="ClientCertificate"/>.
+    /// </summary>
+    public System.Security.Cryptography.ECDsa? ClientRawPublicKey { get; set; }
 
     /// <summary>The PSK identity to offer (with <see cref="PskKey"/>); enables PSK and ECDHE-PSK suites.</summary>
     /// <remarks>
@@ -115,6 +135,26 @@ public sealed class DtlsClientOptions
         if (ClientCertificate is { HasPrivateKey: false })
         {
             failures.Add($"{nameof(DtlsClientOptions)}.{nameof(ClientCertificate)} ('{ClientCertificate.Subject}') has no private key.");
+        }
+
+        if (ClientCertificate is not null && ClientRawPublicKey is not null)
+        {
+            failures.Add($"{nameof(DtlsClientOptions)}.{nameof(ClientCertificate)} and {nameof(ClientRawPublicKey)} are both set; a client authenticates with one of them.");
+        }
+
+        if (ClientRawPublicKey is { } key)
+        {
+            Internal.OptionLimits.Report(Internal.RawPublicKeyChecks.Check(key), $"{nameof(DtlsClientOptions)}.{nameof(ClientRawPublicKey)}", failures);
+        }
+
+        if (PinnedServerPublicKeySha256 is { Length: not System.Security.Cryptography.SHA256.HashSizeInBytes } pin)
+        {
+            failures.Add($"{nameof(DtlsClientOptions)}.{nameof(PinnedServerPublicKeySha256)} has {pin.Length} bytes; a SHA-256 has {System.Security.Cryptography.SHA256.HashSizeInBytes}.");
+        }
+
+        if (PinnedServerPublicKeySha256 is not null && PinnedServerCertificate is not null)
+        {
+            failures.Add($"{nameof(DtlsClientOptions)}.{nameof(PinnedServerCertificate)} and {nameof(PinnedServerPublicKeySha256)} are both set; pin one of them.");
         }
 
         if (failures.Count > 0)

@@ -44,6 +44,10 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         {
             _clientCredentials = CertificateCredentials.Create(_crypto, clientCertificate, _options.ClientCertificateChain);
         }
+        else if (_options.ClientRawPublicKey is { } rawPublicKey)
+        {
+            _clientCredentials = CertificateCredentials.CreateRawPublicKey(_crypto, rawPublicKey);
+        }
 
         if (_options.IdleTimeout != Timeout.InfiniteTimeSpan)
         {

@@ -36,6 +36,20 @@ public interface IDtlsSessionFeature
     ReadOnlyMemory<byte> PeerConnectionId { get; }
 
     /// <summary>
+    /// How the peer authenticated: <see cref="DtlsPeerAuthentication.PreSharedKey"/>,
+    /// <see cref="DtlsPeerAuthentication.RawPublicKey"/>, <see cref="DtlsPeerAuthentication.Certificate"/>, or
+    /// <see cref="DtlsPeerAuthentication.None"/> for a client that sent no certificate or key. A resumed session reports
+    /// what the full handshake that made it established.
+    /// </summary>
+    DtlsPeerAuthentication PeerAuthentication { get; }
+
+    /// <summary>
+    /// The raw public key (RFC 7250) the peer presented, as DER-encoded SubjectPublicKeyInfo; empty when it presented
+    /// none (an X.509 certificate is in <see cref="PeerCertificate"/>). Its SHA-256 is the key's usual fingerprint.
+    /// </summary>
+    ReadOnlyMemory<byte> PeerRawPublicKey { get; }
+
+    /// <summary>
     /// On the client side: the session to pass to a later connect to resume it (null when the server offered no
     /// resumable session). Always null on the server side.
     /// </summary>

@@ -172,6 +172,28 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         await Assert.ThrowsAsync<AuthenticationException>(() => wrongCase.ConnectAsync(host.DtlsEndPoint).AsTask());
     }
 
+    [Fact]
+    public async Task Client_raw_public_keys_from_configuration_admit_that_device_as_CoAP_servers_list_them()
+    {
+        var observer = new ConnectionObserver();
+        using var device = TestRawPublicKeys.ClientKey();
+        using var stranger = TestRawPublicKeys.NewKey();
+
+        // Environment-variable style: Dtls__ClientRawPublicKeys__0=<sha256 hex>, as the CoAP sample's README shows.
+        var section = ConfiguredDtlsHost.Section([.. PemCertificate, ("ClientRawPublicKeys:0", TestRawPublicKeys.Sha256Hex(device))]);
+        await using var host = await ConfiguredDtlsHost.StartAsync(output, section, observer: observer);
+
+        await using var factory = ClientFactory(o => o.ClientRawPublicKey = device);
+        await using var connection = await factory.ConnectAsync(host.DtlsEndPoint);
+        Assert.Equal("device", await EchoOnceAsync(connection, "device"));
+        var observed = await observer.NextAsync();
+        Assert.Equal(device.ExportSubjectPublicKeyInfo(), observed.Connection.Features.Get<IDtlsSessionFeature>()!.PeerRawPublicKey.ToArray());
+
+        await using var strangers = ClientFactory(o => o.ClientRawPublicKey = stranger);
+        var ex = await Assert.ThrowsAsync<AuthenticationException>(() => strangers.ConnectAsync(host.DtlsEndPoint).AsTask());
+        Assert.Contains("access_denied", ex.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("pem")]
     [InlineData("pem with its key")]
@@ -259,6 +281,9 @@ public sealed class ConfigurationTests(ITestOutputHelper output) : IDisposable
         { "ServerCertificate", "server.pem", "Dtls:ServerCertificate cannot be set from configuration: use Dtls:CertificatePath (and Dtls:KeyPath)." },
         { "ClientCertificateAuthoritiesPath", "no-such-ca.pem", "Dtls:ClientCertificateAuthoritiesPath 'no-such-ca.pem' does not exist (looked for " },
         { "PskKeys:device-1", "0011", "Dtls:PskKeys:device-1 has 2 bytes; a pre-shared key needs at least 16" },
+        { "ClientRawPublicKeys:0", "0011", "Dtls:ClientRawPublicKeys:0: '0011' is neither the SHA-256 of a SubjectPublicKeyInfo in hex (64 digits) nor a PEM public key." },
+        { "ServerRawPublicKey", "server.key", "Dtls:ServerRawPublicKey cannot be set from configuration: it is a key: set it in code, or let the certificate's key serve clients that ask for a raw public key." },
+        { "ClientRawPublicKeyStore", "x", "Dtls:ClientRawPublicKeyStore cannot be set from configuration: use Dtls:ClientRawPublicKeys." },
     };
 
     [Theory]

@@ -53,28 +53,8 @@ internal sealed class EchoSampleProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the sample process (not waiting for it): <c>--port 0 --status-port 0</c>.</summary>
-    public static ExternalProcess Launch(ITestOutputHelper? output, IReadOnlyDictionary<string, string?>? extraEnvironment = null)
-    {
-        string assembly = SamplePrograms.Locate("EchoServer", "EchoServer");
-        var environment = new Dictionary<string, string?>
-        {
-            // Whatever the test runner's environment says, the sample serves its own endpoints only.
-            ["ASPNETCORE_URLS"] = null,
-            ["ASPNETCORE_HTTP_PORTS"] = null,
-            ["ASPNETCORE_HTTPS_PORTS"] = null,
-            ["DOTNET_URLS"] = null,
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["DOTNET_ENVIRONMENT"] = "Production",
-            ["DOTNET_NOLOGO"] = "1",
-        };
-        foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string?>())
-        {
-            environment[name] = value;
-        }
-
-        return ExternalProcess.Start("echo-server", SamplePrograms.DotNetHost(), [assembly, "--port", "0", "--status-port", "0"], output,
-            workingDirectory: Path.GetDirectoryName(assembly), environment: environment);
-    }
+    public static ExternalProcess Launch(ITestOutputHelper? output, IReadOnlyDictionary<string, string?>? extraEnvironment = null) =>
+        SamplePrograms.Start("EchoServer", "EchoServer", "echo-server", ["--port", "0", "--status-port", "0"], output, extraEnvironment);
 
     /// <summary>Lines the sample's console logger wrote at level Error ("fail:") or Critical ("crit:").</summary>
     public IReadOnlyList<string> ErrorLogLines => Process.StandardOutputLines.Concat(Process.StandardErrorLines)

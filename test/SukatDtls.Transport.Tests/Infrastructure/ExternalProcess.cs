@@ -16,7 +16,7 @@ internal sealed class ExternalProcess : IAsyncDisposable
     private readonly List<string> _stdout = [];
     private readonly List<string> _stderr = [];
     private readonly TaskCompletionSource _stdoutEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private TaskCompletionSource _stdoutChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _outputChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _readCursor;
     private int _disposed;
 
@@ -157,35 +157,43 @@ internal sealed class ExternalProcess : IAsyncDisposable
     /// <exception cref="TimeoutException">No such line within <paramref name="timeout"/>.</exception>
     /// <exception cref="EndOfStreamException">Standard output ended first (the process exited).</exception>
     public Task<string> ReadLineAsync(TimeSpan timeout, Func<string, bool>? match = null, string? what = null) =>
-        NextLineAsync(consume: true, match, timeout, what ?? "a line");
+        NextLineAsync(consume: true, standardError: false, match, timeout, what ?? "a line");
 
     /// <summary>
     /// A line of standard output, written before or after this call, that matches; reading with
     /// <see cref="ReadLineAsync"/> is not affected.
     /// </summary>
     public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan timeout, string what) =>
-        NextLineAsync(consume: false, match, timeout, what);
+        NextLineAsync(consume: false, standardError: false, match, timeout, what);
 
-    private async Task<string> NextLineAsync(bool consume, Func<string, bool>? match, TimeSpan timeout, string what)
+    /// <summary>
+    /// A line of standard error, written before or after this call, that matches (for programs that report on standard
+    /// error, as gnutls-serv does).
+    /// </summary>
+    public Task<string> WaitForErrorLineAsync(Func<string, bool> match, TimeSpan timeout, string what) =>
+        NextLineAsync(consume: false, standardError: true, match, timeout, what);
+
+    private async Task<string> NextLineAsync(bool consume, bool standardError, Func<string, bool>? match, TimeSpan timeout, string what)
     {
         using var deadline = new CancellationTokenSource(timeout);
         int scanned = 0;
+        var lines = standardError ? _stderr : _stdout;
         while (true)
         {
             Task? changed;
             lock (_gate)
             {
                 ref int cursor = ref consume ? ref _readCursor : ref scanned;
-                while (cursor < _stdout.Count)
+                while (cursor < lines.Count)
                 {
-                    string line = _stdout[cursor++];
+                    string line = lines[cursor++];
                     if (match is null || match(line))
                     {
                         return line;
                     }
                 }
 
-                changed = _stdoutEnded.Task.IsCompleted ? null : _stdoutChanged.Task;
+                changed = _stdoutEnded.Task.IsCompleted ? null : _outputChanged.Task;
             }
 
             if (changed is null)
@@ -220,7 +228,7 @@ internal sealed class ExternalProcess : IAsyncDisposable
                     return matching;
                 }
 
-                changed = _stdoutEnded.Task.IsCompleted ? null : _stdoutChanged.Task;
+                changed = _stdoutEnded.Task.IsCompleted ? null : _outputChanged.Task;
             }
 
             if (changed is null)
@@ -339,8 +347,8 @@ internal sealed class ExternalProcess : IAsyncDisposable
                 _stdout.Add(line);
             }
 
-            changed = _stdoutChanged;
-            _stdoutChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            changed = _outputChanged;
+            _outputChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         if (line is not null)
@@ -358,12 +366,16 @@ internal sealed class ExternalProcess : IAsyncDisposable
             return;
         }
 
+        TaskCompletionSource changed;
         lock (_gate)
         {
             _stderr.Add(line);
+            changed = _outputChanged;
+            _outputChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         Log("err: " + line);
+        changed.TrySetResult();
     }
 
     private void Log(string message)

@@ -53,6 +53,38 @@ internal static class SamplePrograms
         throw new InvalidOperationException($"{assemblyName}.dll is not in {baseDirectory} and no samples/{sampleFolder} was found above it.");
     }
 
+    /// <summary>
+    /// Starts a sample as its own process (<c>dotnet ASSEMBLY.dll ARGUMENTS</c>, in its folder, so that its content root
+    /// holds its appsettings.json and certs/), in the Production environment and with no HTTP URLs from the test runner's
+    /// environment: the sample serves its own endpoints only. <paramref name="extraEnvironment"/> comes on top (a null
+    /// value removes a variable).
+    /// </summary>
+    /// <param name="sampleFolder">The folder under samples/, e.g. "EchoServer", "CoapServer".</param>
+    /// <param name="assemblyName">Its assembly, e.g. "EchoServer".</param>
+    /// <param name="processName">The name in messages and the test output.</param>
+    public static ExternalProcess Start(string sampleFolder, string assemblyName, string processName, IEnumerable<string> arguments,
+        ITestOutputHelper? output, IReadOnlyDictionary<string, string?>? extraEnvironment = null)
+    {
+        string assembly = Locate(sampleFolder, assemblyName);
+        var environment = new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_URLS"] = null,
+            ["ASPNETCORE_HTTP_PORTS"] = null,
+            ["ASPNETCORE_HTTPS_PORTS"] = null,
+            ["DOTNET_URLS"] = null,
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DOTNET_ENVIRONMENT"] = "Production",
+            ["DOTNET_NOLOGO"] = "1",
+        };
+        foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string?>())
+        {
+            environment[name] = value;
+        }
+
+        return ExternalProcess.Start(processName, DotNetHost(), [assembly, .. arguments], output,
+            workingDirectory: Path.GetDirectoryName(assembly), environment: environment);
+    }
+
     private static bool IsRunnable(string directory, string assemblyName) =>
         File.Exists(Path.Combine(directory, assemblyName + ".dll"))
         && File.Exists(Path.Combine(directory, assemblyName + ".runtimeconfig.json"))

@@ -49,6 +49,11 @@ public sealed class GnuTlsEchoSampleTests
             "TLS_PSK_WITH_AES_128_CCM_8", $"{Dtls12}:-KX-ALL:+PSK:-CIPHER-ALL:+AES-128-CCM-8", true,
             "(DTLS1.2-X.509)-(PSK)-(AES-128-CCM-8)"
         },
+        {
+            // CoAP's mandatory suite for certificates and raw public keys (RFC 7252 §9.1.3.2-3).
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", $"{Dtls12}:-KX-ALL:+ECDHE-ECDSA:-CIPHER-ALL:+AES-128-CCM-8", false,
+            "(DTLS1.2-X.509)-(ECDHE-SECP256R1)-(ECDSA-SHA256)-(AES-128-CCM-8)"
+        },
     };
 
     [Theory]
@@ -76,6 +81,43 @@ public sealed class GnuTlsEchoSampleTests
             && l.Contains($" established ({ianaName}).", StringComparison.Ordinal), Step, $"the connection log line naming {ianaName}");
 
         await CloseAndExpectCleanExitAsync(client, server, established);
+        Assert.Empty(server.ErrorLogLines);
+    }
+
+    // RFC 7250 §4.2: the server presents a type from the client's server_certificate_type list. A client that asks for a
+    // raw public key only gets the key of the sample's certificate alone; one that lists X.509 first (and has no raw
+    // key of its own) gets the certificate, verified against certs/ca.pem as usual.
+    [Fact]
+    public async Task Gnutls_cli_asking_for_a_raw_public_key_gets_one_and_a_client_preferring_X509_gets_the_certificate()
+    {
+        const string Ccm8 = $"{Dtls12}:-KX-ALL:+ECDHE-ECDSA:-CIPHER-ALL:+AES-128-CCM-8";
+        await using var server = await StartServerAsync();
+
+        await using (var rawKey = GnuTlsCli.StartDtlsClient("localhost", server.Port, $"{Ccm8}:-CTYPE-SRV-ALL:+CTYPE-SRV-RAWPK", _output,
+            "--no-ca-verification"))
+        {
+            string line = $"raw public key {Guid.NewGuid():N}";
+            await rawKey.WriteLineAsync(line);
+            Assert.Equal(line, await rawKey.ReadLineAsync(Step, l => l == line, $"the echo of '{line}'"));
+            Assert.Equal("(DTLS1.2-X.509-Raw Public Key)-(ECDHE-SECP256R1)-(ECDSA-SHA256)-(AES-128-CCM-8)", await GnuTlsCli.DescriptionAsync(rawKey, Step));
+            Assert.Contains("- Certificate type: Raw Public Key", rawKey.StandardOutputLines);
+            string established = await server.Process.WaitForLineAsync(l => l.Contains(" established (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8).", StringComparison.Ordinal),
+                Step, "the connection log line");
+            await CloseAndExpectCleanExitAsync(rawKey, server, established);
+        }
+
+        await using (var x509First = GnuTlsCli.StartDtlsClient("localhost", server.Port, $"{Ccm8}:+CTYPE-SRV-ALL", _output,
+            "--x509cafile", TestCertificates.CaPem))
+        {
+            string line = $"x509 first {Guid.NewGuid():N}";
+            await x509First.WriteLineAsync(line);
+            Assert.Equal(line, await x509First.ReadLineAsync(Step, l => l == line, $"the echo of '{line}'"));
+            Assert.Equal("(DTLS1.2-X.509)-(ECDHE-SECP256R1)-(ECDSA-SHA256)-(AES-128-CCM-8)", await GnuTlsCli.DescriptionAsync(x509First, Step));
+            AssertServerCertificateVerified(x509First);
+            x509First.CloseStandardInput();
+            Assert.True(await x509First.WaitForExitAsync(Step));
+        }
+
         Assert.Empty(server.ErrorLogLines);
     }
 

@@ -32,6 +32,8 @@ public sealed class OpenSslCipherSuiteTests
         { "ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", false },
         { "ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", false },
         { "ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", false },
+        { "ECDHE-ECDSA-AES128-CCM", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM", false },
+        { "ECDHE-ECDSA-AES128-CCM8", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", false }, // CoAP's mandatory certificate suite
         { "ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", true },
         { "ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", true },
     };
@@ -64,6 +66,25 @@ public sealed class OpenSslCipherSuiteTests
 
         Assert.Equal(ianaName, connection.Features.Get<IDtlsSessionFeature>()!.CipherSuiteName);
         await server.WaitForLineAsync(l => l == $"CIPHER is {openSslName}", Step, "the negotiated cipher");
+        await ExchangeWithOpenSslServerAsync(server, connection);
+    }
+
+    // OpenSSL 3.0 has no raw public keys (RFC 7250): it ignores our server_certificate_type and sends its certificate,
+    // whose key the pin then matches. No trust is configured: the pin alone must be enough.
+    [Fact]
+    public async Task Our_client_pinning_the_server_key_accepts_it_in_the_certificate_of_openssl_s_server()
+    {
+        await using var server = StartOpenSslServer(rsa: false, "-cipher", "ECDHE-ECDSA-AES128-CCM8");
+        using var serverKey = TestRawPublicKeys.ServerKey();
+        await using var factory = new DtlsConnectionFactory(
+            Options.Create(new DtlsClientOptions { PinnedServerPublicKeySha256 = TestRawPublicKeys.Sha256(serverKey) }),
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await using var connection = await factory.ConnectAsync(new IPEndPoint(IPAddress.Loopback, await OpenSslCli.AcceptPortAsync(server, Step)));
+
+        var session = connection.Features.Get<IDtlsSessionFeature>()!;
+        Assert.Equal("TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8", session.CipherSuiteName);
+        Assert.Equal(DtlsPeerAuthentication.Certificate, session.PeerAuthentication);
+        Assert.Equal("CN=localhost", session.PeerCertificate!.Subject);
         await ExchangeWithOpenSslServerAsync(server, connection);
     }
 

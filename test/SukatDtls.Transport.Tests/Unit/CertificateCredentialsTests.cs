@@ -26,4 +26,29 @@ public sealed class CertificateCredentialsTests
         // Every handshake writes these bytes: the same array each time, not an encoding made anew.
         Assert.Same(first.GetEncoded(), first.GetEncoded());
     }
+
+    // RFC 7250: a raw public key's Certificate message is the SubjectPublicKeyInfo alone, of the certificate's key when
+    // a client asks for a key, or of ServerRawPublicKey; written as the same bytes every handshake, as the chain is.
+    [Fact]
+    public void The_certificates_key_and_a_configured_key_are_presented_as_their_SubjectPublicKeyInfo_encoded_once()
+    {
+        var crypto = new PlatformTlsCrypto(new SecureRandom());
+        using var leaf = TestCertificates.EcdsaServer();
+        var certificate = CertificateCredentials.Create(crypto, leaf, null);
+        Assert.False(certificate.IsRawPublicKey);
+        Assert.True(certificate.RawPublicKey.IsRawPublicKey);
+        Assert.Equal(Org.BouncyCastle.Tls.CertificateType.RawPublicKey, certificate.RawPublicKey.Chain.CertificateType);
+        var raw = Assert.Single(certificate.RawPublicKey.Chain.GetCertificateList());
+        Assert.Equal(leaf.PublicKey.ExportSubjectPublicKeyInfo(), raw.GetEncoded());
+        Assert.Same(raw.GetEncoded(), raw.GetEncoded());
+        Assert.Equal(certificate.CipherSuites, certificate.RawPublicKey.CipherSuites);
+
+        using var key = TestRawPublicKeys.NewKey();
+        var configured = CertificateCredentials.CreateRawPublicKey(crypto, key);
+        Assert.Same(configured, configured.RawPublicKey);
+        var entry = Assert.Single(configured.Chain.GetCertificateList());
+        Assert.Equal(key.ExportSubjectPublicKeyInfo(), entry.GetEncoded());
+        Assert.Same(entry.GetEncoded(), entry.GetEncoded());
+        Assert.Contains(Org.BouncyCastle.Tls.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, configured.CipherSuites);
+    }
 }

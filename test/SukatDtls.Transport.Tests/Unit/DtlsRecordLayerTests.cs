@@ -20,6 +20,7 @@ public sealed class DtlsRecordLayerTests
         { CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, false },
         { CipherSuite.TLS_PSK_WITH_AES_128_CCM, false },
         { CipherSuite.TLS_PSK_WITH_AES_128_CCM_8, false },
+        { CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM, false },
         { CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, false },
         { CipherSuite.TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256, true },
         { CipherSuite.TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256, false },

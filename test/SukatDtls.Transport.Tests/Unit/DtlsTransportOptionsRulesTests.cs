@@ -72,12 +72,13 @@ public sealed class DtlsTransportOptionsRulesTests
     }
 
     [Fact]
-    public void Every_configurable_key_is_a_scalar_a_path_or_the_psk_table()
+    public void Every_configurable_key_is_a_scalar_a_path_the_psk_table_or_the_client_key_list()
     {
         Assert.Equal(
         [
             "AcceptQueueLength", "CertificatePassword", "CertificatePath", "ClientCertificateAuthoritiesPath", "ClientCertificateMode",
-            "ClientCertificateRevocationMode", "ConnectionIdLength", "CookieKeyRotationInterval", "CookieSecret", "EnableSessionResumption", "HandshakeQueueLength",
+            "ClientCertificateRevocationMode", "ClientRawPublicKeys", "ConnectionIdLength", "CookieKeyRotationInterval", "CookieSecret",
+            "EnableSessionResumption", "HandshakeQueueLength",
             "HandshakeRetransmissionTimeout", "HandshakeTimeout", "IdleTimeout", "KeyPath", "MaxCachedSessions",
             "MaxConcurrentHandshakes", "MaxConnections", "MaxDatagramSize", "MaxHandshakesPerSecondPerAddress", "PskIdentityHint",
             "PskKeys", "SessionLifetime", "UnsafePreferInlineScheduling",

@@ -57,6 +57,27 @@ public sealed class SessionStateFormatTests
         Assert.Null(parameters.ReadServerExtensions());
     }
 
+    // A client that authenticated with a raw public key (RFC 7250) resumes on another node as one: the stored
+    // certificate keeps its type, and the key comes back as the same SubjectPublicKeyInfo.
+    [Fact]
+    public void A_raw_public_key_peer_comes_back_as_a_raw_public_key()
+    {
+        using var key = TestRawPublicKeys.ClientKey();
+        byte[] spki = key.ExportSubjectPublicKeyInfo();
+        var builder = new SessionParameters.Builder()
+            .SetCipherSuite(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8)
+            .SetNegotiatedVersion(ProtocolVersion.DTLSv12)
+            .SetMasterSecret(s_crypto.CreateSecret(s_masterSecret))
+            .SetPeerCertificate(new Certificate(CertificateType.RawPublicKey, null,
+                [new CertificateEntry(s_crypto.CreateCertificate(CertificateType.RawPublicKey, spki), null)]));
+        var state = new DtlsSessionState(TlsUtilities.ImportSession(s_sessionId, builder.Build()), DateTimeOffset.UnixEpoch);
+
+        var peer = SessionStateFormat.Read(SessionStateFormat.Write(state, s_crypto)!, s_sessionId, s_crypto)!.Session.ExportSessionParameters().PeerCertificate;
+
+        Assert.Equal(CertificateType.RawPublicKey, peer.CertificateType);
+        Assert.Equal(spki, Assert.Single(peer.GetCertificateList()).GetEncoded());
+    }
+
     [Fact]
     public void Writing_a_session_leaves_its_own_master_secret_alive()
     {

@@ -31,7 +31,10 @@ internal static class DtlsTransportOptionsRules
 
     private static readonly Lazy<BcTlsCrypto> s_crypto = new(() => new BcTlsCrypto(new SecureRandom()));
 
-    /// <summary>The properties that configuration can set (scalars, enums, file paths, <see cref="DtlsTransportOptions.PskKeys"/>).</summary>
+    /// <summary>
+    /// The properties that configuration can set (scalars, enums, file paths, <see cref="DtlsTransportOptions.PskKeys"/>,
+    /// <see cref="DtlsTransportOptions.ClientRawPublicKeys"/>).
+    /// </summary>
     private static readonly Dictionary<string, PropertyInfo> s_bindable = typeof(DtlsTransportOptions)
         .GetProperties(BindingFlags.Public | BindingFlags.Instance)
         .Where(IsBindable)
@@ -46,6 +49,8 @@ internal static class DtlsTransportOptionsRules
         [nameof(DtlsTransportOptions.PskKeyStore)] = p => $"use {p}{nameof(DtlsTransportOptions.PskKeys)}",
         [nameof(DtlsTransportOptions.ClientCertificateValidation)] = _ => "it is a callback: set it in code",
         [nameof(DtlsTransportOptions.SessionCache)] = _ => "it is an object: set it in code",
+        [nameof(DtlsTransportOptions.ServerRawPublicKey)] = _ => "it is a key: set it in code, or let the certificate's key serve clients that ask for a raw public key",
+        [nameof(DtlsTransportOptions.ClientRawPublicKeyStore)] = p => $"use {p}{nameof(DtlsTransportOptions.ClientRawPublicKeys)}",
     };
 
     /// <summary>The configuration keys a DTLS section may have, for messages and documentation.</summary>
@@ -61,13 +66,14 @@ internal static class DtlsTransportOptionsRules
         CheckServerCertificate(options, names, failures);
         CheckClientCertificates(options, names, failures);
         CheckPskKeys(options, names, failures);
+        CheckRawPublicKeys(options, names, failures);
         CheckLimits(options, names, failures);
         return failures;
     }
 
     private static bool IsBindable(PropertyInfo property)
     {
-        if (property.Name == nameof(DtlsTransportOptions.PskKeys))
+        if (property.Name is nameof(DtlsTransportOptions.PskKeys) or nameof(DtlsTransportOptions.ClientRawPublicKeys))
         {
             return true;
         }
@@ -111,6 +117,7 @@ internal static class DtlsTransportOptionsRules
         bool hasPath = !string.IsNullOrWhiteSpace(options.CertificatePath);
         bool hasCertificate = options.ServerCertificate is not null;
         bool hasPsk = options.PskKeyStore is not null || options.PskKeys.Count > 0;
+        bool hasRawPublicKey = options.ServerRawPublicKey is not null;
         if (!hasPath)
         {
             if (!string.IsNullOrWhiteSpace(options.KeyPath))
@@ -128,11 +135,11 @@ internal static class DtlsTransportOptionsRules
         {
             failures.Add($"{names.Of(nameof(DtlsTransportOptions.CertificatePath))} and {OptionsName}.{nameof(DtlsTransportOptions.ServerCertificate)} are both set; set one of them.");
         }
-        else if (!hasPath && !hasCertificate && !hasPsk && string.IsNullOrWhiteSpace(options.KeyPath))
+        else if (!hasPath && !hasCertificate && !hasPsk && !hasRawPublicKey && string.IsNullOrWhiteSpace(options.KeyPath))
         {
             failures.Add(names.IsBound
                 ? $"No server certificate: set {names.Key(nameof(DtlsTransportOptions.CertificatePath))} (a PEM certificate, with {names.Key(nameof(DtlsTransportOptions.KeyPath))} unless its key is in the same file; or a PKCS#12 file, with {names.Key(nameof(DtlsTransportOptions.CertificatePassword))}) or {OptionsName}.{nameof(DtlsTransportOptions.ServerCertificate)} in code; a PSK-only server needs {names.Key(nameof(DtlsTransportOptions.PskKeys))} or {OptionsName}.{nameof(DtlsTransportOptions.PskKeyStore)} instead."
-                : $"{OptionsName}.{nameof(DtlsTransportOptions.ServerCertificate)} is not set: a DTLS server needs a certificate with a private key ({nameof(DtlsTransportOptions.ServerCertificate)}, or {nameof(DtlsTransportOptions.CertificatePath)} and {nameof(DtlsTransportOptions.KeyPath)}), or a {nameof(DtlsTransportOptions.PskKeyStore)} or {nameof(DtlsTransportOptions.PskKeys)} for PSK only.");
+                : $"{OptionsName}.{nameof(DtlsTransportOptions.ServerCertificate)} is not set: a DTLS server needs a certificate with a private key ({nameof(DtlsTransportOptions.ServerCertificate)}, or {nameof(DtlsTransportOptions.CertificatePath)} and {nameof(DtlsTransportOptions.KeyPath)}), or a {nameof(DtlsTransportOptions.PskKeyStore)} or {nameof(DtlsTransportOptions.PskKeys)} for PSK only, or a {nameof(DtlsTransportOptions.ServerRawPublicKey)} for raw public keys only.");
         }
         else if (hasCertificate)
         {
@@ -208,7 +215,7 @@ internal static class DtlsTransportOptionsRules
             failures.Add($"{modeName} {nameof(ClientCertificateMode.DelayCertificate)} is not supported: DTLS 1.2 has no post-handshake authentication.");
         }
         else if (options.ClientCertificateMode != ClientCertificateMode.NoCertificate
-            && options.ServerCertificate is null && string.IsNullOrWhiteSpace(options.CertificatePath)
+            && options.ServerCertificate is null && string.IsNullOrWhiteSpace(options.CertificatePath) && options.ServerRawPublicKey is null
             && (options.PskKeyStore is not null || options.PskKeys.Count > 0))
         {
             failures.Add($"{modeName} is {options.ClientCertificateMode}, but there is no server certificate ({names.Key(nameof(DtlsTransportOptions.CertificatePath))} or {OptionsName}.{nameof(DtlsTransportOptions.ServerCertificate)}): client certificates are asked for in certificate handshakes only, and a PSK-only server has none (its clients are authenticated by their keys).");
@@ -273,6 +280,38 @@ internal static class DtlsTransportOptionsRules
             {
                 failures.Add($"{name} has {bytes.Length} bytes; a pre-shared key needs at least {MinimumPskKeyLength} (128 bits, RFC 9257).");
             }
+        }
+    }
+
+    private static void CheckRawPublicKeys(DtlsTransportOptions options, OptionNames names, List<string> failures)
+    {
+        if (options.ServerRawPublicKey is { } key)
+        {
+            OptionLimits.Report(RawPublicKeyChecks.Check(key), $"{OptionsName}.{nameof(DtlsTransportOptions.ServerRawPublicKey)}", failures);
+        }
+
+        bool hasStore = options.ClientRawPublicKeyStore is not null;
+        bool hasList = options.ClientRawPublicKeys.Count > 0;
+        if (hasStore && hasList)
+        {
+            failures.Add($"{names.Of(nameof(DtlsTransportOptions.ClientRawPublicKeys))} and {OptionsName}.{nameof(DtlsTransportOptions.ClientRawPublicKeyStore)} are both set; set one of them.");
+        }
+
+        for (int i = 0; i < options.ClientRawPublicKeys.Count; i++)
+        {
+            if (!RawPublicKeyEntry.TryParse(options.ClientRawPublicKeys[i], out _, out string? problem))
+            {
+                string name = names.Entry(nameof(DtlsTransportOptions.ClientRawPublicKeys), i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                failures.Add($"{name}: {problem}");
+            }
+        }
+
+        // A client proves its raw public key in a certificate handshake (ECDHE-ECDSA); a PSK-only server has none.
+        bool hasServerKey = options.ServerCertificate is not null || !string.IsNullOrWhiteSpace(options.CertificatePath) || options.ServerRawPublicKey is not null;
+        if ((hasStore || hasList) && !hasServerKey)
+        {
+            string what = hasList ? names.Of(nameof(DtlsTransportOptions.ClientRawPublicKeys)) : $"{OptionsName}.{nameof(DtlsTransportOptions.ClientRawPublicKeyStore)}";
+            failures.Add($"{what} is set, but there is no server certificate ({names.Key(nameof(DtlsTransportOptions.CertificatePath))} or {OptionsName}.{nameof(DtlsTransportOptions.ServerCertificate)}) or {OptionsName}.{nameof(DtlsTransportOptions.ServerRawPublicKey)}: clients prove raw public keys in ECDHE-ECDSA handshakes, which a PSK-only server cannot make.");
         }
     }
 

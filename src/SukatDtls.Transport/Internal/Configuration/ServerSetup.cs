@@ -6,7 +6,8 @@ namespace SukatDtls.Transport.Internal;
 
 /// <summary>
 /// What the listeners of one <see cref="DtlsTransportFactory"/> share, made when the first one binds: the options with
-/// their files resolved (certificate authorities loaded, the <see cref="DtlsTransportOptions.PskKeys"/> store made),
+/// their files resolved (certificate authorities loaded, the <see cref="DtlsTransportOptions.PskKeys"/> and
+/// <see cref="DtlsTransportOptions.ClientRawPublicKeys"/> stores made),
 /// the server credentials and, for a certificate from files, the reloader that watches them.
 /// </summary>
 internal sealed class ServerSetup : IDisposable
@@ -42,10 +43,16 @@ internal sealed class ServerSetup : IDisposable
             resolved.PskKeyStore = new ConfigurationPskKeyStore(options.PskKeys);
         }
 
+        if (options.ClientRawPublicKeys.Count > 0)
+        {
+            resolved.ClientRawPublicKeyStore = ConfigurationRawPublicKeyStore.Create(options.ClientRawPublicKeys);
+        }
+
+        var rawPublicKey = options.ServerRawPublicKey is { } key ? CertificateCredentials.CreateRawPublicKey(crypto, key) : null;
         if (ServerCertificateSource.FromOptions(options) is { } source)
         {
             var loaded = Load(options.CertificatePath!, () => source.Load(crypto));
-            var provider = new ServerCredentialsProvider(loaded.Credentials);
+            var provider = new ServerCredentialsProvider(loaded.Credentials, rawPublicKey);
             var logger = loggerFactory.CreateLogger(DtlsCertificateLog.Category);
             var reloader = new ServerCertificateReloader(source, loaded, crypto, provider, timeProvider, logger);
             DtlsCertificateLog.CertificateLoaded(logger, loaded.Subject, loaded.Thumbprint, loaded.NotAfter, source.CertificatePath);
@@ -55,7 +62,7 @@ internal sealed class ServerSetup : IDisposable
         var credentials = options.ServerCertificate is { } certificate
             ? CertificateCredentials.Create(crypto, certificate, options.ServerCertificateChain)
             : null;
-        return new ServerSetup(resolved, new ServerCredentialsProvider(credentials), reloader: null);
+        return new ServerSetup(resolved, new ServerCredentialsProvider(credentials, rawPublicKey), reloader: null);
     }
 
     private static T Load<T>(string path, Func<T> load)

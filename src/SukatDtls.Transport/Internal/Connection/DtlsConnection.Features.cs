@@ -50,5 +50,9 @@ internal sealed partial class DtlsConnection : IConnectionSocketFeature, ITlsHan
 
     ReadOnlyMemory<byte> IDtlsSessionFeature.PeerConnectionId => Records?.WriteConnectionIdMemory ?? ReadOnlyMemory<byte>.Empty;
 
+    DtlsPeerAuthentication IDtlsSessionFeature.PeerAuthentication => _handshake?.PeerAuthentication ?? DtlsPeerAuthentication.None;
+
+    ReadOnlyMemory<byte> IDtlsSessionFeature.PeerRawPublicKey => _handshake?.PeerRawPublicKey;
+
     Client.DtlsResumableSession? IDtlsSessionFeature.ResumableSession => _handshake?.ResumableSession;
 }

@@ -4,9 +4,9 @@ using Microsoft.Extensions.Logging;
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// Log messages about peer authentication: client certificates (event ids 20-29) and pre-shared keys (30-39), in the
-/// category <c>SukatDtls.Transport.Security</c> so that operators can route them apart. Event ids are stable. A
-/// rejection is also logged by the listener as a failed handshake (event 5); these entries say why, in detail.
+/// Log messages about peer authentication: client certificates (event ids 20-25), client raw public keys (26-29) and
+/// pre-shared keys (30-39), in the category <c>SukatDtls.Transport.Security</c> so that operators can route them apart.
+/// Event ids are stable. A rejection is also logged by the listener as a failed handshake (event 5); these entries say why, in detail.
 /// </summary>
 internal static partial class DtlsSecurityLog
 {
@@ -29,6 +29,18 @@ internal static partial class DtlsSecurityLog
 
     [LoggerMessage(25, LogLevel.Error, "Connection {ConnectionId} from {RemoteEndPoint}: ClientCertificateValidation threw for client certificate '{Subject}'; the handshake fails with alert {Alert}.", EventName = "ClientCertificateValidationFailed")]
     public static partial void ClientCertificateValidationFailed(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string subject, string alert, Exception exception);
+
+    [LoggerMessage(26, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint}: client raw public key (SHA-256 {Fingerprint}) accepted by the key store.", EventName = "ClientRawPublicKeyAccepted")]
+    public static partial void ClientRawPublicKeyAccepted(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string fingerprint);
+
+    [LoggerMessage(27, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint}: client raw public key (SHA-256 {Fingerprint}) is not in the key store; refused with alert {Alert}.", EventName = "ClientRawPublicKeyRejected")]
+    public static partial void ClientRawPublicKeyRejected(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string fingerprint, string alert);
+
+    [LoggerMessage(28, LogLevel.Error, "Connection {ConnectionId} from {RemoteEndPoint}: the raw public key store failed for key SHA-256 {Fingerprint}; the handshake fails with alert internal_error.", EventName = "ClientRawPublicKeyStoreFailed")]
+    public static partial void ClientRawPublicKeyStoreFailed(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string fingerprint, Exception exception);
+
+    [LoggerMessage(29, LogLevel.Warning, "Connection {ConnectionId} from {RemoteEndPoint}: the raw public key store did not answer for key SHA-256 {Fingerprint} within the handshake timeout ({TimeoutMs:F0} ms left); the handshake fails with alert internal_error.", EventName = "ClientRawPublicKeyStoreTimedOut")]
+    public static partial void ClientRawPublicKeyStoreTimedOut(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string fingerprint, double timeoutMs);
 
     [LoggerMessage(30, LogLevel.Debug, "Connection {ConnectionId} from {RemoteEndPoint}: PSK identity {Identity} found in the key store.", EventName = "PskIdentityFound")]
     public static partial void PskIdentityFound(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string identity);

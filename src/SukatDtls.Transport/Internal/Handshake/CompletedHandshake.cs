@@ -1,6 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using Org.BouncyCastle.Tls;
 using SukatDtls.Transport.Client;
+using SukatDtls.Transport.Features;
 using SukatDtls.Transport.Internal.BouncyCastle;
 
 namespace SukatDtls.Transport.Internal;
@@ -38,12 +39,18 @@ internal sealed class CompletedHandshake
 
     public TimeSpan Duration { get; }
 
-    /// <summary>The peer's certificate (the server's on a client, the client's on a server), when it sent one.</summary>
+    /// <summary>The peer's X.509 certificate (the server's on a client, the client's on a server), when it sent one.</summary>
     public X509Certificate2? PeerCertificate { get; private init; }
+
+    /// <summary>The peer's raw public key (RFC 7250), SubjectPublicKeyInfo DER, when it presented one.</summary>
+    public byte[]? PeerRawPublicKey { get; private init; }
+
+    /// <summary>How the peer authenticated (<see cref="IDtlsSessionFeature.PeerAuthentication"/>).</summary>
+    public DtlsPeerAuthentication PeerAuthentication { get; private init; }
 
     /// <summary>
     /// What <c>ITlsConnectionFeature.ClientCertificate</c> reports: on a server the client's certificate, on a client
-    /// our own, if the server asked for it and it was sent.
+    /// our own, if the server asked for it and it was sent (X.509 only: a raw public key is no certificate).
     /// </summary>
     public X509Certificate2? ClientCertificate { get; private init; }
 
@@ -67,17 +74,28 @@ internal sealed class CompletedHandshake
         }
 
         var parameters = context.SecurityParameters;
-        var peerCertificate = parameters.PeerCertificate is { IsEmpty: false } peerChain
+
+        // The Certificate object knows its type (a resumed session keeps the object, while the negotiated
+        // certificate-type parameters are set in full handshakes only).
+        var peerChain = parameters.PeerCertificate is { IsEmpty: false } chain ? chain : null;
+        bool peerRawPublicKey = peerChain?.CertificateType == CertificateType.RawPublicKey;
+        var peerCertificate = peerChain is not null && !peerRawPublicKey
             ? X509CertificateLoader.LoadCertificate(peerChain.GetCertificateAt(0).GetEncoded())
             : null;
         var clientCertificate = context.IsServer
             ? peerCertificate
-            : parameters.LocalCertificate is { IsEmpty: false } sent
+            : parameters.LocalCertificate is { IsEmpty: false, CertificateType: CertificateType.X509 } sent
                 ? X509CertificateLoader.LoadCertificate(sent.GetCertificateAt(0).GetEncoded())
                 : null;
+        var authentication = PskCipherSuites.IsPskKeyExchange(parameters.KeyExchangeAlgorithm) ? DtlsPeerAuthentication.PreSharedKey
+            : peerRawPublicKey ? DtlsPeerAuthentication.RawPublicKey
+            : peerCertificate is not null ? DtlsPeerAuthentication.Certificate
+            : DtlsPeerAuthentication.None;
         return new CompletedHandshake(records, parameters, duration)
         {
             PeerCertificate = peerCertificate,
+            PeerRawPublicKey = peerRawPublicKey ? peerChain!.GetCertificateAt(0).GetEncoded() : null,
+            PeerAuthentication = authentication,
             ClientCertificate = clientCertificate,
             ResumableSession = resumableSession,
         };

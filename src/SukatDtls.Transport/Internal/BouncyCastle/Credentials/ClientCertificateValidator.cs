@@ -59,10 +59,12 @@ internal sealed class ClientCertificateValidator
     public bool IsRequested => Mode is ClientCertificateMode.AllowCertificate or ClientCertificateMode.RequireCertificate;
 
     /// <summary>The CertificateRequest for one handshake (DTLS 1.2 requires the signature algorithms).</summary>
-    public CertificateRequest CreateRequest(TlsCrypto crypto)
+    /// <param name="crypto">BouncyCastle's crypto, for the signature algorithms it can verify.</param>
+    /// <param name="withAuthorities">Whether to name the trusted CAs (not for a raw public key, which has no issuer).</param>
+    public CertificateRequest CreateRequest(TlsCrypto crypto, bool withAuthorities = true)
     {
         var algorithms = s_signatureAlgorithms.Where(crypto.HasSignatureAndHashAlgorithm).ToList();
-        return new CertificateRequest(s_certificateTypes, algorithms, _authorityNames);
+        return new CertificateRequest(s_certificateTypes, algorithms, withAuthorities ? _authorityNames : null);
     }
 
     /// <summary>Validates a client's certificate chain.</summary>

@@ -5,13 +5,20 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// Each handshake reads <see cref="Current"/> once, when it starts, and keeps that for its whole length; a replacement
 /// affects only handshakes that start after it.
 /// </summary>
-/// <param name="initial">The credentials at start, or null for a PSK-only server.</param>
-internal sealed class ServerCredentialsProvider(CertificateCredentials? initial)
+/// <param name="initial">The credentials at start, or null for a server without a certificate.</param>
+/// <param name="rawPublicKey">
+/// <see cref="DtlsTransportOptions.ServerRawPublicKey"/> as credentials (fixed: it is not reloaded), or null when
+/// clients that ask for a raw public key get the certificate's key.
+/// </param>
+internal sealed class ServerCredentialsProvider(CertificateCredentials? initial, CertificateCredentials? rawPublicKey = null)
 {
     private volatile CertificateCredentials? _current = initial;
 
-    /// <summary>The credentials for a handshake that starts now; null for a PSK-only server.</summary>
+    /// <summary>The credentials for a handshake that starts now; null for a server without a certificate.</summary>
     public CertificateCredentials? Current => _current;
+
+    /// <summary>The configured raw public key (<see cref="DtlsTransportOptions.ServerRawPublicKey"/>), if any.</summary>
+    public CertificateCredentials? RawPublicKey { get; } = rawPublicKey;
 
     /// <summary>How many times <see cref="Replace"/> was called (diagnostics and tests).</summary>
     public int Replacements => Volatile.Read(ref _replacements);

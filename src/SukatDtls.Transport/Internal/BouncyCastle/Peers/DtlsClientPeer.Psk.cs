@@ -39,7 +39,10 @@ internal sealed partial class DtlsClientPeer
     private TlsCredentials? SelectClientCredentials(CertificateRequest request)
     {
         _certificateRequested = true;
-        if (_clientCredentials is not { } credentials)
+
+        // The Certificate message carries the type negotiated in the hellos: a raw key cannot go where X.509 was agreed
+        // (a server that ignored our client_certificate_type), nor a certificate where a raw key was.
+        if (_clientCredentials is not { } credentials || credentials.IsRawPublicKey != ClientUsesRawPublicKey)
         {
             return null;
         }
@@ -73,6 +76,12 @@ internal sealed partial class DtlsClientPeer
                 $": the server's pre-shared key for identity {identity} is not ours",
             AlertDescription.handshake_failure when _certificateRequested && !_certificateSent =>
                 ": the server requires a client certificate, and we sent none" + (_clientCredentials is null ? "" : " that it accepts"),
+            AlertDescription.unsupported_certificate when !_certificateSent && _clientCredentials is { IsRawPublicKey: true } =>
+                ": the server takes no raw public keys from clients (it wants an X.509 certificate)",
+            AlertDescription.access_denied or AlertDescription.bad_certificate or AlertDescription.unsupported_certificate
+                or AlertDescription.certificate_unknown
+                when _certificateSent && _clientCredentials is { IsRawPublicKey: true } raw =>
+                $": the server does not accept our raw public key (SHA-256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(raw.SubjectPublicKeyInfo))})",
             AlertDescription.bad_certificate or AlertDescription.unsupported_certificate or AlertDescription.certificate_revoked
                 or AlertDescription.certificate_expired or AlertDescription.certificate_unknown or AlertDescription.unknown_ca
                 when _certificateSent => $": the server rejected our client certificate '{_options.ClientCertificate?.Subject}'",

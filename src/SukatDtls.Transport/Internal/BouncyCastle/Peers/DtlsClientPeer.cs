@@ -8,7 +8,7 @@ using CertificateRequest = Org.BouncyCastle.Tls.CertificateRequest;
 namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>BouncyCastle's view of our client for one handshake: suites, SNI, server certificate validation, client certificate.</summary>
-/// <remarks>Partial: pre-shared keys and resumption live in files of their own.</remarks>
+/// <remarks>Partial: pre-shared keys, raw public keys and resumption live in files of their own.</remarks>
 internal sealed partial class DtlsClientPeer : DefaultTlsClient
 {
     private readonly BcTlsCrypto _crypto;
@@ -97,6 +97,18 @@ internal sealed partial class DtlsClientPeer : DefaultTlsClient
             {
                 peer.CertificateRejection = "the server sent no certificate";
                 throw new TlsFatalAlert(AlertDescription.bad_certificate, peer.CertificateRejection);
+            }
+
+            if (chain.CertificateType == CertificateType.RawPublicKey)
+            {
+                // Only offered with a pin (DtlsClientPeer.RawPublicKey.cs); a raw public key has nothing else to check.
+                peer.CertificateRejection = ServerCertificateValidator.ValidateRawPublicKey(peer._options, chain.GetCertificateAt(0).GetEncoded());
+                if (peer.CertificateRejection is not null)
+                {
+                    throw new TlsFatalAlert(AlertDescription.bad_certificate, peer.CertificateRejection);
+                }
+
+                return;
             }
 
             using var leaf = X509CertificateLoader.LoadCertificate(chain.GetCertificateAt(0).GetEncoded());

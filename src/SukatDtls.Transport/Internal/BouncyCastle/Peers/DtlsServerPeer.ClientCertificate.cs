@@ -7,7 +7,8 @@ using CertificateRequest = Org.BouncyCastle.Tls.CertificateRequest;
 namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>
-/// Client certificate authentication: the CertificateRequest, and the decision on the certificate the client sent.
+/// Client certificate authentication: the CertificateRequest, and the decision on the certificate the client sent (an
+/// X.509 chain here; a raw public key goes to <see cref="AuthorizeClientRawPublicKey"/>).
 /// </summary>
 /// <remarks>
 /// BouncyCastle only asks for a certificate in handshakes with a server certificate (never in a PSK handshake: the key
@@ -16,13 +17,29 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// </remarks>
 internal sealed partial class DtlsServerPeer
 {
-    public override CertificateRequest? GetCertificateRequest() =>
-        _settings.ClientCertificates.IsRequested ? _settings.ClientCertificates.CreateRequest(Crypto) : null;
+    /// <summary>
+    /// A CertificateRequest when <see cref="DtlsTransportOptions.ClientCertificateMode"/> asks for certificates, and
+    /// always when the client negotiated a raw public key (it offered one and we have a key store: it expects to be
+    /// asked). A raw public key has no issuer, so that request names no certificate authorities.
+    /// </summary>
+    public override CertificateRequest? GetCertificateRequest()
+    {
+        bool rawPublicKey = m_context.SecurityParameters.ClientCertificateType == CertificateType.RawPublicKey;
+        return rawPublicKey || _settings.ClientCertificates.IsRequested
+            ? _settings.ClientCertificates.CreateRequest(Crypto, withAuthorities: !rawPublicKey)
+            : null;
+    }
 
     public override void NotifyClientCertificate(Certificate clientCertificate)
     {
         var policy = _settings.ClientCertificates;
         var logger = _settings.SecurityLogger;
+        if (clientCertificate is { IsEmpty: false, CertificateType: CertificateType.RawPublicKey })
+        {
+            AuthorizeClientRawPublicKey(clientCertificate);
+            return;
+        }
+
         if (clientCertificate is null || clientCertificate.IsEmpty)
         {
             if (policy.Mode == ClientCertificateMode.RequireCertificate)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Org.BouncyCastle.Tls;
 
@@ -9,14 +8,11 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// identity hint, and the key look-up in the application's <see cref="IDtlsPskKeyStore"/>.
 /// </summary>
 /// <remarks>
-/// BouncyCastle asks for the key synchronously, on the handshake thread. That is a dedicated thread of the handshake
-/// pool, so waiting there for the store's <see cref="ValueTask{TResult}"/> blocks no thread-pool thread; the wait is
-/// bounded by what is left of the handshake timeout, and cancelled when the connection is abandoned.
+/// BouncyCastle asks for the key synchronously, on the handshake thread; <see cref="StoreLookup"/> waits there for the
+/// store, bounded by what is left of the handshake timeout and cancelled when the connection is abandoned.
 /// </remarks>
 internal sealed partial class DtlsServerPeer
 {
-    private readonly long _peerCreatedTimestamp = Stopwatch.GetTimestamp();
-
     /// <summary>The identity the client named (for log messages), once it did.</summary>
     private string? _pskIdentity;
 
@@ -49,63 +45,22 @@ internal sealed partial class DtlsServerPeer
     {
         var logger = _settings.SecurityLogger;
         string described = PskCipherSuites.Describe(identity);
-        var remaining = _settings.Options.HandshakeTimeout - Stopwatch.GetElapsedTime(_peerCreatedTimestamp);
-        if (remaining <= TimeSpan.Zero)
+        var remaining = RemainingHandshakeTime;
+        var answer = StoreLookup.Wait(token => store.GetKeyAsync(identity, token), remaining, _events.ConnectionClosed);
+        switch (answer.Kind)
         {
-            DtlsSecurityLog.PskKeyStoreTimedOut(logger, _events.ConnectionId, _events.RemoteEndPoint, described, 0);
-            throw new TlsFatalAlert(AlertDescription.internal_error, "no time left in the handshake to look up the pre-shared key");
-        }
-
-        byte[]? key;
-        using (var cancellation = CancellationTokenSource.CreateLinkedTokenSource(_events.ConnectionClosed))
-        {
-            cancellation.CancelAfter(remaining);
-            Task<byte[]?> lookup;
-            try
-            {
-                lookup = store.GetKeyAsync(identity, cancellation.Token).AsTask();
-            }
-            catch (Exception ex)
-            {
-                throw StoreFailed(described, ex);
-            }
-
-            bool finished;
-            try
-            {
-                finished = lookup.Wait(remaining);
-            }
-            catch (AggregateException)
-            {
-                finished = true; // faulted or cancelled: told apart below
-            }
-
-            if (!finished || (lookup.IsCanceled && cancellation.IsCancellationRequested))
-            {
-                // The wait may end a moment before CancelAfter fires, and disposing the source would then stop it:
-                // tell the store now that nobody waits any longer.
-                CancelQuietly(cancellation);
-
-                if (_events.ConnectionClosed.IsCancellationRequested)
-                {
-                    // The connection was abandoned (listener unbound, shutdown): not the store's fault.
-                    throw new TlsFatalAlert(AlertDescription.internal_error, "the connection ended while the pre-shared key was looked up");
-                }
-
-                // A store that ignores its token is left running, unobserved; the handshake does not wait longer.
-                DtlsSecurityLog.PskKeyStoreTimedOut(logger, _events.ConnectionId, _events.RemoteEndPoint, described, remaining.TotalMilliseconds);
+            case StoreAnswerKind.Abandoned:
+                // The connection was abandoned (listener unbound, shutdown): not the store's fault.
+                throw new TlsFatalAlert(AlertDescription.internal_error, "the connection ended while the pre-shared key was looked up");
+            case StoreAnswerKind.TimedOut:
+                DtlsSecurityLog.PskKeyStoreTimedOut(logger, _events.ConnectionId, _events.RemoteEndPoint, described, Math.Max(0, remaining.TotalMilliseconds));
                 throw new TlsFatalAlert(AlertDescription.internal_error, "the PSK key store did not answer within the handshake timeout");
-            }
-
-            if (!lookup.IsCompletedSuccessfully)
-            {
-                throw StoreFailed(described, lookup.Exception?.InnerException ?? new OperationCanceledException("The PSK key store cancelled the look-up."));
-            }
-
-            key = lookup.Result;
+            case StoreAnswerKind.Failed:
+                DtlsSecurityLog.PskKeyStoreFailed(logger, _events.ConnectionId, _events.RemoteEndPoint, described, answer.Error!);
+                throw new TlsFatalAlert(AlertDescription.internal_error, "the PSK key store failed: " + answer.Error!.Message, answer.Error);
         }
 
-        if (key is not { Length: > 0 })
+        if (answer.Value is not { Length: > 0 } key)
         {
             // RFC 4279 §2 lets a server hide unknown identities behind decrypt_error; naming the problem helps the
             // device's operator more, and the identity is no secret (it travels in clear text).
@@ -118,24 +73,6 @@ internal sealed partial class DtlsServerPeer
 
         // A copy: BouncyCastle zeroes the array once the premaster secret is made, and the store may cache its own.
         return (byte[])key.Clone();
-    }
-
-    private static void CancelQuietly(CancellationTokenSource cancellation)
-    {
-        try
-        {
-            cancellation.Cancel();
-        }
-        catch (AggregateException)
-        {
-            // A callback the store registered threw; the handshake fails anyway.
-        }
-    }
-
-    private TlsFatalAlert StoreFailed(string identity, Exception exception)
-    {
-        DtlsSecurityLog.PskKeyStoreFailed(_settings.SecurityLogger, _events.ConnectionId, _events.RemoteEndPoint, identity, exception);
-        return new TlsFatalAlert(AlertDescription.internal_error, "the PSK key store failed: " + exception.Message, exception);
     }
 
     /// <summary>BouncyCastle's view of <see cref="IDtlsPskKeyStore"/> for one handshake.</summary>

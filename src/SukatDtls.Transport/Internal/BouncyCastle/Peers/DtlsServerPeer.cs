@@ -9,13 +9,14 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// there is a key store), bounds the handshake time, and reports alerts to the connection.
 /// </summary>
 /// <remarks>
-/// Partial: each concern of the handshake (certificates, client authentication, pre-shared keys, resumption) lives in
-/// its own file.
+/// Partial: each concern of the handshake (certificates, client authentication, raw public keys, pre-shared keys,
+/// resumption) lives in its own file.
 /// </remarks>
 internal sealed partial class DtlsServerPeer : DefaultTlsServer
 {
     private readonly ServerPeerSettings _settings;
     private readonly IDtlsPeerEvents _events;
+    private readonly long _peerCreatedTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
 
     /// <summary>
     /// The server certificate of this handshake, taken once: a certificate reloaded meanwhile is for later handshakes,
@@ -29,6 +30,7 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
         _settings = settings;
         _events = events;
         _credentials = settings.Credentials;
+        _presented = _credentials;
     }
 
     public TlsContext Context => m_context;
@@ -51,8 +53,13 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
 
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
+    /// <summary>
+    /// The certificate's suites, those of a configured raw public key when its key type differs, and the PSK suites;
+    /// which of the first two a handshake may select depends on what it presents (<see cref="IsSelectableCipherSuite"/>).
+    /// </summary>
     protected override int[] GetSupportedCipherSuites() =>
-        TlsUtilities.GetSupportedCipherSuites(Crypto, [.. _credentials?.CipherSuites ?? [], .. PskCipherSuitesOffered]);
+        TlsUtilities.GetSupportedCipherSuites(Crypto,
+            [.. (_credentials?.CipherSuites ?? []).Union(_settings.RawPublicKey?.CipherSuites ?? []), .. PskCipherSuitesOffered]);
 
     /// <summary>RFC 9146: asked only when the client offered the extension; null when the listener gives none.</summary>
     protected override byte[]? GetNewConnectionID() => _events.ReserveConnectionId();
@@ -79,12 +86,20 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
         }
     }
 
-    protected override TlsCredentialedSigner GetECDsaSignerCredentials() => CreateSigner();
+    protected override TlsCredentialedSigner GetECDsaSignerCredentials() => Signer();
 
-    protected override TlsCredentialedSigner GetRsaSignerCredentials() => CreateSigner();
+    protected override TlsCredentialedSigner GetRsaSignerCredentials() => Signer();
 
-    private TlsCredentialedSigner CreateSigner() =>
-        _credentials?.CreateSigner(m_context, _settings.Crypto) ?? throw new TlsFatalAlert(AlertDescription.internal_error);
+    /// <summary>
+    /// The signer of what this handshake presents, made once: BouncyCastle asks for the credentials twice (the
+    /// certificate type extension, then the Certificate message), and both must be the same.
+    /// </summary>
+    private TlsCredentialedSigner Signer() =>
+        _signer ??= _presented?.CreateSigner(m_context, _settings.Crypto) ?? throw new TlsFatalAlert(AlertDescription.internal_error);
+
+    /// <summary>What is left of the handshake timeout: the longest an application store may take to answer.</summary>
+    private TimeSpan RemainingHandshakeTime =>
+        _settings.Options.HandshakeTimeout - System.Diagnostics.Stopwatch.GetElapsedTime(_peerCreatedTimestamp);
 
     public override void NotifyAlertReceived(short alertLevel, short alertDescription)
     {

@@ -7,7 +7,7 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// <param name="crypto">BouncyCastle's crypto.</param>
 /// <param name="credentials">The server certificate (replaceable: certificate reload), or none for a PSK-only server.</param>
 /// <param name="options">The transport's options.</param>
-/// <param name="securityLogger">Where peer authentication (client certificates, PSK) is logged (<see cref="DtlsSecurityLog"/>).</param>
+/// <param name="securityLogger">Where peer authentication (client certificates and raw public keys, PSK) is logged (<see cref="DtlsSecurityLog"/>).</param>
 internal sealed class ServerPeerSettings(BcTlsCrypto crypto, ServerCredentialsProvider credentials, DtlsTransportOptions options, ILogger securityLogger)
 {
     public BcTlsCrypto Crypto { get; } = crypto;
@@ -17,6 +17,9 @@ internal sealed class ServerPeerSettings(BcTlsCrypto crypto, ServerCredentialsPr
     /// the server runs (certificate reload): a handshake reads it once, when it starts (<see cref="DtlsServerPeer"/>).
     /// </summary>
     public CertificateCredentials? Credentials => credentials.Current;
+
+    /// <summary>The configured server raw public key (<see cref="DtlsTransportOptions.ServerRawPublicKey"/>), or null.</summary>
+    public CertificateCredentials? RawPublicKey => credentials.RawPublicKey;
 
     public DtlsTransportOptions Options { get; } = options;
 
