@@ -27,17 +27,24 @@ public sealed class DatagramSizeTests(ITestOutputHelper output)
     [Fact]
     public async Task Records_and_handshake_fragments_fit_the_configured_datagram_size()
     {
+        const int Limit = 576;
+
+        // An RSA certificate: its Certificate message (about 1 KB) cannot go in one 576-byte datagram.
         await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
-            o => o.MaxDatagramSize = 576,
+            o => { o.MaxDatagramSize = Limit; o.ServerCertificate = TestCertificates.RsaServer(); },
             configureServices: s => s.AddSingleton(_observer));
-        var largest = 0;
-        using var client = await TestDtlsClient.ConnectAsync(host.DtlsEndPoint);
+
+        // The wire, seen by a proxy that drops any server datagram over the limit (a path with that MTU would).
+        await using var proxy = new ImpairmentProxy(host.DtlsEndPoint, seed: Limit);
+        proxy.Impair(Impairment.None, new Impairment { MaxDatagramSize = Limit });
+        using var client = await TestDtlsClient.ConnectAsync(proxy.EndPoint);
         var observed = await _observer.NextAsync();
         var datagrams = observed.Connection.Features.Get<IDtlsDatagramFeature>()!;
-        Assert.InRange(datagrams.MaxRecordSize, 400, 576 - 13 - 24);
+        Assert.InRange(datagrams.MaxRecordSize, 400, Limit - 13 - 24);
 
         await observed.Connection.Transport.Output.WriteAsync(new byte[5000]);
         int total = 0;
+        int largest = 0;
         while (total < 5000)
         {
             var record = client.Receive() ?? throw new TimeoutException("missing record");
@@ -48,6 +55,42 @@ public sealed class DatagramSizeTests(ITestOutputHelper output)
         Assert.Equal(5000, total);
         Assert.True(largest <= datagrams.MaxRecordSize);
         await Assert.ThrowsAsync<ArgumentException>(() => datagrams.SendAsync(new byte[datagrams.MaxRecordSize + 1]).AsTask());
+
+        // Every datagram the server sent fit, and the limit was approached, not trivially met.
+        output.WriteLine(proxy.ToString());
+        Assert.Equal(0, proxy.ServerToClient.DroppedOversize);
+        Assert.InRange(proxy.ServerToClient.LargestDatagram, Limit - 100, Limit);
+
+        // The Certificate message went in fragments, each in a datagram within the limit, together the whole message.
+        var fragments = proxy.ServerToClient.Datagrams.Where(d => d.Length <= Limit).SelectMany(HandshakeFragments)
+            .Where(f => f.Type == 11).DistinctBy(f => f.Offset).ToList();
+        output.WriteLine($"Certificate message: {string.Join(", ", fragments.Select(f => $"{f.Offset}+{f.FragmentLength}/{f.Length}"))}");
+        Assert.True(fragments.Count >= 2, $"{fragments.Count} fragment(s) of the Certificate message");
+        Assert.True(fragments[0].Length > Limit);
+        Assert.Equal(fragments[0].Length, fragments.Sum(f => f.FragmentLength));
+        Assert.True(proxy.ServerToClient.Datagrams.All(d => d.Length <= Limit));
+    }
+
+    /// <summary>The plaintext (epoch 0) handshake fragments in a datagram: message type, length, offset, fragment length.</summary>
+    private static IEnumerable<(byte Type, int Length, int Offset, int FragmentLength)> HandshakeFragments(byte[] datagram)
+    {
+        var found = new List<(byte, int, int, int)>();
+        int offset = 0;
+        while (offset + 13 <= datagram.Length)
+        {
+            int length = (datagram[offset + 11] << 8) | datagram[offset + 12];
+            bool plaintextHandshake = datagram[offset] == 22 && datagram[offset + 3] == 0 && datagram[offset + 4] == 0;
+            int body = offset + 13;
+            if (plaintextHandshake && length >= 12 && body + length <= datagram.Length)
+            {
+                static int U24(byte[] b, int at) => (b[at] << 16) | (b[at + 1] << 8) | b[at + 2];
+                found.Add((datagram[body], U24(datagram, body + 1), U24(datagram, body + 6), U24(datagram, body + 9)));
+            }
+
+            offset = body + length;
+        }
+
+        return found;
     }
 
     [Fact]

@@ -52,6 +52,9 @@ public sealed class FuzzTests(ITestOutputHelper output)
 
         // 2. At the established connection's socket, from the peer's own address.
         long taken() => connection.DroppedDatagrams + connection.AcceptedDatagrams;
+        // Counted from here: the eight echoes show every datagram before them was processed (a late retransmission
+        // of the client's last handshake flight included).
+        long acceptedBefore = connection.AcceptedDatagrams;
         long listenerBefore = host.Listener.Statistics.DatagramsReceived;
         long baseline = taken();
         for (int i = 1; i <= PerTarget; i++)
@@ -67,19 +70,27 @@ public sealed class FuzzTests(ITestOutputHelper output)
         output.WriteLine($"{2 * PerTarget} datagrams in {stopwatch.Elapsed.TotalSeconds:F1} s; listener dropped {host.Listener.Statistics.DatagramsDropped}, " +
             $"cookies {host.Listener.Statistics.CookiesSent}; connection dropped {connection.DroppedDatagrams}, accepted {connection.AcceptedDatagrams}");
 
-        // Nothing was admitted, nothing went wrong, and the connection still works: the next record the client gets
-        // is the echo of its next message (no replayed record was delivered, so nothing was echoed meanwhile).
+        // Nothing was admitted, nothing went wrong, and no replayed or mutated record was taken: the connection
+        // accepted no datagram during the storm (a replay delivered twice would count here, and be echoed).
         Assert.Equal(1, host.Listener.Statistics.PeerSocketsCreated);
         Assert.Equal(1, host.Listener.PeerCount);
         Assert.DoesNotContain(host.Logs.Entries, e => e.Level >= LogLevel.Error);
+        Assert.Equal(acceptedBefore, connection.AcceptedDatagrams);
+
         // The server answered the ClientHellos sent from the client's own address with HelloVerifyRequests, which fill the
-        // client socket's receive buffer (its test client was not reading): drop them, or the echo would find no room.
-        var discard = new byte[65_536];
+        // client socket's receive buffer (its test client was not reading). Read them: HelloVerifyRequests only (epoch 0
+        // handshake records), no echo (an application data record), else a replay was delivered.
+        var datagram = new byte[65_536];
+        int helloVerifyRequests = 0;
         while (client.Socket.Available > 0)
         {
-            client.Socket.Receive(discard);
+            int length = client.Socket.Receive(datagram);
+            Assert.True(length >= 13 && datagram[0] == 22 && datagram[3] == 0 && datagram[4] == 0,
+                $"the client got a datagram that is not a HelloVerifyRequest: type {datagram[0]}, {length} bytes");
+            helloVerifyRequests++;
         }
 
+        output.WriteLine($"{helloVerifyRequests} HelloVerifyRequests waited at the client");
         client.Send("after the storm");
         Assert.Equal("after the storm", client.ReceiveText());
         Assert.False(connection.ConnectionClosed.IsCancellationRequested);

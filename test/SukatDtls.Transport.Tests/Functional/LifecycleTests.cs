@@ -41,8 +41,9 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         Assert.Equal("ping", client.ReceiveText());
         var observed = await _observer.NextAsync();
 
+        // 29 s of silence: still open, proven by a record the server sends now (sending is no activity; receiving is).
         time.Advance(TimeSpan.FromSeconds(29));
-        Assert.False(observed.Connection.ConnectionClosed.IsCancellationRequested);
+        await AssertStillOpenAsync(client, observed, "still here at 29 s");
         Assert.Equal(1, host.Listener.PeerCount);
 
         time.Advance(TimeSpan.FromSeconds(2));
@@ -69,8 +70,28 @@ public sealed class LifecycleTests(ITestOutputHelper output)
             time.Advance(TimeSpan.FromSeconds(20));
         }
 
+        // 80 s in all, never 30 s without a record: still open, and it still answers.
+        var observed = await _observer.NextAsync();
+        await AssertStillOpenAsync(client, observed, "still here at 80 s");
+        client.Send("and echoes");
+        Assert.Equal("and echoes", client.ReceiveText());
         Assert.Equal(1, host.Listener.PeerCount);
+    }
+
+    /// <summary>
+    /// The connection is open: a record the server sends now reaches the client, no close_notify came before it, and none
+    /// comes within half a second after it (an asynchronous close would have sent one by then); the handler still runs.
+    /// The server sends rather than echoes, so the check is no activity that would reset the idle clock.
+    /// </summary>
+    internal static async Task AssertStillOpenAsync(TestDtlsClient client, ObservedConnection observed, string probe)
+    {
+        var datagrams = observed.Connection.Features.Get<SukatDtls.Transport.Features.IDtlsDatagramFeature>()!;
+        await datagrams.SendAsync(System.Text.Encoding.UTF8.GetBytes(probe)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(probe, client.ReceiveText(timeoutMillis: 5_000));
+        Assert.Null(client.Receive(timeoutMillis: 500));
         Assert.False(client.PeerSentCloseNotify);
+        Assert.False(observed.Ended.Task.IsCompleted);
+        Assert.False(observed.Connection.ConnectionClosed.IsCancellationRequested);
     }
 
     [Fact]

@@ -325,6 +325,7 @@ public sealed class LossyNetworkTests(ITestOutputHelper output) : IAsyncLifetime
             using var client = await TestDtlsClient.ConnectAsync(proxy.EndPoint);
             var server = await _observer.NextAsync();
             proxy.Impair(Lossy.LossAndJitter(0.2));
+            long arrived = proxy.ClientToServer.Arrived;
             await Task.Factory.StartNew(() =>
             {
                 for (int i = 0; i < Count; i++)
@@ -336,7 +337,7 @@ public sealed class LossyNetworkTests(ITestOutputHelper output) : IAsyncLifetime
                     }
                 }
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            await EndPhaseAsync(proxy);
+            await EndPhaseAsync(proxy, proxy.ClientToServer, arrived);
             client.Send(Lossy.Record(ClientToServer, EndIndex));
 
             var received = await ReadRecordsFromPipeAsync(server.Connection.Transport.Input, ClientToServer);
@@ -353,8 +354,9 @@ public sealed class LossyNetworkTests(ITestOutputHelper output) : IAsyncLifetime
             var server = await _observer.NextAsync();
             var serverView = server.Connection.Features.Get<IDtlsDatagramFeature>()!;
             proxy.Impair(Lossy.LossAndJitter(0.2));
+            long arrived = proxy.ServerToClient.Arrived;
             await SendNumberedAsync(serverView, ServerToClient);
-            await EndPhaseAsync(proxy);
+            await EndPhaseAsync(proxy, proxy.ServerToClient, arrived);
             await serverView.SendAsync(Lossy.Record(ServerToClient, EndIndex));
 
             var received = await ReadRecordsFromPipeAsync(client.Transport.Input, ServerToClient);
@@ -434,8 +436,10 @@ public sealed class LossyNetworkTests(ITestOutputHelper output) : IAsyncLifetime
     /// <summary>Sends the numbered records through the impaired proxy, then the end record unimpaired; returns what arrived.</summary>
     private static async Task<List<int>> SendThroughLossAsync(ImpairmentProxy proxy, IDtlsDatagramFeature from, IDtlsDatagramFeature to, byte direction)
     {
+        var state = direction == ClientToServer ? proxy.ClientToServer : proxy.ServerToClient;
+        long arrived = state.Arrived;
         await SendNumberedAsync(from, direction);
-        await EndPhaseAsync(proxy);
+        await EndPhaseAsync(proxy, state, arrived);
         await from.SendAsync(Lossy.Record(direction, EndIndex));
 
         var received = new List<int>();
@@ -465,10 +469,14 @@ public sealed class LossyNetworkTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    /// <summary>Lets delayed and held datagrams of the impaired phase go, then lifts the impairment.</summary>
-    private static async Task EndPhaseAsync(ImpairmentProxy proxy)
+    /// <summary>
+    /// Waits until the <see cref="Count"/> numbered datagrams of the impaired phase reached the proxy and the delayed and
+    /// held ones left it, then lifts the impairment.
+    /// </summary>
+    private static async Task EndPhaseAsync(ImpairmentProxy proxy, ImpairmentProxy.DirectionState direction, long arrivedBefore)
     {
-        await Task.Delay(300);
+        await Wait.UntilAsync(() => direction.Arrived >= arrivedBefore + Count, 15_000);
+        await proxy.DrainAsync();
         proxy.Impair(Impairment.None);
         await proxy.DrainAsync();
     }

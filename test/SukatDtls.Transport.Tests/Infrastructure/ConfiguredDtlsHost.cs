@@ -115,10 +115,17 @@ internal sealed class ConfiguredDtlsHost : IAsyncDisposable
 
     public int LogCount(int eventId) => Logs.Entries.Count(e => e.EventId.Id == eventId);
 
+    /// <summary>Stops the host; then fails the test if a handler caught an error that nobody asserted.</summary>
     public async ValueTask DisposeAsync()
     {
+        var observer = _app.Services.GetService<ConnectionObserver>();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await _app.StopAsync(timeout.Token);
         await _app.DisposeAsync();
+        if (observer?.UnexpectedErrors is { Count: > 0 } errors)
+        {
+            throw new Xunit.Sdk.XunitException($"A connection handler caught {errors.Count} unexpected error(s): " +
+                string.Join(" | ", errors.Select(e => e.ToString())));
+        }
     }
 }

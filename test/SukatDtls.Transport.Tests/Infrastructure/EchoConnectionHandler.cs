@@ -54,6 +54,13 @@ internal sealed class ConnectionObserver
 
     public ConcurrentBag<ObservedConnection> All { get; } = [];
 
+    /// <summary>
+    /// What the handlers caught that a connection's end does not explain: anything but the abort or reset that ends a
+    /// connection (idle timeout, a restarted peer, the host stopping). <see cref="DtlsTestHost"/> fails the test on any.
+    /// </summary>
+    public IReadOnlyList<Exception> UnexpectedErrors =>
+        All.Select(c => c.Error).Where(e => e is not null and not ConnectionAbortedException and not ConnectionResetException).ToList()!;
+
     public ObservedConnection OnConnected(ConnectionContext connection)
     {
         var observed = new ObservedConnection(connection);

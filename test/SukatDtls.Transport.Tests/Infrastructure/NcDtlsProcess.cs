@@ -205,14 +205,6 @@ internal sealed class NcDtlsProcess : IAsyncDisposable
 
     public ValueTask DisposeAsync() => Process.DisposeAsync();
 
-    /// <summary>A UDP port on <paramref name="address"/> that was free a moment ago (bound to port 0, then closed).</summary>
-    public static int FreeUdpPort(IPAddress address)
-    {
-        using var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(address, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
     private string Describe()
     {
         var text = new System.Text.StringBuilder();

@@ -28,11 +28,11 @@ public sealed class NcDtlsTests
     [Fact]
     public async Task Client_and_openssl_s_server_exchange_lines_both_ways_and_end_of_input_sends_close_notify()
     {
-        int port = NcDtlsProcess.FreeUdpPort(IPAddress.Loopback);
+        // Port 0: openssl binds a free port itself and names it (a port found free beforehand may be taken meanwhile).
         await using var server = ExternalProcess.Start("s_server", OpenSslCli.Path,
-            ["s_server", "-dtls1_2", "-accept", $"127.0.0.1:{port}", "-cert", TestCertificates.ServerPem, "-key", TestCertificates.ServerKey],
+            ["s_server", "-dtls1_2", "-accept", "127.0.0.1:0", "-cert", TestCertificates.ServerPem, "-key", TestCertificates.ServerKey],
             _output);
-        await server.ReadLineAsync(Step, line => line == "ACCEPT", "ACCEPT (listening)");
+        int port = await OpenSslCli.AcceptPortAsync(server, Step);
 
         await using var client = NcDtlsProcess.Start(_output, "client", ["-v", "--ca", TestCertificates.CaPem, "127.0.0.1", Text(port)]);
         string toServer = Unique("from nc-dtls to s_server");
@@ -53,12 +53,11 @@ public sealed class NcDtlsTests
     [Fact]
     public async Task Client_presents_its_certificate_to_an_openssl_s_server_that_requires_one()
     {
-        int port = NcDtlsProcess.FreeUdpPort(IPAddress.Loopback);
         await using var server = ExternalProcess.Start("s_server", OpenSslCli.Path,
-            ["s_server", "-dtls1_2", "-accept", $"127.0.0.1:{port}", "-cert", TestCertificates.ServerPem, "-key", TestCertificates.ServerKey,
+            ["s_server", "-dtls1_2", "-accept", "127.0.0.1:0", "-cert", TestCertificates.ServerPem, "-key", TestCertificates.ServerKey,
                 "-Verify", "1", "-CAfile", TestCertificates.CaPem, "-verify_return_error"],
             _output);
-        await server.ReadLineAsync(Step, line => line == "ACCEPT", "ACCEPT (listening)");
+        int port = await OpenSslCli.AcceptPortAsync(server, Step);
 
         await using (var client = NcDtlsProcess.Start(_output, "client",
             ["-c", TestCertificates.ClientPem, "-k", TestCertificates.ClientKey, "--ca", TestCertificates.CaPem, "127.0.0.1", Text(port)]))
