@@ -317,7 +317,12 @@ public sealed class NcDtlsTests
     {
         // Nothing bound there: the kernel answers with ICMP port unreachable. No other test uses 127.77.2.0/24, so the
         // port stays closed while tests run in parallel.
-        int port = NcDtlsProcess.FreeUdpPort(IPAddress.Parse("127.77.2.1"));
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Parse("127.77.2.1"), 0));
+            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
         await using var client = NcDtlsProcess.Start(_output, "client", ["-v", "--ca", TestCertificates.CaPem, "127.77.2.1", Text(port)]);
         await client.WaitForErrorLineAsync(line => line.Contains($"connecting to 127.77.2.1 port {port}", StringComparison.Ordinal),
             Step, "the 'connecting' log line");
