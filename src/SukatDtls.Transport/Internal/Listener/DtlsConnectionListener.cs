@@ -21,7 +21,7 @@ namespace SukatDtls.Transport.Internal;
 /// listening address and port (SO_REUSEADDR + SO_REUSEPORT) and <c>connect()</c>ed to the peer, so the kernel hands
 /// that peer's datagrams to its socket from then on, like TCP's <c>accept()</c>.
 /// </remarks>
-internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnectionOwner
+internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtlsConnectionOwner
 {
     private readonly DtlsEndPoint _requestedEndPoint;
     private readonly DtlsTransportOptions _options;
@@ -212,51 +212,6 @@ internal sealed class DtlsConnectionListener : IConnectionListener, IDtlsConnect
         {
             StartHandshake(from, request, clientHello, slot);
         }
-    }
-
-    /// <summary>Hands a tls12_cid record to the connection that owns its Connection ID; unknown IDs are dropped (no allocation).</summary>
-    internal void RouteByConnectionId(ReadOnlySpan<byte> datagram, SocketAddress from)
-    {
-        if (DtlsRecord.TryRead(datagram, out var record, _connectionIds!.Length)
-            && _connectionIds.TryGet(record.ConnectionId, out var connection))
-        {
-            Statistics.OnDatagramRoutedByConnectionId();
-            connection.OnForwardedDatagram(datagram, from);
-            return;
-        }
-
-        Statistics.OnDatagramDropped("unknown_connection_id");
-    }
-
-    byte[]? IDtlsConnectionOwner.ReserveConnectionId(DtlsConnection connection)
-    {
-        if (_connectionIds is null)
-        {
-            return null;
-        }
-
-        var id = _connectionIds.Reserve(connection);
-        connection.ReservedConnectionId = id;
-        return id;
-    }
-
-    bool IDtlsConnectionOwner.TryMovePeer(DtlsConnection connection, SocketAddress from, SocketAddress to)
-    {
-        // Another connection has that address and port: its peer left it (the NAT gave it to this one's peer, who proved
-        // it with an authenticated record). That connection lets it go and waits for its own peer elsewhere.
-        if (_peers.TryGet(to, out var holder) && !ReferenceEquals(holder, connection))
-        {
-            holder.DetachAddress();
-            _peers.TryRemove(to, holder);
-        }
-
-        if (!_peers.TryAdd(to, connection))
-        {
-            return false;
-        }
-
-        _peers.TryRemove(from, connection);
-        return true;
     }
 
     void IDtlsConnectionOwner.OnClientHelloFromEstablishedPeer(DtlsConnection connection, ReadOnlySpan<byte> datagram)
