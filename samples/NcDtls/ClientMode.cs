@@ -29,6 +29,7 @@ internal static partial class ClientMode
             DangerousAcceptAnyServerCertificate = settings.Insecure,
             TrustedCertificateAuthorities = settings.CaFile is null ? null : CertificateFiles.LoadAuthorities(settings.CaFile),
             ClientCertificate = settings.CertificateFile is null ? null : CertificateFiles.LoadWithKey(settings.CertificateFile, settings.KeyFile).Certificate,
+            RequestConnectionId = settings.ConnectionId,
         };
 
         string host = settings.Host!;
@@ -79,6 +80,21 @@ internal static partial class ClientMode
         {
             var session = connection.Features.Get<IDtlsSessionFeature>();
             Log.Connected(logger, connection.RemoteEndPoint, session?.ProtocolVersion, session?.CipherSuiteName);
+            if (settings.ConnectionId)
+            {
+                // The server's ID is the one this client writes in its records: the one that lets the server find the
+                // session from a new address. Without it a move ends the session (at the server's idle timeout).
+                var serverId = session?.PeerConnectionId ?? ReadOnlyMemory<byte>.Empty;
+                if (serverId.IsEmpty)
+                {
+                    Log.NoConnectionId(logger, connection.RemoteEndPoint);
+                }
+                else
+                {
+                    Log.ConnectionIdGranted(logger, Convert.ToHexStringLower(serverId.Span));
+                }
+            }
+
             return await ExchangeAsync(connection, logger, stdout, signals).ConfigureAwait(false);
         }
     }
@@ -266,5 +282,11 @@ internal static partial class ClientMode
 
         [LoggerMessage(7, LogLevel.Warning, "reading standard input failed: {Error}; closing (close_notify)")]
         public static partial void StandardInputFailed(ILogger logger, string error);
+
+        [LoggerMessage(8, LogLevel.Information, "Connection ID {ConnectionId}: the session survives a change of this client's address")]
+        public static partial void ConnectionIdGranted(ILogger logger, string connectionId);
+
+        [LoggerMessage(9, LogLevel.Error, "the server {RemoteEndPoint} granted no Connection ID (--cid): the session ends if this client's address changes")]
+        public static partial void NoConnectionId(ILogger logger, EndPoint? remoteEndPoint);
     }
 }

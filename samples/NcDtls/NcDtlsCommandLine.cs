@@ -27,7 +27,8 @@ internal sealed class NcDtlsCommandLine
         + "--insecure. Every address of the destination is tried, the next after 250 ms without an answer (localhost is\n"
         + "::1 and 127.0.0.1); a port where nothing listens is refused within a second. End of standard input sends\n"
         + "close_notify (after everything read was sent) and exits 0; the server's close_notify exits 0 too; Ctrl-C\n"
-        + "(SIGINT) or SIGTERM sends close_notify and exits 130 or 143.\n"
+        + "(SIGINT) or SIGTERM sends close_notify and exits 130 or 143. With --cid the session outlives a change of the\n"
+        + "client's address or port.\n"
         + "\n"
         + "Listen: binds [::] (dual-stack: IPv4 clients too) on port 0 (any free port) unless told otherwise; a lone number\n"
         + "is the port. Serves any number of clients at once. Prints 'Hosting at: ADDRESS:PORT' on standard output first,\n"
@@ -68,6 +69,13 @@ internal sealed class NcDtlsCommandLine
         Description = "Client: accept any server certificate without checking it (tests and diagnostics only).",
     };
 
+    private readonly Option<bool> _connectionId = new("--cid")
+    {
+        Description = "Client: ask the server for a Connection ID (RFC 9146), so that the session survives this "
+            + "client's address or port changing (a NAT that rebinds, a new network) without a new handshake. The "
+            + "listener grants one to every client that asks. A change during the handshake still needs a new one.",
+    };
+
     private readonly Option<double?> _timeout = new("--timeout", "-w")
     {
         HelpName = "SECONDS",
@@ -103,6 +111,7 @@ internal sealed class NcDtlsCommandLine
             _key,
             _ca,
             _insecure,
+            _connectionId,
             _timeout,
             _verbose,
             _destination,
@@ -154,6 +163,7 @@ internal sealed class NcDtlsCommandLine
         string? key = result.GetValue(_key);
         string? ca = result.GetValue(_ca);
         bool insecure = result.GetValue(_insecure);
+        bool connectionId = result.GetValue(_connectionId);
         double? timeoutSeconds = result.GetValue(_timeout);
         int verbosity = result.GetResult(_verbose)?.IdentifierTokenCount ?? 0;
 
@@ -195,6 +205,12 @@ internal sealed class NcDtlsCommandLine
                 return false;
             }
 
+            if (connectionId)
+            {
+                error = "--cid is a client option; the listener grants a Connection ID to every client that asks for one.";
+                return false;
+            }
+
             // As in nc_dtls, a lone number is the port: "nc-dtls -l 5684".
             (host, portText) = second is null && first is not null && first.All(char.IsAsciiDigit) ? (null, first) : (first, second);
         }
@@ -225,7 +241,7 @@ internal sealed class NcDtlsCommandLine
             return false;
         }
 
-        settings = new NcDtlsSettings(listen, host, port, certificate, key, ca, insecure, timeout, verbosity);
+        settings = new NcDtlsSettings(listen, host, port, certificate, key, ca, insecure, timeout, connectionId, verbosity);
         error = null;
         return true;
     }

@@ -9,6 +9,7 @@ namespace SukatDtls.Samples.NcDtls;
 /// <param name="CaFile">Client: trust only the CAs of this PEM bundle for the server certificate.</param>
 /// <param name="Insecure">Client: accept any server certificate.</param>
 /// <param name="HandshakeTimeout">How long a DTLS handshake may take.</param>
+/// <param name="ConnectionId">Client: ask the server for a Connection ID (RFC 9146), so the session survives an address change.</param>
 /// <param name="Verbosity">0 quiet, 1 information (<c>-v</c>), 2 debug (<c>-vv</c>), 3 trace (<c>-vvv</c>).</param>
 internal sealed record NcDtlsSettings(
     bool Listen,
@@ -19,6 +20,7 @@ internal sealed record NcDtlsSettings(
     string? CaFile,
     bool Insecure,
     TimeSpan HandshakeTimeout,
+    bool ConnectionId,
     int Verbosity)
 {
     /// <summary>The listener's certificate when none is given: the development certificate next to the program.</summary>

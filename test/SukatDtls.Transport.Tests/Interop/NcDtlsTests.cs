@@ -353,12 +353,41 @@ public sealed class NcDtlsTests
         Assert.Equal(IPAddress.Parse(address), listener.EndPoint!.Address);
     }
 
+    [Fact]
+    public async Task With_cid_the_session_survives_the_clients_port_changing_mid_session()
+    {
+        // A NAT that rebinds: the proxy sends the client's datagrams on from a new port. With a Connection ID the
+        // listener finds the session by it and the lines go on both ways, with no second handshake.
+        await using var listener = await NcDtlsProcess.StartListenerAsync(_output, Step, "-v", "127.0.0.1", "0");
+        await using var proxy = new ImpairmentProxy(listener.EndPoint!, seed: 9146);
+        await using var client = NcDtlsProcess.Start(_output, "client",
+            ["-v", "--cid", "--ca", TestCertificates.CaPem, "127.0.0.1", Text(proxy.EndPoint.Port)]);
+        await client.WaitForErrorLineAsync(line => line.Contains("the session survives a change", StringComparison.Ordinal), Step, "the granted Connection ID line");
+
+        string before = Unique("before the move");
+        await client.Process.WriteLineAsync(before);
+        await listener.Process.ReadLineAsync(Step, line => line == before, $"'{before}'");
+
+        proxy.Rebind();
+        string after = Unique("after the move");
+        await client.Process.WriteLineAsync(after);
+        await listener.Process.ReadLineAsync(Step, line => line == after, $"'{after}'");
+        string back = Unique("to the moved client");
+        await listener.Process.WriteLineAsync(back);
+        Assert.Equal(back, await client.Process.ReadLineAsync(Step, what: $"'{back}'"));
+
+        client.Process.CloseStandardInput();
+        Assert.Equal(0, await client.WaitForExitAsync(Step));
+        Assert.Single(listener.StandardErrorLines, line => line.Contains(" established (", StringComparison.Ordinal)); // one handshake
+    }
+
     public static TheoryData<string[], string> UsageErrors => new()
     {
         { ["--no-such-option", "127.0.0.1", "5684"], "unknown option '--no-such-option'" },
         { ["127.0.0.1"], "a client needs <destination> and <port>" },
         { ["127.0.0.1", "http"], "the port must be a number from 1 to 65535, not 'http'" },
         { ["-l", "--insecure"], "--ca and --insecure are client options" },
+        { ["-l", "--cid"], "--cid is a client option" },
         { ["-w", "soon", "127.0.0.1", "5684"], "'soon'" },
     };
 
