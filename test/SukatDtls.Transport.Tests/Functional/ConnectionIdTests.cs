@@ -73,13 +73,21 @@ public sealed class ConnectionIdTests(ITestOutputHelper output)
         Assert.Equal(routed, host.Listener.Statistics.DatagramsRoutedByConnectionId);
     }
 
-    [Fact]
-    public async Task A_peer_given_the_address_another_connection_still_has_takes_it_and_the_other_waits_for_its_own()
+    /// <summary>Where the listener binds, and the address clients reach it at: "::" is dual-stack, reached over IPv4.</summary>
+    public static TheoryData<string, string> Listeners => new() { { "127.0.0.1", "127.0.0.1" }, { "::1", "::1" }, { "::", "127.0.0.1" } };
+
+    [Theory]
+    [MemberData(nameof(Listeners))]
+    public async Task A_peer_given_the_address_another_connection_still_has_takes_it_and_the_other_waits_for_its_own(string listen, string reachAt)
     {
-        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+        // The waiting connection gets a new socket when its peer shows up: bound as the listening socket is (on a
+        // dual-stack listener that is [::], not the IPv4-mapped address the old socket had after connect()).
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer),
+            dtlsAddresses: [IPAddress.Parse(listen)]);
+        var server = new IPEndPoint(IPAddress.Parse(reachAt), host.DtlsEndPoint.Port);
         await using var factory = Client();
-        await using var proxyA = new ImpairmentProxy(host.DtlsEndPoint, seed: 1);
-        await using var proxyB = new ImpairmentProxy(host.DtlsEndPoint, seed: 2);
+        await using var proxyA = new ImpairmentProxy(server, seed: 1);
+        await using var proxyB = new ImpairmentProxy(server, seed: 2);
         await using var a = await factory.ConnectAsync(proxyA.EndPoint);
         var serverA = (await _observer.NextAsync()).Connection;
         await using var b = await factory.ConnectAsync(proxyB.EndPoint);

@@ -34,6 +34,13 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
     private volatile bool _detached;
     private Socket? _detachedSocket;
 
+    /// <summary>
+    /// The listening socket's own address and port (a server's connections only): where a new socket for this connection
+    /// binds. Not <see cref="DtlsConnection.LocalEndPoint"/>: after <c>connect()</c> a socket of a dual-stack listener
+    /// reports the IPv4-mapped address, which an IPv6 socket cannot bind.
+    /// </summary>
+    public IPEndPoint? ListeningEndPoint { get; init; }
+
     /// <summary>The Connection ID the listener reserved for this connection's peer (released when it ends).</summary>
     public byte[]? ReservedConnectionId { get; set; }
 
@@ -56,39 +63,61 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
         var newEndPoint = newAddress.ToIPEndPoint();
         var oldAddress = _peerAddress;
         var oldEndPoint = RemoteEndPoint!;
+        Socket? fresh = null;
+        if (_detached && !_closing)
+        {
+            // The old socket is gone, and so is the old address: another connection's peer has it. The new socket is
+            // made before the peer table changes, so that a failure leaves the table as it was (moving back would take
+            // the address from the connection that now has it).
+            try
+            {
+                fresh = UdpSockets.ConnectPeer(ListeningEndPoint ?? (IPEndPoint)LocalEndPoint!, newEndPoint);
+            }
+            catch (SocketException ex)
+            {
+                DtlsLog.ConnectionError(_logger, ConnectionId, oldEndPoint, $"could not move to {newEndPoint}", ex);
+                return;
+            }
+        }
+
         if (_closing || !_owner.TryMovePeer(this, oldAddress, newAddress))
         {
+            fresh?.Dispose();
             DtlsLog.PeerNotMoved(_logger, ConnectionId, oldEndPoint, newEndPoint);
             return;
         }
 
-        try
+        if (fresh is not null)
         {
-            if (_detached)
+            // A receive loop of its own for the new socket.
+            Volatile.Write(ref _socket, fresh);
+            _detached = false;
+            if (_closing)
             {
-                // The old socket is gone: a new one on the listening port, connected to the new address, and a receive
-                // loop of its own.
-                var socket = UdpSockets.ConnectPeer((IPEndPoint)LocalEndPoint!, newEndPoint);
-                Volatile.Write(ref _socket, socket);
-                _detached = false;
-                if (_closing)
-                {
-                    socket.Dispose();
-                }
-
-                Volatile.Write(ref _receiveLoop, ReceiveLoopAsync(socket));
+                fresh.Dispose();
             }
-            else
+
+            Volatile.Write(ref _receiveLoop, ReceiveLoopAsync(fresh));
+        }
+        else
+        {
+            try
             {
                 // A connected UDP socket can be connected anew: the kernel filters by the new 4-tuple from now on.
                 _socket.Connect(newEndPoint);
             }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            _owner.TryMovePeer(this, newAddress, oldAddress);
-            DtlsLog.ConnectionError(_logger, ConnectionId, oldEndPoint, $"could not move to {newEndPoint}", ex);
-            return;
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                if (!_detached)
+                {
+                    _owner.TryMovePeer(this, newAddress, oldAddress);
+                }
+
+                // Else another connection's peer took the old address meanwhile (and closed this socket): the new
+                // address stays this connection's in the table, and its next record there gets a socket of its own.
+                DtlsLog.ConnectionError(_logger, ConnectionId, oldEndPoint, $"could not move to {newEndPoint}", ex);
+                return;
+            }
         }
 
         Volatile.Write(ref _peerAddress, newAddress);

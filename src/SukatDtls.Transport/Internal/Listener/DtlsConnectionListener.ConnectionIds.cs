@@ -44,7 +44,7 @@ internal sealed partial class DtlsConnectionListener
             _peers.TryRemove(to, holder);
         }
 
-        if (!_peers.TryAdd(to, connection))
+        if (!_peers.TryAdd(to, connection) && !(_peers.TryGet(to, out var already) && ReferenceEquals(already, connection)))
         {
             return false;
         }

@@ -267,6 +267,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
                 _options.UnsafePreferInlineScheduling, _options.MaxDatagramSize)
             {
                 ClientHelloRandom = ClientHelloRecord.Random(clientHello).ToArray(),
+                ListeningEndPoint = _boundEndPoint,
             };
         }
         catch (Exception ex)
