@@ -10,8 +10,8 @@ namespace SukatDtls.Transport.Benchmarks;
 internal sealed class Options
 {
     public const string Usage =
-        "usage: SukatDtls.Transport.Benchmarks [handshake] [echo] [sessions] [contention] [latency] [flood] [restart-storm] [options]\n" +
-        "  (no scenario = the first four; 'latency', 'flood' and 'restart-storm' run only when named)\n" +
+        "usage: SukatDtls.Transport.Benchmarks [handshake] [echo] [sessions] [contention] [latency] [flood] [restart-storm] [migration] [options]\n" +
+        "  (no scenario = the first four; 'latency', 'flood', 'restart-storm' and 'migration' run only when named)\n" +
         "  --handshakes N     full/resumed handshakes per server (default 1000; RSA: a quarter)\n" +
         "  --concurrency C    handshakes in flight (default 8)\n" +
         "  --echo-conns C     echo connections (default 4)\n" +
@@ -26,6 +26,7 @@ internal sealed class Options
         "  --flood-lead S     'flood': seconds of flood before the legitimate clients start (default 6)\n" +
         "  --flood-n N --flood-c C   'flood': legitimate handshakes and in flight, from 127.0.0.1 (default 200, 10)\n" +
         "  --storm-clients N  'restart-storm': clients holding sessions that reconnect at once after the restart (default 500)\n" +
+        "  --migration-sessions N  'migration': sessions with a Connection ID that all move once (default 1000)\n" +
         "  --storm-lookup-timeout MS  'restart-storm': the server's session store OperationTimeout (default: the library's)\n" +
         "  --max-handshakes N 'latency', 'flood': our server's MaxConcurrentHandshakes (default 1024, the library's)\n" +
         "  --no-rsa           skip the RSA handshake\n" +
@@ -79,6 +80,8 @@ internal sealed class Options
 
     public int StormClients { get; set; } = 500;
 
+    public int MigrationSessions { get; set; } = 1000;
+
     public int? StormLookupTimeoutMs { get; set; }
 
     public bool NoRsa { get; set; }
@@ -120,8 +123,9 @@ internal sealed class Options
             string Str() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
             switch (a)
             {
-                case "handshake" or "echo" or "sessions" or "contention" or "latency" or "flood" or "restart-storm": o.Scenarios.Add(a); break;
+                case "handshake" or "echo" or "sessions" or "contention" or "latency" or "flood" or "restart-storm" or "migration": o.Scenarios.Add(a); break;
                 case "--storm-clients": o.StormClients = Int(); break;
+                case "--migration-sessions": o.MigrationSessions = Int(); break;
                 case "--storm-lookup-timeout": o.StormLookupTimeoutMs = Int(); break;
                 case "--handshakes": o.Handshakes = Int(); break;
                 case "--concurrency": o.Concurrency = Int(); break;

@@ -110,6 +110,7 @@ internal static partial class Program
                     "latency" => Latency(tools, o),
                     "flood" => Flood(tools, o),
                     "restart-storm" => RestartStorm(tools, o),
+                    "migration" => Migration(tools, o),
                     _ => throw new InvalidOperationException("unknown scenario " + scenario),
                 };
                 results.AddRange(figures);
