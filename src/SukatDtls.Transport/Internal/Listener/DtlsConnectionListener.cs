@@ -28,6 +28,9 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
     private readonly BcTlsCrypto _crypto;
     private readonly MemoryPool<byte> _memoryPool;
     private readonly TimeProvider _timeProvider;
+
+    // The receive buffers BouncyCastle allocates per receive: sized by what peers send, not by the protocol's maximum.
+    private readonly HandshakeReceiveLimit _handshakeReceiveLimit = new(HandshakeReceiveLimit.Floor, DtlsConnection.MaxRecordDatagramSize);
     private readonly ILogger _logger;
     private readonly ILogger _connectionLogger;
     private readonly PeerTable _peers = new();
@@ -261,7 +264,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         try
         {
             socket = UdpSockets.ConnectPeer(_boundEndPoint, remoteEndPoint);
-            var datagrams = new HandshakeTransport(socket, DtlsConnection.MaxRecordDatagramSize,
+            var datagrams = new HandshakeTransport(socket, _handshakeReceiveLimit,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics,
                 _options.UnsafePreferInlineScheduling, _options.MaxDatagramSize)
@@ -336,11 +339,13 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
 
         if (_unbound || !_acceptQueue.Writer.TryWrite(connection))
         {
-            Statistics.OnConnectionRefused();
+            // Logged before counted, as PeerAdmission's refusals are.
             if (!_unbound && _refusalLog.ShouldLog())
             {
                 DtlsLog.AcceptQueueFull(_logger, connection.ConnectionId, connection.RemoteEndPoint!, _options.AcceptQueueLength);
             }
+
+            Statistics.OnConnectionRefused();
 
             _ = connection.AbortAndDisposeAsync("The connection was refused: the accept queue is full or the listener is unbound.");
         }

@@ -25,22 +25,25 @@ internal sealed class PeerAdmission(DtlsTransportOptions options, HandshakeSched
     {
         if (options.MaxConnections is { } maxConnections && peerCount >= maxConnections)
         {
-            statistics.OnRefusedByConnectionLimit();
+            // Logged before counted: whoever sees the count (a test, the status page) finds the log line written.
             if (refusalLog.ShouldLog())
             {
                 DtlsLog.ConnectionLimitReached(logger, from.ToIPEndPoint(), maxConnections);
             }
+
+            statistics.OnRefusedByConnectionLimit();
 
             return null;
         }
 
         if (_rateLimiter is not null && !_rateLimiter.TryAcquire(from.ToIPEndPoint().Address))
         {
-            statistics.OnRefusedByRateLimit();
             if (refusalLog.ShouldLog())
             {
                 DtlsLog.HandshakeRateLimited(logger, from.ToIPEndPoint(), options.MaxHandshakesPerSecondPerAddress!.Value);
             }
+
+            statistics.OnRefusedByRateLimit();
 
             return null;
         }
@@ -49,11 +52,12 @@ internal sealed class PeerAdmission(DtlsTransportOptions options, HandshakeSched
         var slot = handshakes.TryAdmit(SourcePrefix.Of(peer), out var evicted);
         if (slot is null)
         {
-            statistics.OnHandshakeRefused();
             if (refusalLog.ShouldLog())
             {
                 DtlsLog.HandshakeCapacityExceeded(logger, peer, handshakes.Capacity);
             }
+
+            statistics.OnHandshakeRefused();
 
             return null;
         }
