@@ -24,6 +24,9 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly BcTlsCrypto _crypto = new PlatformTlsCrypto(new SecureRandom());
     private readonly HandshakeScheduler _handshakes;
+
+    // The receive buffers BouncyCastle allocates per receive: sized by what peers send, not by the protocol's maximum.
+    private readonly HandshakeReceiveLimit _handshakeReceiveLimit = new(HandshakeReceiveLimit.Floor, DtlsConnection.MaxRecordDatagramSize);
     private readonly DtlsClientConnections _connections = new();
     private readonly ITimer? _heartbeat;
     private readonly CertificateCredentials? _clientCredentials;
@@ -191,7 +194,7 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
         var socket = UdpSockets.ConnectClient(remote);
         try
         {
-            var datagrams = new HandshakeTransport(socket, DtlsConnection.MaxRecordDatagramSize,
+            var datagrams = new HandshakeTransport(socket, _handshakeReceiveLimit,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64, unreachableEndsHandshake: true);
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
                 inlineApplicationReads: _options.UnsafePreferInlineScheduling, maxDatagramSize: _options.MaxDatagramSize);

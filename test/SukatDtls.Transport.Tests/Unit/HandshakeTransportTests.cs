@@ -29,7 +29,7 @@ public sealed class HandshakeTransportTests : IDisposable
         _socket.Dispose();
     }
 
-    private HandshakeTransport Transport(int sendLimit = 1200) => new(_socket, receiveLimit: 17_000, sendLimit, capacity: 8);
+    private HandshakeTransport Transport(int sendLimit = 1200) => new(_socket, receiveLimit: HandshakeReceiveLimit.Fixed(17_000), sendLimit, capacity: 8);
 
     private static byte[] Record(byte type, ushort epoch, ulong sequence, int payload) =>
         DtlsRecords.Record(type, epoch, sequence, Enumerable.Repeat((byte)sequence, payload).ToArray());
@@ -153,6 +153,62 @@ public sealed class HandshakeTransportTests : IDisposable
         Assert.Equal(small, buffer[..transport.Receive(buffer, 0, buffer.Length, 100)]);
     }
     [Fact]
+    public async Task A_record_longer_than_the_learned_limit_is_lost_once_and_its_retransmission_fits()
+    {
+        // BouncyCastle sizes each receive buffer by GetReceiveLimit: it starts small and grows to what the peer sends.
+        var limit = new HandshakeReceiveLimit(HandshakeReceiveLimit.Floor, 17_000);
+        var transport = new HandshakeTransport(_socket, limit, sendLimit: 1200, capacity: 8);
+        Assert.Equal(HandshakeReceiveLimit.Floor, transport.GetReceiveLimit());
+        byte[] large = Record(22, 0, 1, 3000), retransmitted = Record(22, 0, 2, 3000);
+
+        // The first copy arrives while BouncyCastle waits with a buffer of the old limit: dropped, as a lost datagram.
+        int first = await ReceiveOnThreadAsync(transport, () => _peer.Send(large), waitMillis: 300);
+        Assert.Equal(-1, first);
+        Assert.Equal(3072, transport.GetReceiveLimit()); // 3,013 bytes, rounded up to a KiB
+
+        // The peer's retransmission: the next receive's buffer holds it.
+        var buffer = new byte[transport.GetReceiveLimit()];
+        _peer.Send(retransmitted);
+        int length = await Task.Factory.StartNew(() => transport.Receive(buffer, 0, buffer.Length, 5_000),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(retransmitted, buffer[..length]);
+    }
+
+    [Fact]
+    public void The_receive_limit_grows_in_steps_to_hold_what_came_and_never_beyond_its_ceiling_or_back()
+    {
+        var limit = new HandshakeReceiveLimit(1536, 17_000);
+        limit.Learn(900);
+        Assert.Equal(1536, limit.Current);
+        limit.Learn(1537);
+        Assert.Equal(2048, limit.Current);
+        limit.Learn(1600);
+        Assert.Equal(2048, limit.Current);
+        limit.Learn(10_000);
+        Assert.Equal(10_240, limit.Current);
+        limit.Learn(16_999);
+        Assert.Equal(17_000, limit.Current);
+        limit.Learn(65_000);
+        Assert.Equal(17_000, limit.Current);
+        Assert.Equal(100, HandshakeReceiveLimit.Fixed(100).Current);
+    }
+
+    /// <summary>One Receive on its own thread with a buffer of the limit at the call, while <paramref name="send"/> runs.</summary>
+    private static async Task<int> ReceiveOnThreadAsync(HandshakeTransport transport, Action send, int waitMillis)
+    {
+        var buffer = new byte[transport.GetReceiveLimit()];
+        using var waiting = new ManualResetEventSlim();
+        var receive = Task.Factory.StartNew(() =>
+        {
+            waiting.Set();
+            return transport.Receive(buffer, 0, buffer.Length, waitMillis);
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        waiting.Wait();
+        send();
+        return await receive.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public async Task The_handshake_thread_reads_the_peers_flight_from_the_socket_itself()
     {
         var transport = Transport();
@@ -192,7 +248,7 @@ public sealed class HandshakeTransportTests : IDisposable
         Assert.True(socket.Poll(5_000_000, SelectMode.SelectRead));
         socket.Connect(_peer.LocalEndPoint!);
 
-        var transport = new HandshakeTransport(socket, receiveLimit: 17_000, sendLimit: 1200, capacity: 8);
+        var transport = new HandshakeTransport(socket, receiveLimit: HandshakeReceiveLimit.Fixed(17_000), sendLimit: 1200, capacity: 8);
         var events = new RecordingEvents();
         transport.Attach(events, _peer.LocalEndPoint!.Serialize());
         _peer.SendTo(peerRecord, socket.LocalEndPoint!);

@@ -36,7 +36,7 @@ public sealed class HandshakeUnreachableTests : IDisposable
         _socket.Dispose();
     }
 
-    private HandshakeTransport Client() => new(_socket, receiveLimit: 17_000, sendLimit: 1200, capacity: 8, unreachableEndsHandshake: true);
+    private HandshakeTransport Client() => new(_socket, receiveLimit: HandshakeReceiveLimit.Fixed(17_000), sendLimit: 1200, capacity: 8, unreachableEndsHandshake: true);
 
     /// <summary>BouncyCastle's receive on a thread of its own, as on a handshake thread: the record's bytes, or empty for -1.</summary>
     private static Task<byte[]> ReceiveAsync(HandshakeTransport transport, int waitMillis) => Task.Factory.StartNew(() =>
@@ -138,7 +138,7 @@ public sealed class HandshakeUnreachableTests : IDisposable
     [Fact]
     public async Task A_servers_transport_ignores_reports_it_neither_resends_nor_gives_up()
     {
-        var transport = new HandshakeTransport(_socket, receiveLimit: 17_000, sendLimit: 1200, capacity: 8);
+        var transport = new HandshakeTransport(_socket, receiveLimit: HandshakeReceiveLimit.Fixed(17_000), sendLimit: 1200, capacity: 8);
         transport.Send(_clientHello);
         var receive = ReceiveAsync(transport, waitMillis: 600);
         await ServerReceivesAsync();
@@ -163,7 +163,7 @@ public sealed class HandshakeUnreachableTests : IDisposable
         {
             using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             socket.Connect(ClosedPort());
-            var transport = new HandshakeTransport(socket, receiveLimit: 17_000, sendLimit: 1200, capacity: 8, unreachableEndsHandshake: true);
+            var transport = new HandshakeTransport(socket, receiveLimit: HandshakeReceiveLimit.Fixed(17_000), sendLimit: 1200, capacity: 8, unreachableEndsHandshake: true);
 
             var clock = Stopwatch.StartNew();
             transport.Send(_clientHello);
@@ -179,7 +179,7 @@ public sealed class HandshakeUnreachableTests : IDisposable
         // A real closed port: the kernel's ICMP port unreachable, which nobody but the transport's own sends reads here.
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Connect(ClosedPort());
-        var transport = new HandshakeTransport(socket, receiveLimit: 17_000, sendLimit: 1200, capacity: 8, unreachableEndsHandshake: true);
+        var transport = new HandshakeTransport(socket, receiveLimit: HandshakeReceiveLimit.Fixed(17_000), sendLimit: 1200, capacity: 8, unreachableEndsHandshake: true);
 
         // BouncyCastle's loop: send the flight, wait 300 ms, resend on -1; bounded.
         var clock = Stopwatch.StartNew();

@@ -66,6 +66,8 @@ internal sealed partial class HandshakeTransport
                     continue;
                 }
 
+                // Seen before BouncyCastle asks for it: its next receive buffer is large enough (HandshakeReceiveLimit).
+                _receiveLimit.Learn(received);
                 byte[] datagram = buffer;
                 buffer = null;
                 EnqueueRented(datagram, received);

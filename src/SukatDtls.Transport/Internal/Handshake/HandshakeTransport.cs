@@ -49,7 +49,7 @@ namespace SukatDtls.Transport.Internal;
 internal sealed partial class HandshakeTransport : DatagramTransport
 {
     private readonly Socket _socket;
-    private readonly int _receiveLimit;
+    private readonly HandshakeReceiveLimit _receiveLimit;
     private volatile int _sendLimit;
     private readonly int _capacity;
     private readonly Queue<(byte[] Buffer, int Length)> _queue;
@@ -80,13 +80,13 @@ internal sealed partial class HandshakeTransport : DatagramTransport
     private volatile bool _heardFromPeer;
 
     /// <param name="socket">The connected socket of the peer.</param>
-    /// <param name="receiveLimit">The largest datagram BouncyCastle may be handed.</param>
+    /// <param name="receiveLimit">The largest datagram BouncyCastle may be handed: learned, shared by a listener's handshakes.</param>
     /// <param name="sendLimit">The largest datagram sent (flights are packed and fragmented to fit).</param>
     /// <param name="capacity">Datagrams queued at most.</param>
     /// <param name="unreachableEndsHandshake">
     /// A client's transport: confirmed ICMP destination unreachable ends the handshake (<see cref="OnUnreachable"/>).
     /// </param>
-    public HandshakeTransport(Socket socket, int receiveLimit, int sendLimit, int capacity, bool unreachableEndsHandshake = false)
+    public HandshakeTransport(Socket socket, HandshakeReceiveLimit receiveLimit, int sendLimit, int capacity, bool unreachableEndsHandshake = false)
     {
         _socket = socket;
         _unreachableEndsHandshake = unreachableEndsHandshake;
@@ -233,7 +233,7 @@ internal sealed partial class HandshakeTransport : DatagramTransport
         }
     }
 
-    public int GetReceiveLimit() => _receiveLimit;
+    public int GetReceiveLimit() => _receiveLimit.Current;
 
     public int GetSendLimit() => _sendLimit;
 
@@ -369,6 +369,8 @@ internal sealed partial class HandshakeTransport : DatagramTransport
             if (take > buffer.Length)
             {
                 // Longer than BouncyCastle can take: dropped, as recv() would truncate and the record layer reject it.
+                // The limit grows to hold it, so that the peer's retransmission fits (HandshakeReceiveLimit).
+                _receiveLimit.Learn(take);
                 take = rest.Length;
                 ReleaseRest(take);
                 continue;
