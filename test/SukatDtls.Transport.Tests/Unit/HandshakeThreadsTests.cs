@@ -53,6 +53,31 @@ public sealed class HandshakeThreadsTests
     }
 
     [Fact]
+    public async Task After_a_burst_only_the_allowed_number_of_threads_stay_parked_the_others_end_at_once()
+    {
+        // Twelve handshakes at once need twelve threads; once they are done, three may wait for the next ones.
+        using var threads = new HandshakeThreads("test handshake", maxParked: 3);
+        using var release = new ManualResetEventSlim();
+        var running = new CountdownEvent(12);
+        for (int i = 0; i < 12; i++)
+        {
+            threads.Run(() =>
+            {
+                running.Signal();
+                release.Wait(Wait);
+            });
+        }
+
+        Assert.True(running.Wait(Wait), "twelve handshakes did not run at once");
+        Assert.Equal(12, threads.Count);
+        release.Set();
+
+        // Not after the 30 s idle lifetime: as each handshake ends.
+        await Infrastructure.Wait.UntilAsync(() => threads.Count == 3, 5_000);
+        Assert.Equal(3, threads.Parked);
+    }
+
+    [Fact]
     public async Task A_thread_idle_for_its_lifetime_ends_and_a_throwing_handshake_does_not_end_one()
     {
         using var threads = new HandshakeThreads("test handshake", idleLifetime: TimeSpan.FromMilliseconds(200));

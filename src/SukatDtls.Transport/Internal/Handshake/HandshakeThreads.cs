@@ -4,19 +4,30 @@ namespace SukatDtls.Transport.Internal;
 /// Dedicated threads for BouncyCastle's blocking handshakes, one per handshake in progress, so that none of them ever
 /// occupies a thread-pool thread. A finished handshake's thread parks and takes the next one (starting a thread costs
 /// far more than a handshake's wake-up); a thread idle for a while (30 s by default) ends, so an idle server holds
-/// none. How many run at once is the caller's bound (<see cref="HandshakeScheduler"/>), not this class's.
+/// none. At most a few threads stay parked (<see cref="DefaultMaxParked"/>): after a burst of hundreds of handshakes
+/// the rest end as their handshakes do, so that thousands of idle sessions do not keep the burst's threads (each
+/// ~90 KB) for the idle lifetime. How many run at once is the caller's bound (<see cref="HandshakeScheduler"/>), not
+/// this class's.
 /// </summary>
 /// <param name="threadName">The threads' name (for debuggers and thread dumps).</param>
 /// <param name="idleLifetime">How long a parked thread waits for work before it ends; default <see cref="DefaultIdleLifetime"/>.</param>
+/// <param name="maxParked">How many threads may wait parked at once; default <see cref="DefaultMaxParked"/>.</param>
 /// <remarks>
 /// A parked or waiting thread costs its touched stack and the kernel's bookkeeping (about 90 KB measured with a
 /// handshake's stack depth), no CPU: <see cref="HandshakeCpuGate"/> bounds how many compute.
 /// </remarks>
-internal sealed class HandshakeThreads(string threadName, TimeSpan? idleLifetime = null) : IDisposable
+internal sealed class HandshakeThreads(string threadName, TimeSpan? idleLifetime = null, int? maxParked = null) : IDisposable
 {
     public static readonly TimeSpan DefaultIdleLifetime = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Parked threads kept for the next handshakes: enough for a steady stream of new handshakes on every core (a thread
+    /// is made only when none is parked), few enough to cost under 2 MB after any burst.
+    /// </summary>
+    public static int DefaultMaxParked { get; } = Math.Max(16, 4 * Environment.ProcessorCount);
+
     private readonly TimeSpan _idleLifetime = idleLifetime ?? DefaultIdleLifetime;
+    private readonly int _maxParked = maxParked ?? DefaultMaxParked;
 
     // The stack is reserved address space; only the pages a handshake touches cost memory.
     private const int StackSize = 512 * 1024;
@@ -117,8 +128,9 @@ internal sealed class HandshakeThreads(string threadName, TimeSpan? idleLifetime
 
                 lock (owner._lock)
                 {
-                    if (owner._stopped)
+                    if (owner._stopped || owner._idle.Count >= owner._maxParked)
                     {
+                        // Stopped, or enough threads wait already (the end of a burst): this one ends now.
                         owner._threads--;
                         return;
                     }
