@@ -83,8 +83,10 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents
         finally
         {
             // A socket closed because another connection took the address (Migration) ends only this loop: the
-            // connection lives on, reachable by its Connection ID, until it moves or times out.
-            if (!IsDetached(socket))
+            // connection lives on, reachable by its Connection ID, until it moves or times out. So does a socket the
+            // connection has replaced meanwhile (it moved to a new one before this loop saw its old one close; the
+            // move writes the new socket before it clears _detached, so one of the two checks sees it).
+            if (!IsDetached(socket) && ReferenceEquals(socket, Volatile.Read(ref _socket)))
             {
                 await _receiveProcessing.WaitAsync().ConfigureAwait(false);
                 try
