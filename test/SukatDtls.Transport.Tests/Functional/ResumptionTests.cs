@@ -113,4 +113,90 @@ public sealed class ResumptionTests(ITestOutputHelper output)
         await using var newest = await client.ConnectAsync(host.DtlsEndPoint, sessions[2]);
         Assert.True(newest.Features.Get<IDtlsSessionFeature>()!.IsResumed);
     }
+
+    [Fact]
+    public async Task MaxCachedSessions_from_the_options_bounds_the_default_cache()
+    {
+        // No cache of the test's: the one the transport makes from MaxCachedSessions.
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
+            o => o.MaxCachedSessions = 2,
+            configureServices: s => s.AddSingleton(_observer));
+        await using var client = Client();
+        var sessions = new List<DtlsResumableSession>();
+        for (int i = 0; i < 3; i++)
+        {
+            await using var connection = await client.ConnectAsync(host.DtlsEndPoint);
+            sessions.Add(connection.Features.Get<IDtlsSessionFeature>()!.ResumableSession!);
+        }
+
+        // The oldest of three was pushed out by the third; the two newest are still there.
+        await using (var oldest = await client.ConnectAsync(host.DtlsEndPoint, sessions[0]))
+        {
+            Assert.False(oldest.Features.Get<IDtlsSessionFeature>()!.IsResumed);
+        }
+
+        await using var newest = await client.ConnectAsync(host.DtlsEndPoint, sessions[2]);
+        Assert.True(newest.Features.Get<IDtlsSessionFeature>()!.IsResumed);
+    }
+
+    [Fact]
+    public async Task A_session_cache_of_the_applications_that_completes_asynchronously_resumes_sessions()
+    {
+        var cache = new SlowSessionCache();
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
+            o => o.SessionCache = cache,
+            configureServices: s => s.AddSingleton(_observer));
+        await using var client = Client();
+
+        DtlsResumableSession session;
+        await using (var first = await client.ConnectAsync(host.DtlsEndPoint))
+        {
+            Assert.Equal("full", await EchoOnceAsync(first, "full"));
+            session = first.Features.Get<IDtlsSessionFeature>()!.ResumableSession!;
+        }
+
+        await Wait.UntilAsync(() => cache.Stored == 1);
+        await using var second = await client.ConnectAsync(host.DtlsEndPoint, session);
+        Assert.Equal("resumed", await EchoOnceAsync(second, "resumed"));
+        Assert.True(second.Features.Get<IDtlsSessionFeature>()!.IsResumed);
+        Assert.Equal(1, cache.Found);
+    }
+
+    /// <summary>An application's cache that answers later, on another thread, as a remote store would.</summary>
+    private sealed class SlowSessionCache : IDtlsSessionCache
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DtlsSessionState> _sessions = new();
+        private int _stored;
+        private int _found;
+
+        public int Stored => Volatile.Read(ref _stored);
+
+        public int Found => Volatile.Read(ref _found);
+
+        public async ValueTask SetAsync(ReadOnlyMemory<byte> sessionId, DtlsSessionState session, CancellationToken cancellationToken)
+        {
+            await Task.Delay(20, cancellationToken);
+            _sessions[Convert.ToHexString(sessionId.Span)] = session;
+            Interlocked.Increment(ref _stored);
+        }
+
+        public async ValueTask<DtlsSessionState?> GetAsync(ReadOnlyMemory<byte> sessionId, CancellationToken cancellationToken)
+        {
+            await Task.Delay(20, cancellationToken);
+            if (_sessions.TryGetValue(Convert.ToHexString(sessionId.Span), out var session))
+            {
+                Interlocked.Increment(ref _found);
+                return session;
+            }
+
+            return null;
+        }
+
+        public async ValueTask RemoveAsync(ReadOnlyMemory<byte> sessionId, CancellationToken cancellationToken)
+        {
+            await Task.Delay(20, cancellationToken);
+            _sessions.TryRemove(Convert.ToHexString(sessionId.Span), out _);
+        }
+    }
 }
+
