@@ -154,4 +154,27 @@ public sealed class ClientFactoryTests(ITestOutputHelper output) : IAsyncLifetim
         using var provider = new ServiceCollection().AddLogging().AddDtlsClient(o => o.DangerousAcceptAnyServerCertificate = true).BuildServiceProvider();
         Assert.Same(provider.GetRequiredService<DtlsConnectionFactory>(), provider.GetRequiredService<IConnectionFactory>());
     }
+
+    [Fact]
+    public async Task The_clients_idle_timeout_ends_a_connection_that_received_nothing_with_close_notify()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var options = new DtlsClientOptions { TrustedCertificateAuthorities = DevCa(), ServerName = "localhost", IdleTimeout = TimeSpan.FromSeconds(30) };
+        await using var factory = new DtlsConnectionFactory(Options.Create(options), NullLoggerFactory.Instance, time);
+        await using var connection = await factory.ConnectAsync(_host.DtlsEndPoint);
+        Assert.Equal("ping", await EchoOnceAsync(connection, "ping"));
+        var server = await _observer.NextAsync();
+
+        // 29 s after the last record received: still open, proven by an echo (which is activity again).
+        time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal("still here", await EchoOnceAsync(connection, "still here"));
+        Assert.False(connection.ConnectionClosed.IsCancellationRequested);
+
+        // 31 s of silence after that echo: the client ends the connection and tells the server (close_notify), so the
+        // server's handler sees the end of its input, not an error.
+        time.Advance(TimeSpan.FromSeconds(31));
+        await Wait.UntilAsync(() => connection.ConnectionClosed.IsCancellationRequested);
+        await server.Ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(server.InputCompletedNormally, $"the server's connection ended with {server.Error?.GetType().Name}: {server.Error?.Message}");
+    }
 }
