@@ -130,11 +130,14 @@ public sealed class HandshakeCapacityTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Many_handshakes_over_200_ms_round_trips_are_in_progress_at_once_and_none_is_refused()
+    public async Task Many_handshakes_over_500_ms_round_trips_are_in_progress_at_once_and_none_is_refused()
     {
+        // 500 ms round trips: a handshake then lasts about 1.5 s, well beyond the CPU all 48 need even when the suite's
+        // other tests load both cores (at 200 ms, starting 48 handshakes on a loaded machine took longer than one lasted,
+        // and the test failed now and then with 15-22 in progress at once).
         const int Clients = 48;
         await using var listener = await BindAsync(o => o.HandshakeTimeout = TimeSpan.FromSeconds(30));
-        await using var relay = new LatencyRelay(EndPointOf(listener), TimeSpan.FromMilliseconds(100));
+        await using var relay = new LatencyRelay(EndPointOf(listener), TimeSpan.FromMilliseconds(250));
         await using var factory = new DtlsConnectionFactory(Options.Create(new DtlsClientOptions
         {
             TrustedCertificateAuthorities = TestClientCertificates.DevCa(),
@@ -159,7 +162,7 @@ public sealed class HandshakeCapacityTests(ITestOutputHelper output)
             .WaitAsync(TimeSpan.FromSeconds(60));
         await sampling.CancelAsync();
         await sampler;
-        output.WriteLine($"{Clients} handshakes at 200 ms RTT in {stopwatch.ElapsedMilliseconds} ms; at most {mostInProgress} in progress at once; " +
+        output.WriteLine($"{Clients} handshakes at 500 ms RTT in {stopwatch.ElapsedMilliseconds} ms; at most {mostInProgress} in progress at once; " +
             $"{listener.Handshakes.Threads} handshake threads");
 
         Assert.Equal(Clients, listener.Statistics.HandshakesCompleted);
