@@ -117,6 +117,30 @@ public sealed class CertificateReloadTests(ITestOutputHelper output) : IDisposab
     }
 
     [Fact]
+    public async Task Files_changed_in_steps_within_the_quiet_period_are_loaded_once_when_the_changes_stop()
+    {
+        await using var host = await StartWithEcdsaFilesAsync();
+
+        // The certificate, then its key 100 ms later (well inside the 500 ms quiet period, even on a loaded machine):
+        // a load between the two would find the new certificate with the old key and fail (event 42); the quiet period
+        // starts again with each change, so the only load sees the finished pair.
+        var clock = Stopwatch.StartNew();
+        File.Copy(TestCertificates.ServerRsaPem, CertificatePath, overwrite: true);
+        await Task.Delay(100);
+        File.Copy(TestCertificates.ServerRsaKey, KeyPath, overwrite: true);
+        var keyWritten = clock.Elapsed;
+        await host.LogEntryAsync(Reloaded);
+        output.WriteLine($"key written after {keyWritten.TotalMilliseconds:F0} ms, loaded after {clock.ElapsedMilliseconds} ms");
+
+        Assert.True(keyWritten < ServerCertificateReloader.Delay, $"the machine was too slow for the test: {keyWritten}");
+        Assert.True(clock.Elapsed >= keyWritten + ServerCertificateReloader.Delay - TimeSpan.FromMilliseconds(50),
+            $"loaded {clock.ElapsedMilliseconds} ms in, before the quiet period after the last change ended");
+        Assert.Equal(0, host.LogCount(ReloadFailed));
+        Assert.Equal(1, host.LogCount(Reloaded));
+        Assert.Equal(Rsa, await ServerCertificateOfNewHandshakeAsync(host));
+    }
+
+    [Fact]
     public async Task Rewriting_the_same_certificate_changes_nothing()
     {
         await using var host = await StartWithEcdsaFilesAsync();
