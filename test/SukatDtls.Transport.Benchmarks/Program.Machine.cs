@@ -36,32 +36,8 @@ internal static partial class Program
         return (threads, rss);
     }
 
-    /// <summary>
-    /// Datagrams the kernel dropped (receive buffer full) on the live UDP sockets bound to <paramref name="port"/>: the
-    /// last column of /proc/net/udp and /proc/net/udp6. Sockets already closed no longer count.
-    /// </summary>
-    private static long UdpSocketDrops(int port)
-    {
-        long drops = 0;
-        foreach (string file in new[] { "/proc/net/udp", "/proc/net/udp6" })
-        {
-            if (!File.Exists(file))
-            {
-                continue;
-            }
-
-            foreach (string line in File.ReadLines(file).Skip(1))
-            {
-                string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (f.Length > 12 && int.Parse(f[1][(f[1].LastIndexOf(':') + 1)..], NumberStyles.HexNumber, Inv) == port)
-                {
-                    drops += long.Parse(f[^1], Inv);
-                }
-            }
-        }
-
-        return drops;
-    }
+    /// <summary>Datagrams the kernel dropped on the live UDP sockets bound to <paramref name="port"/> (shared with the tests).</summary>
+    private static long UdpSocketDrops(int port) => Tests.Infrastructure.UdpDrops.ForPort(port);
 
     /// <summary>UDP datagrams dropped for a full receive buffer on any socket of this network namespace (/proc/net/snmp).</summary>
     private static long UdpReceiveBufferErrors()

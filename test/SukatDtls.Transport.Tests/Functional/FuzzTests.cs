@@ -80,19 +80,27 @@ public sealed class FuzzTests(ITestOutputHelper output)
         // The server answered the ClientHellos sent from the client's own address with HelloVerifyRequests, which fill the
         // client socket's receive buffer (its test client was not reading). Read them: HelloVerifyRequests only (epoch 0
         // handshake records), no echo (an application data record), else a replay was delivered.
+        // HelloVerifyRequests the listener was still sending may fill the buffer again and crowd out the echo (seen once
+        // in a loaded full run): the check is that the connection still works, so the echo may be asked for again.
         var datagram = new byte[65_536];
         int helloVerifyRequests = 0;
-        while (client.Socket.Available > 0)
+        string? echoed = null;
+        for (int attempt = 0; attempt < 3 && echoed is null; attempt++)
         {
-            int length = client.Socket.Receive(datagram);
-            Assert.True(length >= 13 && datagram[0] == 22 && datagram[3] == 0 && datagram[4] == 0,
-                $"the client got a datagram that is not a HelloVerifyRequest: type {datagram[0]}, {length} bytes");
-            helloVerifyRequests++;
+            while (client.Socket.Available > 0)
+            {
+                int length = client.Socket.Receive(datagram);
+                Assert.True(length >= 13 && datagram[0] == 22 && datagram[3] == 0 && datagram[4] == 0,
+                    $"the client got a datagram that is not a HelloVerifyRequest: type {datagram[0]}, {length} bytes");
+                helloVerifyRequests++;
+            }
+
+            client.Send("after the storm");
+            echoed = client.ReceiveText(timeoutMillis: 3_000);
         }
 
         output.WriteLine($"{helloVerifyRequests} HelloVerifyRequests waited at the client");
-        client.Send("after the storm");
-        Assert.Equal("after the storm", client.ReceiveText());
+        Assert.Equal("after the storm", echoed);
         Assert.False(connection.ConnectionClosed.IsCancellationRequested);
     }
 
