@@ -534,6 +534,12 @@ public sealed class LossyNetworkTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(direction.Dropped > 0 && direction.Duplicated > 0 && direction.Reordered > 0, direction.ToString());
 
         // Nothing the network delivered is lost by the transport beyond what the proxy dropped: loopback, paced.
-        Assert.True(received.Count >= Count - direction.Dropped - kernelDrops, $"{received.Count} arrived, {direction.Dropped} dropped by the proxy, {kernelDrops} by the kernel: {direction}");
+        // Up to two more may go: a record the proxy delivers more than 64 records late is outside the replay window and
+        // must be dropped (RFC 6347 §4.1.2.6). That happens when the proxy's thread falls behind in a loaded suite and
+        // then jitters a backlog (a CI run lost 1 of 149 so, with no kernel drop). A transport that loses records
+        // systematically still fails here.
+        const int OutsideTheWindow = 2;
+        Assert.True(received.Count >= Count - direction.Dropped - kernelDrops - OutsideTheWindow,
+            $"{received.Count} arrived, {direction.Dropped} dropped by the proxy, {kernelDrops} by the kernel: {direction}");
     }
 }
