@@ -305,18 +305,15 @@ public sealed class LossyNetworkTests(ITestOutputHelper output) : IAsyncLifetime
 
         // client → server
         proxy.Impair(Lossy.LossAndJitter(0.2));
-        long kernelDrops = UdpDrops.ForPort(_host.DtlsEndPoint.Port);
-        var received = await SendThroughLossAsync(proxy, clientView, serverView, ClientToServer);
-        kernelDrops = UdpDrops.ForPort(_host.DtlsEndPoint.Port) - kernelDrops;
+        var (received, kernelDrops) = await WithKernelDropsAsync(_host.DtlsEndPoint.Port,
+            () => SendThroughLossAsync(proxy, clientView, serverView, ClientToServer));
         output.WriteLine($"client→server: {received.Count} of {Count} records; {proxy.ClientToServer}; kernel dropped {kernelDrops}");
         AssertPlausible(received, proxy.ClientToServer, kernelDrops);
 
         // server → client
         proxy.Impair(Lossy.LossAndJitter(0.2));
-        int clientPort = ((IPEndPoint)client.LocalEndPoint!).Port;
-        kernelDrops = UdpDrops.ForPort(clientPort);
-        received = await SendThroughLossAsync(proxy, serverView, clientView, ServerToClient);
-        kernelDrops = UdpDrops.ForPort(clientPort) - kernelDrops;
+        (received, kernelDrops) = await WithKernelDropsAsync(((IPEndPoint)client.LocalEndPoint!).Port,
+            () => SendThroughLossAsync(proxy, serverView, clientView, ServerToClient));
         output.WriteLine($"server→client: {received.Count} of {Count} records; {proxy.ServerToClient}; kernel dropped {kernelDrops}");
         AssertPlausible(received, proxy.ServerToClient, kernelDrops);
         server.Ended.TrySetResult();
@@ -518,6 +515,14 @@ public sealed class LossyNetworkTests(ITestOutputHelper output) : IAsyncLifetime
 
             Assert.False(result.IsCompleted, "The pipe completed before the end record.");
         }
+    }
+
+    /// <summary>Runs one phase and returns its records with what the kernel dropped meanwhile at the receiving <paramref name="port"/>.</summary>
+    private static async Task<(List<int> Received, long KernelDrops)> WithKernelDropsAsync(int port, Func<Task<List<int>>> phase)
+    {
+        long before = UdpDrops.ForPort(port);
+        var received = await phase();
+        return (received, UdpDrops.ForPort(port) - before);
     }
 
     /// <param name="kernelDrops">

@@ -45,7 +45,8 @@ internal sealed partial class HandshakeTransport
                     return;
                 }
 
-                buffer = ArrayPool<byte>.Shared.Rent(DtlsConnection.MaxRecordDatagramSize);
+                // Reused after a stray or an ICMP report; a queued datagram keeps its buffer, so the next one rents anew.
+                buffer ??= ArrayPool<byte>.Shared.Rent(DtlsConnection.MaxRecordDatagramSize);
                 int received;
                 try
                 {
