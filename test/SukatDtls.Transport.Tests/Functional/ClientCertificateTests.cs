@@ -77,6 +77,7 @@ public sealed class ClientCertificateTests(ITestOutputHelper output)
         { "self-signed", "unknown_ca", "UntrustedRoot" },
         { "expired", "certificate_expired", "NotTimeValid" },
         { "serverAuth only", "unsupported_certificate", "NotValidForUsage" },
+        { "bad signature", "bad_certificate", "NotSignatureValid" },
     };
 
     [Theory]
@@ -88,6 +89,7 @@ public sealed class ClientCertificateTests(ITestOutputHelper output)
         {
             "self-signed" => TestClientCertificates.SelfSigned("Self Signed Client"),
             "expired" => TestClientCertificates.SignedByDevCa("Expired Client", TestClientCertificates.ClientAuthentication, expired: true),
+            "bad signature" => TestClientCertificates.WithBrokenSignature(TestClientCertificates.SignedByDevCa("Forged Client", TestClientCertificates.ClientAuthentication)),
             _ => TestClientCertificates.SignedByDevCa("Server Purpose Only", TestClientCertificates.ServerAuthentication),
         };
 

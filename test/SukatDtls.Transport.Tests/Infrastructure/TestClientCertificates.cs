@@ -50,6 +50,22 @@ internal static class TestClientCertificates
         return issued.CopyWithPrivateKey(key);
     }
 
+    /// <summary>
+    /// The same certificate and key with the CA's signature spoilt (its last byte changed): a forgery that names a
+    /// trusted issuer. The DER stays well formed (the byte is inside the signature's last INTEGER).
+    /// </summary>
+    public static X509Certificate2 WithBrokenSignature(X509Certificate2 certificate)
+    {
+        using (certificate)
+        {
+            byte[] der = certificate.RawData;
+            der[^1] ^= 0x01;
+            using var key = certificate.GetECDsaPrivateKey()!;
+            using var forged = X509CertificateLoader.LoadCertificate(der);
+            return forged.CopyWithPrivateKey(key);
+        }
+    }
+
     /// <summary>A new self-signed ECDSA P-256 client certificate (signed by nobody the server trusts).</summary>
     public static X509Certificate2 SelfSigned(string commonName)
     {

@@ -1,0 +1,140 @@
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SukatDtls.Transport.Client;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Functional;
+
+/// <summary>
+/// <c>ClientCertificateRevocationMode</c>: a CA made for the test issues client certificates whose CRL distribution
+/// point is a loopback HTTP server; the CRL it serves revokes one of them.
+/// </summary>
+public sealed class ClientCertificateRevocationTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
+{
+    private const int Rejected = 23;
+
+    private readonly TestCertificateAuthority _ca = new();
+    private CrlServer _crls = null!;
+    private X509Certificate2 _good = null!;
+    private X509Certificate2 _revoked = null!;
+
+    public async Task InitializeAsync()
+    {
+        _crls = await CrlServer.StartAsync();
+        _good = _ca.IssueClient("Good Client", _crls.CrlUri);
+        _revoked = _ca.IssueClient("Revoked Client", _crls.CrlUri);
+        _ca.Revoke(_revoked);
+        _crls.Crl = _ca.BuildCrl();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _crls.DisposeAsync();
+        ForgetCachedCrl();
+    }
+
+    public void Dispose()
+    {
+        _good.Dispose();
+        _revoked.Dispose();
+        _ca.Dispose();
+    }
+
+    private Task<DtlsTestHost> StartAsync(X509RevocationMode mode) =>
+        DtlsTestHost.StartAsync<EchoConnectionHandler>(output, o =>
+        {
+            o.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
+            o.ClientCertificateAuthorities = _ca.Trust();
+            o.ClientCertificateRevocationMode = mode;
+        }, configureServices: s => s.AddSingleton(new ConnectionObserver()));
+
+    private static DtlsConnectionFactory Factory(X509Certificate2 clientCertificate) =>
+        new(Options.Create(new DtlsClientOptions
+        {
+            TrustedCertificateAuthorities = TestClientCertificates.DevCa(),
+            ClientCertificate = clientCertificate,
+        }), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+
+    private static async Task EchoAsync(ConnectionContext connection)
+    {
+        await connection.Transport.Output.WriteAsync("checked"u8.ToArray());
+        var result = await connection.Transport.Input.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("checked"u8.ToArray(), System.Buffers.BuffersExtensions.ToArray(result.Buffer));
+        connection.Transport.Input.AdvanceTo(result.Buffer.End);
+    }
+
+    [Fact]
+    public async Task Online_checking_refuses_a_revoked_certificate_with_certificate_revoked_and_accepts_the_others()
+    {
+        await using var host = await StartAsync(X509RevocationMode.Online);
+
+        await using (var factory = Factory(_revoked))
+        {
+            var ex = await Assert.ThrowsAsync<AuthenticationException>(() => factory.ConnectAsync(host.DtlsEndPoint).AsTask());
+            output.WriteLine(ex.Message);
+            Assert.Contains("certificate_revoked", ex.Message);
+        }
+
+        await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1);
+        var rejection = Assert.Single(host.Logs.Entries, e => e.EventId.Id == Rejected);
+        Assert.Contains("CN=Revoked Client", rejection.Message);
+        Assert.Contains("Revoked", rejection.Message.Replace("CN=Revoked Client", "", StringComparison.Ordinal));
+        Assert.True(_crls.Fetches >= 1, "the CRL was never fetched");
+
+        // The same CA's other certificate is not on the list.
+        await using (var factory = Factory(_good))
+        {
+            await using var connection = await factory.ConnectAsync(host.DtlsEndPoint);
+            await EchoAsync(connection);
+        }
+
+        Assert.Equal(1, host.Listener.Statistics.HandshakesCompleted);
+        Assert.DoesNotContain(host.Logs.Entries, e => e.Level >= LogLevel.Error);
+    }
+
+    [Fact]
+    public async Task Without_checking_the_default_a_revoked_certificate_is_accepted_and_no_CRL_fetched()
+    {
+        await using var host = await StartAsync(X509RevocationMode.NoCheck);
+        await using var factory = Factory(_revoked);
+        await using var connection = await factory.ConnectAsync(host.DtlsEndPoint);
+        await EchoAsync(connection);
+        Assert.Equal(0, _crls.Fetches);
+    }
+
+    /// <summary>
+    /// .NET on Linux keeps fetched CRLs under ~/.dotnet/corefx/cryptography/crls; this test's CA is gone, so its CRL
+    /// would only lie there. Removes the files that hold exactly the CRL served.
+    /// </summary>
+    private void ForgetCachedCrl()
+    {
+        string cache = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "corefx", "cryptography", "crls");
+        if (!Directory.Exists(cache))
+        {
+            return;
+        }
+
+        foreach (string file in Directory.EnumerateFiles(cache, "*.crl"))
+        {
+            try
+            {
+                // Kept as PEM ("X509 CRL").
+                string text = File.ReadAllText(file);
+                if (System.Security.Cryptography.PemEncoding.TryFind(text, out var pem)
+                    && Convert.FromBase64String(text[pem.Base64Data]).AsSpan().SequenceEqual(_crls.Crl))
+                {
+                    File.Delete(file);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or FormatException)
+            {
+                // Another test's .NET may be writing its own CRL there; this one is small and named for a CA that is gone.
+            }
+        }
+    }
+}
