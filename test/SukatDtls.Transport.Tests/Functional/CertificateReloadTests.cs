@@ -13,7 +13,7 @@ namespace SukatDtls.Transport.Tests.Functional;
 /// A server certificate from files follows the files: new handshakes get the new certificate without a restart,
 /// connections made before keep working, and a change that cannot be loaded keeps the old certificate.
 /// </summary>
-public sealed class CertificateReloadTests(ITestOutputHelper output) : IDisposable
+public sealed partial class CertificateReloadTests(ITestOutputHelper output) : IDisposable
 {
     private const int Loaded = 40;
     private const int Reloaded = 41;

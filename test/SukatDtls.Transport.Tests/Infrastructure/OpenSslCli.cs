@@ -25,6 +25,22 @@ internal static class OpenSslCli
             ["s_client", "-dtls1_2", "-connect", connect, "-quiet", .. extraArguments], output);
     }
 
+    /// <summary>
+    /// Runs <c>openssl s_client -dtls1_2 -connect TARGET</c> plus <paramref name="arguments"/> (e.g. <c>-sess_out FILE</c>,
+    /// <c>-sess_in FILE</c>) without <c>-quiet</c>, so it reports the session ("New, TLSv1.2" or "Reused, TLSv1.2"); sends
+    /// a line, waits for its echo, closes standard input; returns what it printed.
+    /// </summary>
+    public static async Task<string> RunEchoingClientAsync(string target, ITestOutputHelper? output, TimeSpan timeout, params string[] arguments)
+    {
+        await using var client = ExternalProcess.Start($"s_client#{Interlocked.Increment(ref s_clients)}", Path,
+            ["s_client", "-dtls1_2", "-connect", target, .. arguments], output);
+        await client.WriteLineAsync("ping");
+        await client.WaitForLineAsync(line => line == "ping", timeout, "the echo");
+        client.CloseStandardInput();
+        Assert.True(await client.WaitForExitAsync(timeout), "s_client did not exit after end of input");
+        return string.Join('\n', client.StandardOutputLines);
+    }
+
     /// <summary>The port an <c>openssl s_server -accept ADDRESS:0</c> reports on its <c>ACCEPT</c> line.</summary>
     public static async Task<int> AcceptPortAsync(ExternalProcess server, TimeSpan timeout)
     {

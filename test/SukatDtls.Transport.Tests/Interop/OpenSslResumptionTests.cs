@@ -16,9 +16,35 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
         try
         {
             string target = $"127.0.0.1:{host.DtlsEndPoint.Port}";
-            Assert.Contains("New, TLSv1.2", await RunClientAsync(target, "-sess_out", sessionFile));
+            Assert.Contains("New, TLSv1.2", await OpenSslCli.RunEchoingClientAsync(target, output, Step, "-sess_out", sessionFile));
             Assert.True(File.Exists(sessionFile));
-            Assert.Contains("Reused, TLSv1.2", await RunClientAsync(target, "-sess_in", sessionFile));
+            Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync(target, output, Step, "-sess_in", sessionFile));
+        }
+        finally
+        {
+            File.Delete(sessionFile);
+        }
+    }
+
+    [Fact]
+    public async Task A_session_resumes_with_its_own_suite_when_the_client_now_prefers_another()
+    {
+        // RFC 5246 §7.4.1.3: the abbreviated handshake keeps the session's suite. openssl aborts one that does not
+        // ("old session cipher not returned"), and our server would choose by the client's new preference.
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
+            configureServices: s => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(s, new ConnectionObserver()));
+        string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
+        try
+        {
+            string target = $"127.0.0.1:{host.DtlsEndPoint.Port}";
+            Assert.Contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-AES256-GCM-SHA384", await OpenSslCli.RunEchoingClientAsync(
+                target, output, Step, "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384", "-sess_out", sessionFile));
+            Assert.Contains("Reused, TLSv1.2, Cipher is ECDHE-ECDSA-AES256-GCM-SHA384", await OpenSslCli.RunEchoingClientAsync(
+                target, output, Step, "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384", "-sess_in", sessionFile));
+
+            // A client that no longer offers the session's suite gets a full handshake, not an error.
+            Assert.Contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-AES128-GCM-SHA256", await OpenSslCli.RunEchoingClientAsync(
+                target, output, Step, "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256", "-sess_in", sessionFile));
         }
         finally
         {
@@ -35,7 +61,7 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
         string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
         try
         {
-            string first = await RunClientAsync($"127.0.0.1:{nodeA.DtlsEndPoint.Port}", "-sess_out", sessionFile);
+            string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeA.DtlsEndPoint.Port}", output, Step, "-sess_out", sessionFile);
             Assert.Contains("New, TLSv1.2", first);
 
             // Node A stores the session in the background, after the handshake: wait (bounded) until Redis has it.
@@ -43,7 +69,7 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
             var database = await redis.DatabaseAsync();
             await Wait.UntilAsync(() => database.KeyExists(Functional.DistributedSessionTests.InstanceName + "dtls-session:" + sessionId));
 
-            Assert.Contains("Reused, TLSv1.2", await RunClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", "-sess_in", sessionFile));
+            Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", output, Step, "-sess_in", sessionFile));
         }
         finally
         {
@@ -61,13 +87,13 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
         string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
         try
         {
-            string first = await RunClientAsync($"127.0.0.1:{sampleA.Port}", "-sess_out", sessionFile);
+            string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{sampleA.Port}", output, Step, "-sess_out", sessionFile);
             Assert.Contains("New, TLSv1.2", first);
             string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
             var database = await redis.DatabaseAsync();
             await Wait.UntilAsync(() => database.KeyExists("echo:dtls-session:" + sessionId));
 
-            Assert.Contains("Reused, TLSv1.2", await RunClientAsync($"127.0.0.1:{sampleB.Port}", "-sess_in", sessionFile));
+            Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{sampleB.Port}", output, Step, "-sess_in", sessionFile));
 
             using var http = new HttpClient();
             using var status = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(sampleB.StatusPage!, "status")));
@@ -80,17 +106,5 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
         {
             File.Delete(sessionFile);
         }
-    }
-
-    /// <summary>Runs s_client (not quiet, so it reports the session), sends a line, closes stdin; returns what it printed.</summary>
-    private async Task<string> RunClientAsync(string target, params string[] arguments)
-    {
-        await using var client = ExternalProcess.Start("s_client", OpenSslCli.Path,
-            ["s_client", "-dtls1_2", "-connect", target, .. arguments], output);
-        await client.WriteLineAsync("ping");
-        await client.WaitForLineAsync(line => line == "ping", Step, "the echo");
-        client.CloseStandardInput();
-        Assert.True(await client.WaitForExitAsync(Step), "s_client did not exit after end of input");
-        return string.Join('\n', client.StandardOutputLines);
     }
 }

@@ -15,6 +15,9 @@ internal sealed partial class DtlsServerPeer
     /// <summary>The ID of the session this handshake resumes (found in the cache), to forget it after a fatal alert.</summary>
     private byte[]? _resumingSessionId;
 
+    /// <summary>The cipher suite of the session this handshake resumes, or -1.</summary>
+    private int _resumingCipherSuite = -1;
+
     public override byte[]? GetNewSessionID() => _settings.Sessions is null ? null : RandomNumberGenerator.GetBytes(32);
 
     public override TlsSession? GetSessionToResume(byte[] sessionID)
@@ -41,15 +44,38 @@ internal sealed partial class DtlsServerPeer
             return null;
         }
 
-        if (state?.Session is { IsResumable: true } session)
+        // RFC 5246 §7.4.1.3: an abbreviated handshake keeps the session's cipher suite, so the client must offer it
+        // again; a client that does not gets a full handshake (as OpenSSL's server does, minus its fatal alert).
+        if (state?.Session is { IsResumable: true } session
+            && session.ExportSessionParameters() is { } parameters
+            && Array.IndexOf(m_offeredCipherSuites, parameters.CipherSuite) >= 0)
         {
             _settings.Metrics?.SessionLookup("hit");
             _resumingSessionId = sessionID;
+            _resumingCipherSuite = parameters.CipherSuite;
             return session;
         }
 
         _settings.Metrics?.SessionLookup("miss");
         return null;
+    }
+
+    /// <summary>
+    /// The session's own suite when resuming. BouncyCastle 2.7 asks for a suite even for an abbreviated handshake and
+    /// its default chooses among those of the current certificate: after a reload to another key type (ECDSA to RSA),
+    /// on a node with another certificate, or for a client that now offers a suite the server prefers, that is not the
+    /// session's suite, and the client aborts the handshake (illegal_parameter, "ServerHello parameters do not match
+    /// resumed session"). A resumed session needs no certificate, so any certificate may resume it.
+    /// </summary>
+    public override int GetSelectedCipherSuite()
+    {
+        if (m_context.SecurityParameters.IsResumedSession && _resumingCipherSuite >= 0)
+        {
+            m_selectedCipherSuite = _resumingCipherSuite;
+            return _resumingCipherSuite;
+        }
+
+        return base.GetSelectedCipherSuite();
     }
 
     /// <summary>After a full handshake: keep the new session for later resumption.</summary>
