@@ -62,8 +62,9 @@ internal static class SamplePrograms
     /// <param name="sampleFolder">The folder under samples/, e.g. "EchoServer", "CoapServer".</param>
     /// <param name="assemblyName">Its assembly, e.g. "EchoServer".</param>
     /// <param name="processName">The name in messages and the test output.</param>
+    /// <param name="wrapper">A command that runs the sample (its arguments follow), e.g. <c>unshare ...</c>; else none.</param>
     public static ExternalProcess Start(string sampleFolder, string assemblyName, string processName, IEnumerable<string> arguments,
-        ITestOutputHelper? output, IReadOnlyDictionary<string, string?>? extraEnvironment = null)
+        ITestOutputHelper? output, IReadOnlyDictionary<string, string?>? extraEnvironment = null, IReadOnlyList<string>? wrapper = null)
     {
         string assembly = Locate(sampleFolder, assemblyName);
         var environment = new Dictionary<string, string?>
@@ -81,7 +82,8 @@ internal static class SamplePrograms
             environment[name] = value;
         }
 
-        return ExternalProcess.Start(processName, DotNetHost(), [assembly, .. arguments], output,
+        string[] command = [.. wrapper ?? [], DotNetHost(), assembly, .. arguments];
+        return ExternalProcess.Start(processName, command[0], command[1..], output,
             workingDirectory: Path.GetDirectoryName(assembly), environment: environment);
     }
 

@@ -69,7 +69,16 @@ internal sealed class ServerCertificateReloader : IDisposable
     }
 
     /// <summary>How many directories are watched (0: watching failed, no reload).</summary>
-    public int WatchedDirectories => _watchers.Count;
+    public int WatchedDirectories
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _watchers.Count;
+            }
+        }
+    }
 
     public bool IsDisposed
     {
@@ -98,13 +107,28 @@ internal sealed class ServerCertificateReloader : IDisposable
             watcher.Deleted += OnFileEvent;
             watcher.Renamed += OnFileEvent;
             watcher.Error += OnWatcherError;
+
+            // Listed first: an error event may come (and take it out again) as soon as it is enabled.
+            lock (_lock)
+            {
+                _watchers.Add(watcher);
+            }
+
             watcher.EnableRaisingEvents = true;
-            _watchers.Add(watcher);
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException or PlatformNotSupportedException)
         {
-            // E.g. the inotify limits (fs.inotify.max_user_instances / max_user_watches) are reached.
-            watcher?.Dispose();
+            // E.g. the inotify instance limit (fs.inotify.max_user_instances) is reached, or the directory is gone.
+            if (watcher is not null)
+            {
+                lock (_lock)
+                {
+                    _watchers.Remove(watcher);
+                }
+
+                watcher.Dispose();
+            }
+
             DtlsCertificateLog.WatchFailed(_logger, directory, ex);
         }
     }
@@ -120,8 +144,35 @@ internal sealed class ServerCertificateReloader : IDisposable
     private bool IsRelevant(string? name) =>
         name is null || _fileNames.Contains(name) || name.StartsWith("..", StringComparison.Ordinal);
 
-    /// <summary>The watcher lost events (its buffer overflowed): the files may have changed.</summary>
-    private void OnWatcherError(object sender, ErrorEventArgs e) => ScheduleReload();
+    /// <summary>
+    /// The watcher lost events (its buffer overflowed: the files may have changed, so load them), or it stopped. On
+    /// Linux the inotify watch limit (<c>fs.inotify.max_user_watches</c>) is reported here, not thrown when the watcher
+    /// starts: the watcher then looks enabled but never raises an event again, and only this says so.
+    /// </summary>
+    private void OnWatcherError(object sender, ErrorEventArgs e)
+    {
+        var exception = e.GetException();
+        if (exception is InternalBufferOverflowException)
+        {
+            ScheduleReload();
+            return;
+        }
+
+        var watcher = (FileSystemWatcher)sender;
+        lock (_lock)
+        {
+            if (_disposed || !_watchers.Remove(watcher))
+            {
+                return;
+            }
+
+            // Under the lock, as the other logs: none after Dispose returned.
+            DtlsCertificateLog.WatchFailed(_logger, watcher.Path, exception);
+        }
+
+        watcher.EnableRaisingEvents = false;
+        watcher.Dispose();
+    }
 
     /// <summary>Starts (or restarts) the quiet period after which the files are loaded.</summary>
     private void ScheduleReload()
@@ -176,6 +227,7 @@ internal sealed class ServerCertificateReloader : IDisposable
 
     public void Dispose()
     {
+        FileSystemWatcher[] watchers;
         lock (_lock)
         {
             if (_disposed)
@@ -185,9 +237,11 @@ internal sealed class ServerCertificateReloader : IDisposable
 
             _disposed = true;
             _debounce.Dispose();
+            watchers = [.. _watchers];
+            _watchers.Clear();
         }
 
-        foreach (var watcher in _watchers)
+        foreach (var watcher in watchers)
         {
             watcher.EnableRaisingEvents = false;
             watcher.Dispose();
