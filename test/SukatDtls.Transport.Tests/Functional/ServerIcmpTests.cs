@@ -40,4 +40,28 @@ public sealed class ServerIcmpTests(ITestOutputHelper output)
         Assert.False(client.PeerSentCloseNotify);
         Assert.Equal(Reports, connection.UnreachableErrors);
     }
+
+    [Fact]
+    public async Task The_listening_socket_goes_on_after_port_unreachable_for_its_HelloVerifyRequests()
+    {
+        // Linux reports no ICMP error to an unconnected socket unless IP_RECVERR is set on it; other systems do by
+        // default (Windows: WSAECONNRESET on the next receive). The test sets it on the listening socket, so the port
+        // unreachable that answers a HelloVerifyRequest sent to a closed port fails the listener's next receive, as it
+        // would there; the listener must take that as one lost datagram, not as the end of its socket.
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+        const int IpProtocolIp = 0, IpRecvErr = 11;
+        host.Listener.ListenSocket!.SetRawSocketOption(IpProtocolIp, IpRecvErr, BitConverter.GetBytes(1));
+
+        const int ClosedPorts = 3;
+        for (int i = 1; i <= ClosedPorts; i++)
+        {
+            ForgedUdp.Send(ForgedUdp.ClosedPort(), host.DtlsEndPoint, DtlsRecords.ClientHello);
+            int sent = i;
+            await Wait.UntilAsync(() => host.Listener.Statistics.CookiesSent >= sent);
+        }
+
+        using var client = await TestDtlsClient.ConnectAsync(host.DtlsEndPoint);
+        client.Send("after");
+        Assert.Equal("after", client.ReceiveText());
+    }
 }

@@ -104,6 +104,9 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
 
     public DtlsListenerStatistics Statistics { get; }
 
+    /// <summary>The listening socket once bound (tests set socket options on it to reach paths other systems take).</summary>
+    internal Socket? ListenSocket => _listenSocket;
+
     /// <summary>Peers with a socket of their own: in handshake, waiting for accept, or established.</summary>
     public int PeerCount => _peers.Count;
 
