@@ -45,12 +45,13 @@ public sealed class ClientCertificateRevocationTests(ITestOutputHelper output) :
         _ca.Dispose();
     }
 
-    private Task<DtlsTestHost> StartAsync(X509RevocationMode mode) =>
+    private Task<DtlsTestHost> StartAsync(X509RevocationMode mode, TimeSpan? handshakeTimeout = null) =>
         DtlsTestHost.StartAsync<EchoConnectionHandler>(output, o =>
         {
             o.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
             o.ClientCertificateAuthorities = _ca.Trust();
             o.ClientCertificateRevocationMode = mode;
+            o.HandshakeTimeout = handshakeTimeout ?? o.HandshakeTimeout;
         }, configureServices: s => s.AddSingleton(new ConnectionObserver()));
 
     private static DtlsConnectionFactory Factory(X509Certificate2 clientCertificate) =>
@@ -105,6 +106,29 @@ public sealed class ClientCertificateRevocationTests(ITestOutputHelper output) :
         await using var connection = await factory.ConnectAsync(host.DtlsEndPoint);
         await EchoAsync(connection);
         Assert.Equal(0, _crls.Fetches);
+    }
+
+    [Fact]
+    public async Task A_CRL_distribution_point_that_hangs_holds_the_handshake_no_longer_than_its_timeout()
+    {
+        // The fetch runs inside the handshake (Online), which must end by HandshakeTimeout whatever the network does:
+        // the revocation status is then unknown, and the certificate is refused as certificate_unknown.
+        _crls.Stall = true;
+        var handshakeTimeout = TimeSpan.FromSeconds(2);
+        await using var host = await StartAsync(X509RevocationMode.Online, handshakeTimeout);
+        await using var factory = Factory(_good);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<AuthenticationException>(() => factory.ConnectAsync(host.DtlsEndPoint).AsTask());
+        var took = clock.Elapsed;
+        output.WriteLine($"{took.TotalMilliseconds:F0} ms: {ex.Message}");
+        Assert.Contains("certificate_unknown", ex.Message);
+        Assert.True(took < handshakeTimeout + TimeSpan.FromSeconds(3), $"the handshake took {took}, its timeout is {handshakeTimeout}");
+
+        await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1);
+        var rejection = Assert.Single(host.Logs.Entries, e => e.EventId.Id == Rejected);
+        Assert.Contains("RevocationStatusUnknown", rejection.Message);
+        Assert.True(_crls.Fetches >= 1, "the CRL was never asked for");
     }
 
     /// <summary>

@@ -37,6 +37,9 @@ internal sealed class CrlServer : IAsyncDisposable
 
     public int Fetches => Volatile.Read(ref _fetches);
 
+    /// <summary>When true, requests are taken and never answered (a distribution point that hangs).</summary>
+    public bool Stall { get; set; }
+
     public static async Task<CrlServer> StartAsync()
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -46,6 +49,12 @@ internal sealed class CrlServer : IAsyncDisposable
         app.Run(async context =>
         {
             Interlocked.Increment(ref server!._fetches);
+            if (server.Stall)
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(static _ => { }, TaskScheduler.Default);
+                return;
+            }
+
             var crl = server.Crl;
             context.Response.ContentType = "application/pkix-crl";
             context.Response.ContentLength = crl.Length;

@@ -70,15 +70,22 @@ internal sealed class ClientCertificateValidator
     /// <summary>Validates a client's certificate chain.</summary>
     /// <param name="leaf">The client's certificate.</param>
     /// <param name="intermediates">The other certificates the client sent (used to build the chain, never trusted).</param>
+    /// <param name="networkTimeout">
+    /// The longest the chain build may spend fetching CRLs, OCSP answers or missing issuers (<c>Online</c> revocation):
+    /// what is left of the handshake timeout. .NET's own default (15 s on Linux) would hold the handshake thread past it.
+    /// </param>
     /// <returns>Null when the certificate is acceptable, else the alert to send and why.</returns>
     /// <exception cref="Exception">Whatever <see cref="DtlsTransportOptions.ClientCertificateValidation"/> throws (nothing else does).</exception>
-    public ClientCertificateRejection? Validate(X509Certificate2 leaf, X509Certificate2Collection intermediates)
+    public ClientCertificateRejection? Validate(X509Certificate2 leaf, X509Certificate2Collection intermediates, TimeSpan networkTimeout)
     {
         using var chain = new X509Chain();
         try
         {
             CertificateChainPolicy.Configure(chain.ChainPolicy, CertificateChainPolicy.ClientAuthentication,
                 _options.ClientCertificateRevocationMode, intermediates, _options.ClientCertificateAuthorities);
+
+            // Zero would mean .NET's default; a handshake out of time gets the least there is.
+            chain.ChainPolicy.UrlRetrievalTimeout = networkTimeout > TimeSpan.Zero ? networkTimeout : TimeSpan.FromMilliseconds(1);
 
             bool built;
             try

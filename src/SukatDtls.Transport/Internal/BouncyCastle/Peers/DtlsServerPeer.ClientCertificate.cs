@@ -76,7 +76,8 @@ internal sealed partial class DtlsServerPeer
             ClientCertificateRejection? rejection;
             try
             {
-                rejection = _events.OffCpu(() => policy.Validate(leaf, intermediates));
+                var networkTimeout = RemainingHandshakeTime;
+                rejection = _events.OffCpu(() => policy.Validate(leaf, intermediates, networkTimeout));
             }
             catch (Exception ex)
             {
