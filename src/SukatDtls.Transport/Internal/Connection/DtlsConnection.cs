@@ -146,20 +146,24 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         _inputReader = new RecordCountingPipeReader(_input.Reader, _boundaries);
         Transport = new DuplexPipe(_inputReader, _output.Writer);
 
-        var features = new FeatureCollection();
-        features.Set<IConnectionIdFeature>(this);
-        features.Set<IConnectionTransportFeature>(this);
-        features.Set<IConnectionItemsFeature>(this);
-        features.Set<IConnectionLifetimeFeature>(this);
-        features.Set<IConnectionEndPointFeature>(this);
-        features.Set<IConnectionSocketFeature>(this);
-        features.Set<ITlsHandshakeFeature>(this);
-        features.Set<IDtlsSessionFeature>(this);
-        features.Set<IDtlsDatagramFeature>(this);
-        features.Set<ITlsConnectionFeature>(this);
-        features.Set<IDtlsMigrationFeature>(this);
-        Features = features;
+        Features = new ConnectionFeatures(this, s_featureTypes);
     }
+
+    /// <summary>The features this connection implements itself.</summary>
+    private static readonly Type[] s_featureTypes =
+    [
+        typeof(IConnectionIdFeature),
+        typeof(IConnectionTransportFeature),
+        typeof(IConnectionItemsFeature),
+        typeof(IConnectionLifetimeFeature),
+        typeof(IConnectionEndPointFeature),
+        typeof(IConnectionSocketFeature),
+        typeof(ITlsHandshakeFeature),
+        typeof(IDtlsSessionFeature),
+        typeof(IDtlsDatagramFeature),
+        typeof(ITlsConnectionFeature),
+        typeof(IDtlsMigrationFeature),
+    ];
 
     public override string ConnectionId { get; set; }
 
