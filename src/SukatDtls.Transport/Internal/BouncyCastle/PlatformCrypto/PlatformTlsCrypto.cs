@@ -32,6 +32,9 @@ internal class PlatformTlsCrypto(SecureRandom random) : BcTlsCrypto(random)
     public override IDigest CreateDigest(int cryptoHashAlgorithm) =>
         PlatformDigest.TryCreate(cryptoHashAlgorithm) ?? base.CreateDigest(cryptoHashAlgorithm);
 
+    /// <summary>Secrets whose TLS 1.2 PRF is <see cref="Tls12Prf"/> (<see cref="PlatformTlsSecret"/>).</summary>
+    public override TlsSecret CreateSecret(byte[] data) => new PlatformTlsSecret(this, (byte[])data.Clone());
+
     public override IDigest CloneDigest(int cryptoHashAlgorithm, IDigest digest) =>
         digest is PlatformDigest platform ? platform.Clone() : base.CloneDigest(cryptoHashAlgorithm, digest);
 
