@@ -50,4 +50,25 @@ public sealed class Tls12PrfTests
         byte[] twiceExpected = s_bouncyCastle.CreateSecret(expected).DeriveUsingPrf(prf, "client finished", seed, 12).Extract();
         Assert.Equal(twiceExpected, s_platform.CreateSecret(expected).DeriveUsingPrf(prf, "client finished", seed, 12).Extract());
     }
+
+    [Theory]
+    [InlineData(NamedGroup.secp256r1)]
+    [InlineData(NamedGroup.secp384r1)]
+    [InlineData(NamedGroup.x25519)]
+    public void ECDH_shared_secrets_are_secrets_with_this_PRF_and_both_sides_agree(int namedGroup)
+    {
+        var domain = s_platform.CreateECDomain(new Org.BouncyCastle.Tls.Crypto.TlsECConfig(namedGroup));
+        var server = domain.CreateECDH();
+        var client = domain.CreateECDH();
+        byte[] serverShare = server.GenerateEphemeral();
+        byte[] clientShare = client.GenerateEphemeral();
+        server.ReceivePeerValue(clientShare);
+        client.ReceivePeerValue(serverShare);
+
+        var serverSecret = server.CalculateSecret();
+        var clientSecret = client.CalculateSecret();
+        Assert.IsType<PlatformTlsSecret>(serverSecret);
+        Assert.IsType<PlatformTlsSecret>(clientSecret);
+        Assert.Equal(serverSecret.Extract(), clientSecret.Extract());
+    }
 }

@@ -38,10 +38,12 @@ internal class PlatformTlsCrypto(SecureRandom random) : BcTlsCrypto(random)
     public override IDigest CloneDigest(int cryptoHashAlgorithm, IDigest digest) =>
         digest is PlatformDigest platform ? platform.Clone() : base.CloneDigest(cryptoHashAlgorithm, digest);
 
-    public override TlsECDomain CreateECDomain(TlsECConfig ecConfig) =>
-        ecConfig.NamedGroup == NamedGroup.x25519 && OpenSslX25519.IsAvailable
-            ? new PlatformX25519Domain(this)
-            : base.CreateECDomain(ecConfig);
+    public override TlsECDomain CreateECDomain(TlsECConfig ecConfig) => ecConfig.NamedGroup switch
+    {
+        NamedGroup.x25519 when OpenSslX25519.IsAvailable => new PlatformX25519Domain(this),
+        NamedGroup.secp256r1 or NamedGroup.secp384r1 or NamedGroup.secp521r1 => new PlatformNistCurveDomain(this, ecConfig),
+        _ => base.CreateECDomain(ecConfig),
+    };
 
     protected override TlsAeadCipher CreateCipher_Aes_Gcm(TlsCryptoParameters cryptoParams, int cipherKeySize, int macSize)
     {

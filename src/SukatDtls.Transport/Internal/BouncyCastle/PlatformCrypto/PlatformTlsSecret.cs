@@ -6,9 +6,8 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>
 /// A TLS secret whose TLS 1.2 PRF runs on <see cref="Tls12Prf"/>, and whose derived secrets (master secret, key block,
-/// Finished) are of this kind again. <see cref="PlatformTlsCrypto.CreateSecret"/> makes them, which covers the X25519
-/// and PSK pre-master secrets and resumed sessions' master secrets; BouncyCastle's NIST-curve agreement makes its own
-/// (an internal method), whose PRF stays BouncyCastle's.
+/// Finished) are of this kind again. <see cref="PlatformTlsCrypto.CreateSecret"/> makes them (the X25519 and PSK
+/// pre-master secrets, resumed sessions' master secrets), and <see cref="PlatformNistCurveDomain"/> for the NIST curves.
 /// </summary>
 internal sealed class PlatformTlsSecret(BcTlsCrypto crypto, byte[] data) : BcTlsSecret(crypto, data)
 {
