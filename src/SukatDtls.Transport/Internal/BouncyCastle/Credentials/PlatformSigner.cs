@@ -31,8 +31,7 @@ internal sealed class PlatformSigner(PlatformKeyPool keys, Certificate certifica
         {
             return key switch
             {
-                ECDsa ecdsa when SignatureAndHashAlgorithm.Signature == SignatureAlgorithm.ecdsa =>
-                    ecdsa.SignHash(hash, DSASignatureFormat.Rfc3279DerSequence),
+                ECDsa ecdsa when SignatureAndHashAlgorithm.Signature == SignatureAlgorithm.ecdsa => SignEcdsa(ecdsa, hash),
                 RSA rsa when SignatureAndHashAlgorithm.Signature == SignatureAlgorithm.rsa =>
                     rsa.SignHash(hash, HashName(SignatureAndHashAlgorithm.Hash)!.Value, RSASignaturePadding.Pkcs1),
                 _ => throw new TlsFatalAlert(AlertDescription.internal_error,
@@ -43,6 +42,17 @@ internal sealed class PlatformSigner(PlatformKeyPool keys, Certificate certifica
         {
             keys.Return(key);
         }
+    }
+
+    private static byte[] SignEcdsa(ECDsa ecdsa, byte[] hash)
+    {
+        Span<byte> fixedSize = stackalloc byte[132]; // r ‖ s of the largest curve, P-521
+        if (!ecdsa.TrySignHash(hash, fixedSize, DSASignatureFormat.IeeeP1363FixedFieldConcatenation, out int written))
+        {
+            throw new TlsFatalAlert(AlertDescription.internal_error, "the ECDSA signature did not fit 132 bytes");
+        }
+
+        return EcdsaSignatureDer.FromFixedSize(fixedSize[..written]);
     }
 
     /// <summary>Null: BouncyCastle then computes the hash and calls <see cref="GenerateRawSignature"/>.</summary>
