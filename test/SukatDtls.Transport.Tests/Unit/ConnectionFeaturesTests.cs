@@ -65,4 +65,36 @@ public sealed class ConnectionFeaturesTests
         Assert.Equal(4, features.Revision);
         Assert.Single(features);
     }
+
+    private interface IA;
+
+    private interface IB;
+
+    private interface IC;
+
+    private interface ID;
+
+    private interface IE;
+
+    private sealed class All : IA, IB, IC, ID, IE;
+
+    [Fact]
+    public void More_features_than_Kestrel_sets_keep_their_order_and_one_from_the_middle_can_go()
+    {
+        var features = new ConnectionFeatures(new Owner(), s_types);
+        var all = new All();
+        features.Set<IA>(all);
+        features.Set<IB>(all);
+        features.Set<IC>(all);
+        features.Set<ID>(all);
+        features.Set<IE>(all); // beyond the first four
+        features.Set<IB>(null);
+        features.Set<IC>(new All()); // replaced in place
+
+        Assert.Equal([typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IA), typeof(IC), typeof(ID), typeof(IE)],
+            features.Select(pair => pair.Key).ToArray());
+        Assert.Same(all, features.Get<IE>());
+        Assert.Null(features.Get<IB>());
+        Assert.NotSame(all, features.Get<IC>());
+    }
 }

@@ -23,7 +23,17 @@ internal sealed class MemoryDtlsSessionCache(int maxSessions, TimeSpan lifetime,
 
     public ValueTask SetAsync(ReadOnlyMemory<byte> sessionId, DtlsSessionState session, CancellationToken cancellationToken)
     {
-        string key = Convert.ToHexString(sessionId.Span);
+        Set(sessionId.Span, session);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// <see cref="SetAsync"/> for the handshake, which knows this cache answers at once: no task, no timeout, no giving
+    /// back its CPU pass for a wait that does not happen.
+    /// </summary>
+    public void Set(ReadOnlySpan<byte> sessionId, DtlsSessionState session)
+    {
+        string key = Convert.ToHexString(sessionId);
         lock (_lock)
         {
             if (_byId.Remove(key, out var existing))
@@ -39,28 +49,37 @@ internal sealed class MemoryDtlsSessionCache(int maxSessions, TimeSpan lifetime,
                 _byId.Remove(oldest.Value.Key);
             }
         }
-
-        return ValueTask.CompletedTask;
     }
 
-    public ValueTask<DtlsSessionState?> GetAsync(ReadOnlyMemory<byte> sessionId, CancellationToken cancellationToken)
+    public ValueTask<DtlsSessionState?> GetAsync(ReadOnlyMemory<byte> sessionId, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(Get(sessionId.Span));
+
+    /// <summary><see cref="GetAsync"/> for the handshake (see <see cref="Set"/>), looked up without a key string.</summary>
+    public DtlsSessionState? Get(ReadOnlySpan<byte> sessionId)
     {
-        string key = Convert.ToHexString(sessionId.Span);
+        Span<char> key = stackalloc char[2 * 256];
+        if (!Convert.TryToHexString(sessionId, key, out int written))
+        {
+            return null; // longer than any session ID (32 bytes in TLS 1.2): never stored
+        }
+
+        key = key[..written];
         lock (_lock)
         {
-            if (!_byId.TryGetValue(key, out var node))
+            var byId = _byId.GetAlternateLookup<ReadOnlySpan<char>>();
+            if (!byId.TryGetValue(key, out var node))
             {
-                return ValueTask.FromResult<DtlsSessionState?>(null);
+                return null;
             }
 
             if (timeProvider.GetUtcNow() - node.Value.Session.Created >= lifetime)
             {
-                _byId.Remove(key);
+                _byId.Remove(node.Value.Key);
                 _byAge.Remove(node);
-                return ValueTask.FromResult<DtlsSessionState?>(null);
+                return null;
             }
 
-            return ValueTask.FromResult<DtlsSessionState?>(node.Value.Session);
+            return node.Value.Session;
         }
     }
 

@@ -27,21 +27,29 @@ internal sealed partial class DtlsServerPeer
             return null;
         }
 
+        // The default in-memory cache answers at once: no wait, so no CPU pass to give back, no task and no timeout.
         DtlsSessionState? state;
-        try
+        if (sessions is MemoryDtlsSessionCache memory)
         {
-            state = _events.OffCpu(() =>
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_events.ConnectionClosed);
-                timeout.CancelAfter(_settings.Options.HandshakeTimeout);
-                var lookup = sessions.GetAsync(sessionID, timeout.Token);
-                return lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
-            });
+            state = memory.Get(sessionID);
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+        else
         {
-            OnSessionCacheFailed(sessions, "GetAsync", ex);
-            return null;
+            try
+            {
+                state = _events.OffCpu(() =>
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_events.ConnectionClosed);
+                    timeout.CancelAfter(_settings.Options.HandshakeTimeout);
+                    var lookup = sessions.GetAsync(sessionID, timeout.Token);
+                    return lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
+                });
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                OnSessionCacheFailed(sessions, "GetAsync", ex);
+                return null;
+            }
         }
 
         // RFC 5246 §7.4.1.3: an abbreviated handshake keeps the session's cipher suite, so the client must offer it
@@ -88,12 +96,19 @@ internal sealed partial class DtlsServerPeer
             return;
         }
 
+        var state = new DtlsSessionState(session, _settings.TimeProvider.GetUtcNow());
+        if (sessions is MemoryDtlsSessionCache memory)
+        {
+            memory.Set(session.SessionID, state);
+            return;
+        }
+
         try
         {
             _events.OffCpu(() =>
             {
                 using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
-                var store = sessions.SetAsync(session.SessionID, new DtlsSessionState(session, _settings.TimeProvider.GetUtcNow()), timeout.Token);
+                var store = sessions.SetAsync(session.SessionID, state, timeout.Token);
                 if (!store.IsCompletedSuccessfully)
                 {
                     store.AsTask().GetAwaiter().GetResult();
