@@ -7,7 +7,7 @@ namespace SukatDtls.Transport.Internal;
 /// A connection's features: the ones the connection itself implements in fixed slots, anything else (Kestrel sets four
 /// of its own on every connection, an application may add more) in a small array searched in order. As Kestrel's own
 /// transports do (TransportConnection's generated features), and for the same reason: a <see cref="FeatureCollection"/>
-/// grows its dictionary four times over a connection's fifteen features, about 0.9 KB held by every connection for its
+/// grows its dictionary four times over a connection's fifteen features, about 0.75 KB held by every connection for its
 /// whole life and allocated by every handshake.
 /// </summary>
 internal sealed class ConnectionFeatures : IFeatureCollection
