@@ -51,7 +51,15 @@ internal sealed class CrlServer : IAsyncDisposable
             Interlocked.Increment(ref server!._fetches);
             if (server.Stall)
             {
-                await Task.Delay(Timeout.Infinite, context.RequestAborted).ContinueWith(static _ => { }, TaskScheduler.Default);
+                // Until the client gives up or the server stops.
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
                 return;
             }
 

@@ -3,27 +3,26 @@ using SukatDtls.Transport.Tests.Infrastructure;
 namespace SukatDtls.Transport.Tests.Interop;
 
 /// <summary><c>openssl s_client -sess_out</c> then <c>-sess_in</c> resumes its session against our server.</summary>
-public sealed class OpenSslResumptionTests(ITestOutputHelper output)
+public sealed class OpenSslResumptionTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(20);
+
+    /// <summary>Where s_client writes its session (<c>-sess_out</c>) and reads it back (<c>-sess_in</c>).</summary>
+    private readonly string _sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
+
+    public void Dispose() => File.Delete(_sessionFile);
+
+    private Task<DtlsTestHost> StartHostAsync() => DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
+        configureServices: s => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(s, new ConnectionObserver()));
 
     [Fact]
     public async Task Openssl_client_resumes_its_session()
     {
-        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
-            configureServices: s => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(s, new ConnectionObserver()));
-        string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
-        try
-        {
-            string target = $"127.0.0.1:{host.DtlsEndPoint.Port}";
-            Assert.Contains("New, TLSv1.2", await OpenSslCli.RunEchoingClientAsync(target, output, Step, "-sess_out", sessionFile));
-            Assert.True(File.Exists(sessionFile));
-            Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync(target, output, Step, "-sess_in", sessionFile));
-        }
-        finally
-        {
-            File.Delete(sessionFile);
-        }
+        await using var host = await StartHostAsync();
+        string target = $"127.0.0.1:{host.DtlsEndPoint.Port}";
+        Assert.Contains("New, TLSv1.2", await OpenSslCli.RunEchoingClientAsync(target, output, Step, "-sess_out", _sessionFile));
+        Assert.True(File.Exists(_sessionFile));
+        Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync(target, output, Step, "-sess_in", _sessionFile));
     }
 
     [Fact]
@@ -31,25 +30,16 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
     {
         // RFC 5246 §7.4.1.3: the abbreviated handshake keeps the session's suite. openssl aborts one that does not
         // ("old session cipher not returned"), and our server would choose by the client's new preference.
-        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output,
-            configureServices: s => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(s, new ConnectionObserver()));
-        string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
-        try
-        {
-            string target = $"127.0.0.1:{host.DtlsEndPoint.Port}";
-            Assert.Contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-AES256-GCM-SHA384", await OpenSslCli.RunEchoingClientAsync(
-                target, output, Step, "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384", "-sess_out", sessionFile));
-            Assert.Contains("Reused, TLSv1.2, Cipher is ECDHE-ECDSA-AES256-GCM-SHA384", await OpenSslCli.RunEchoingClientAsync(
-                target, output, Step, "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384", "-sess_in", sessionFile));
+        await using var host = await StartHostAsync();
+        string target = $"127.0.0.1:{host.DtlsEndPoint.Port}";
+        Assert.Contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-AES256-GCM-SHA384", await OpenSslCli.RunEchoingClientAsync(
+            target, output, Step, "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384", "-sess_out", _sessionFile));
+        Assert.Contains("Reused, TLSv1.2, Cipher is ECDHE-ECDSA-AES256-GCM-SHA384", await OpenSslCli.RunEchoingClientAsync(
+            target, output, Step, "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384", "-sess_in", _sessionFile));
 
-            // A client that no longer offers the session's suite gets a full handshake, not an error.
-            Assert.Contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-AES128-GCM-SHA256", await OpenSslCli.RunEchoingClientAsync(
-                target, output, Step, "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256", "-sess_in", sessionFile));
-        }
-        finally
-        {
-            File.Delete(sessionFile);
-        }
+        // A client that no longer offers the session's suite gets a full handshake, not an error.
+        Assert.Contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-AES128-GCM-SHA256", await OpenSslCli.RunEchoingClientAsync(
+            target, output, Step, "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256", "-sess_in", _sessionFile));
     }
 
     [Fact]
@@ -58,23 +48,15 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
         await using var redis = await RedisServer.StartAsync(output);
         await using var nodeA = await Functional.DistributedSessionTests.StartNodeAsync(redis, output);
         await using var nodeB = await Functional.DistributedSessionTests.StartNodeAsync(redis, output);
-        string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
-        try
-        {
-            string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeA.DtlsEndPoint.Port}", output, Step, "-sess_out", sessionFile);
-            Assert.Contains("New, TLSv1.2", first);
+        string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeA.DtlsEndPoint.Port}", output, Step, "-sess_out", _sessionFile);
+        Assert.Contains("New, TLSv1.2", first);
 
-            // Node A stores the session in the background, after the handshake: wait (bounded) until Redis has it.
-            string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
-            var database = await redis.DatabaseAsync();
-            await Wait.UntilAsync(() => database.KeyExists(Functional.DistributedSessionTests.InstanceName + "dtls-session:" + sessionId));
+        // Node A stores the session in the background, after the handshake: wait (bounded) until Redis has it.
+        string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
+        var database = await redis.DatabaseAsync();
+        await Wait.UntilAsync(() => database.KeyExists(Functional.DistributedSessionTests.InstanceName + "dtls-session:" + sessionId));
 
-            Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", output, Step, "-sess_in", sessionFile));
-        }
-        finally
-        {
-            File.Delete(sessionFile);
-        }
+        Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", output, Step, "-sess_in", _sessionFile));
     }
 
     [Fact]
@@ -84,27 +66,19 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output)
         var environment = new Dictionary<string, string?> { ["ConnectionStrings__Redis"] = redis.Configuration };
         await using var sampleA = await EchoSampleProcess.StartAsync(output, extraEnvironment: environment);
         await using var sampleB = await EchoSampleProcess.StartAsync(output, extraEnvironment: environment);
-        string sessionFile = Path.Combine(Path.GetTempPath(), $"dtls-session-{Guid.NewGuid():N}.pem");
-        try
-        {
-            string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{sampleA.Port}", output, Step, "-sess_out", sessionFile);
-            Assert.Contains("New, TLSv1.2", first);
-            string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
-            var database = await redis.DatabaseAsync();
-            await Wait.UntilAsync(() => database.KeyExists("echo:dtls-session:" + sessionId));
+        string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{sampleA.Port}", output, Step, "-sess_out", _sessionFile);
+        Assert.Contains("New, TLSv1.2", first);
+        string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
+        var database = await redis.DatabaseAsync();
+        await Wait.UntilAsync(() => database.KeyExists("echo:dtls-session:" + sessionId));
 
-            Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{sampleB.Port}", output, Step, "-sess_in", sessionFile));
+        Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{sampleB.Port}", output, Step, "-sess_in", _sessionFile));
 
-            using var http = new HttpClient();
-            using var status = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(sampleB.StatusPage!, "status")));
-            Assert.StartsWith("redis 127.0.0.1:", status.RootElement.GetProperty("sessionStore").GetString(), StringComparison.Ordinal);
-            Assert.Equal(1, status.RootElement.GetProperty("sessionLookupsHit").GetInt64());
-            Assert.Equal(0, status.RootElement.GetProperty("sessionLookupsError").GetInt64());
-            Assert.Contains(sampleA.Process.StandardErrorLines, l => l.Contains("development key", StringComparison.Ordinal));
-        }
-        finally
-        {
-            File.Delete(sessionFile);
-        }
+        using var http = new HttpClient();
+        using var status = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(sampleB.StatusPage!, "status")));
+        Assert.StartsWith("redis 127.0.0.1:", status.RootElement.GetProperty("sessionStore").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, status.RootElement.GetProperty("sessionLookupsHit").GetInt64());
+        Assert.Equal(0, status.RootElement.GetProperty("sessionLookupsError").GetInt64());
+        Assert.Contains(sampleA.Process.StandardErrorLines, l => l.Contains("development key", StringComparison.Ordinal));
     }
 }

@@ -57,10 +57,10 @@ internal sealed class MemoryDtlsSessionCache(int maxSessions, TimeSpan lifetime,
     /// <summary><see cref="GetAsync"/> for the handshake (see <see cref="Set"/>), looked up without a key string.</summary>
     public DtlsSessionState? Get(ReadOnlySpan<byte> sessionId)
     {
-        Span<char> key = stackalloc char[2 * 256];
+        Span<char> key = stackalloc char[2 * 32];
         if (!Convert.TryToHexString(sessionId, key, out int written))
         {
-            return null; // longer than any session ID (32 bytes in TLS 1.2): never stored
+            return null; // longer than a TLS 1.2 session ID can be (32 bytes): never stored
         }
 
         key = key[..written];

@@ -16,11 +16,9 @@ internal static class EcdsaSignatureDer
             throw new ArgumentException($"An r ‖ s signature has an even, non-zero length, not {fixedSize.Length}.", nameof(fixedSize));
         }
 
-        var r = Minimal(fixedSize[..(fixedSize.Length / 2)], out bool rPad);
-        var s = Minimal(fixedSize[(fixedSize.Length / 2)..], out bool sPad);
-        int rLength = r.Length + (rPad ? 1 : 0);
-        int sLength = s.Length + (sPad ? 1 : 0);
-        int content = 2 + rLength + 2 + sLength; // each INTEGER is shorter than 128 bytes (P-521: at most 67)
+        var r = Minimal(fixedSize[..(fixedSize.Length / 2)]);
+        var s = Minimal(fixedSize[(fixedSize.Length / 2)..]);
+        int content = 2 + EncodedLength(r) + 2 + EncodedLength(s); // each INTEGER is shorter than 128 bytes (P-521: at most 67)
         bool longForm = content > 127;
         byte[] der = new byte[(longForm ? 3 : 2) + content];
 
@@ -32,13 +30,13 @@ internal static class EcdsaSignatureDer
         }
 
         der[position++] = (byte)content;
-        position = WriteInteger(der, position, r, rPad);
-        WriteInteger(der, position, s, sPad);
+        position = WriteInteger(der, position, r);
+        WriteInteger(der, position, s);
         return der;
     }
 
-    /// <summary>The integer without leading zero bytes (at least one byte), and whether DER needs a 0x00 before it (top bit set).</summary>
-    private static ReadOnlySpan<byte> Minimal(ReadOnlySpan<byte> value, out bool pad)
+    /// <summary>The integer without leading zero bytes (at least one byte).</summary>
+    private static ReadOnlySpan<byte> Minimal(ReadOnlySpan<byte> value)
     {
         int start = 0;
         while (start < value.Length - 1 && value[start] == 0)
@@ -46,21 +44,24 @@ internal static class EcdsaSignatureDer
             start++;
         }
 
-        var minimal = value[start..];
-        pad = (minimal[0] & 0x80) != 0;
-        return minimal;
+        return value[start..];
     }
 
-    private static int WriteInteger(byte[] der, int position, ReadOnlySpan<byte> value, bool pad)
+    /// <summary>Whether DER needs a 0x00 before the integer: its top bit is set, and DER integers are signed.</summary>
+    private static bool NeedsPad(ReadOnlySpan<byte> minimal) => (minimal[0] & 0x80) != 0;
+
+    private static int EncodedLength(ReadOnlySpan<byte> minimal) => minimal.Length + (NeedsPad(minimal) ? 1 : 0);
+
+    private static int WriteInteger(byte[] der, int position, ReadOnlySpan<byte> minimal)
     {
         der[position++] = 0x02; // INTEGER
-        der[position++] = (byte)(value.Length + (pad ? 1 : 0));
-        if (pad)
+        der[position++] = (byte)EncodedLength(minimal);
+        if (NeedsPad(minimal))
         {
             der[position++] = 0;
         }
 
-        value.CopyTo(der.AsSpan(position));
-        return position + value.Length;
+        minimal.CopyTo(der.AsSpan(position));
+        return position + minimal.Length;
     }
 }
