@@ -47,6 +47,13 @@ public sealed class DtlsTransportOptions
     public bool UnsafePreferInlineScheduling { get; set; }
 
     /// <summary>
+    /// Whether established connections receive on the transport's own epoll loops (<c>PeerReceiveEngine</c>) where they
+    /// can run (Linux, x64 or Arm64); false: on .NET's socket engine, as on other platforms. Default true. Internal:
+    /// the tests run the fallback path with it.
+    /// </summary>
+    internal bool UseOwnReceiveLoops { get; set; } = true;
+
+    /// <summary>
     /// How many handshakes may be in progress at once: computing, or waiting for the peer's next flight. Default 1,024.
     /// </summary>
     /// <remarks>

@@ -101,6 +101,13 @@ public sealed class DtlsClientOptions
     /// </summary>
     public bool UnsafePreferInlineScheduling { get; set; }
 
+    /// <summary>
+    /// Whether established connections receive on the transport's own epoll loops (<c>PeerReceiveEngine</c>) where they
+    /// can run (Linux, x64 or Arm64); false: on .NET's socket engine, as on other platforms. Default true. Internal:
+    /// the tests run the fallback path with it.
+    /// </summary>
+    internal bool UseOwnReceiveLoops { get; set; } = true;
+
     /// <summary>A connection that receives nothing for this long is closed. Default: never (a client decides itself).</summary>
     public TimeSpan IdleTimeout { get; set; } = Timeout.InfiniteTimeSpan;
 

@@ -197,7 +197,8 @@ public sealed class DtlsConnectionFactory : IConnectionFactory, IAsyncDisposable
             var datagrams = new HandshakeTransport(socket, _handshakeReceiveLimit,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64, unreachableEndsHandshake: true);
             var connection = new DtlsConnection(socket, remote.Serialize(), remote, datagrams, _connections, MemoryPool<byte>.Shared, _timeProvider, _logger,
-                inlineApplicationReads: _options.UnsafePreferInlineScheduling, maxDatagramSize: _options.MaxDatagramSize);
+                inlineApplicationReads: _options.UnsafePreferInlineScheduling, maxDatagramSize: _options.MaxDatagramSize,
+                receiveEngine: _options.UseOwnReceiveLoops ? PeerReceiveEngine.Shared : null);
             _connections.Add(connection);
             return connection;
         }

@@ -58,7 +58,7 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
 
         // Closing the socket ends the receive loop, which then completes the input with the abort reason (the input
         // pipe's writer belongs to that loop); the send loop ends on the cancelled read.
-        Volatile.Read(ref _socket).Dispose();
+        CloseSocket(Volatile.Read(ref _socket));
         _output.Reader.CancelPendingRead();
         FireConnectionClosed();
     }
@@ -94,7 +94,7 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         }
 
         _datagrams.Shutdown();
-        Volatile.Read(ref _socket).Dispose();
+        CloseSocket(Volatile.Read(ref _socket));
         await Volatile.Read(ref _receiveLoop).ConfigureAwait(false);
 
         // A processing pass queued at handshake completion may still be running.

@@ -97,7 +97,7 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
                 fresh.Dispose();
             }
 
-            Volatile.Write(ref _receiveLoop, ReceiveLoopAsync(fresh));
+            Volatile.Write(ref _receiveLoop, StartReceiving(fresh));
         }
         else
         {
@@ -160,7 +160,7 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
         var socket = Volatile.Read(ref _socket);
         _detachedSocket = socket;
         _detached = true;
-        socket.Dispose();
+        CloseSocket(socket);
         DtlsLog.PeerAddressTaken(_logger, ConnectionId, RemoteEndPoint!);
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
@@ -10,7 +11,7 @@ namespace SukatDtls.Transport.Internal;
 /// Receiving: the peer socket's loop, datagrams forwarded by the listener, and the records of each datagram through the
 /// record layer into the input pipe.
 /// </summary>
-internal sealed partial class DtlsConnection : IHandshakeSocketEvents
+internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerDatagramReceiver
 {
     // How many datagrams one pass reads before the input pipe is flushed (and the application woken).
     private const int DatagramsPerPass = 64;
@@ -40,7 +41,220 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents
             (Connection: this, Queued: queued, From: from?.Clone()), preferLocal: false);
     }
 
-    /// <summary>Receives from <paramref name="socket"/> until it closes (the connection ends, or it lost its address).</summary>
+    /// <summary>
+    /// Starts receiving from <paramref name="socket"/> (once the handshake is done, and for each new socket after a
+    /// move): on a receive loop of <see cref="PeerReceiveEngine"/>, or where it cannot run, with .NET's socket engine.
+    /// The task ends when receiving from that socket has ended.
+    /// </summary>
+    private Task StartReceiving(Socket socket) =>
+        _receiveEngine is null ? ReceiveLoopAsync(socket) : ReceiveOnEngineAsync(_receiveEngine, socket);
+
+    /// <summary>Closes <paramref name="socket"/>, taking it off its receive loop first.</summary>
+    private void CloseSocket(Socket socket)
+    {
+        socket.Dispose();
+
+        // A full fence (the exchange) between the caller's _closing/_detached write and this read; the registering
+        // side fences the other way, so one of the two stops the registration.
+        var registration = Interlocked.CompareExchange(ref _registration, null, null);
+        if (registration is not null && ReferenceEquals(registration.Socket, socket))
+        {
+            registration.Stop();
+        }
+    }
+
+    /// <summary>Receives from <paramref name="socket"/> on a loop of <paramref name="engine"/> until the registration stops.</summary>
+    private async Task ReceiveOnEngineAsync(PeerReceiveEngine engine, Socket socket)
+    {
+        try
+        {
+            PeerReceiveRegistration registration;
+            try
+            {
+                registration = engine.Register(socket, this);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed before it could start: the connection is ending (or moved on).
+                return;
+            }
+
+            Interlocked.Exchange(ref _registration, registration);
+            if (_closing || socket.SafeHandle.IsClosed)
+            {
+                // Closed while it was being registered: CloseSocket may have looked before the registration was there.
+                registration.Stop();
+            }
+
+            await registration.Ended.ConfigureAwait(false);
+        }
+        finally
+        {
+            await EndReceivingAsync(socket).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The peer socket is readable (on its receive loop's thread): reads every datagram waiting, up to
+    /// <see cref="DatagramsPerPass"/>, decrypts their records in place and flushes the input pipe once. A pass that
+    /// cannot finish without waiting (the gate is held by a forwarded datagram's pass, or the application is behind)
+    /// pauses the registration and finishes on the thread pool.
+    /// </summary>
+    void IPeerDatagramReceiver.OnReadable(PeerReceiveRegistration registration, DatagramBatch batch)
+    {
+        if (_closing || _inputCompleted)
+        {
+            registration.Stop();
+            return;
+        }
+
+        if (!_receiveProcessing.Wait(0))
+        {
+            registration.Pause();
+            _ = ResumeAfterGateAsync(registration);
+            return;
+        }
+
+        bool handedOff = false;
+        try
+        {
+            bool wrote = false;
+            int datagrams = 0;
+            int errors = 0;
+            while (!_closing && datagrams < DatagramsPerPass)
+            {
+                int received = batch.Receive(registration.Handle, out SocketError error);
+                if (received < 0)
+                {
+                    if (IsIcmpReport(error) && ++errors <= DatagramsPerPass)
+                    {
+                        // Reported once per ICMP, so this ends; see ReceiveLoopAsync.
+                        OnUnreachable(error);
+                        continue;
+                    }
+
+                    throw new SocketException((int)error);
+                }
+
+                for (int i = 0; i < received; i++)
+                {
+                    if (batch.IsTruncated(i))
+                    {
+                        // Longer than any record we accept: the rest of it is gone, so it cannot authenticate.
+                        Interlocked.Increment(ref _datagramsDropped);
+                        _metrics?.DatagramDropped("filtered");
+                    }
+                    else if (!batch.CameFrom(i, _peerAddress))
+                    {
+                        // Between bind() and connect() the kernel may have put another peer's datagram here.
+                        _owner.OnStrayDatagram(batch.Datagram(i), batch.SourceAddress(i, _peerAddress.Family));
+                    }
+                    else
+                    {
+                        wrote |= OnDatagram(batch.Datagram(i));
+                    }
+                }
+
+                datagrams += received;
+                if (received < batch.Capacity)
+                {
+                    // Nothing more was waiting; what arrives from now on wakes the loop again.
+                    break;
+                }
+            }
+
+            if (wrote && !_inputCompleted)
+            {
+                var flush = _input.Writer.FlushAsync();
+                if (!flush.IsCompleted)
+                {
+                    // The application is behind: wait for it off the loop's thread, and stop reading meanwhile (the
+                    // kernel buffers, then drops, as UDP does).
+                    registration.Pause();
+                    handedOff = true;
+                    _ = FinishFlushAsync(flush, registration);
+                    return;
+                }
+
+                if (flush.Result.IsCompleted)
+                {
+                    // The application stopped reading: later records have nowhere to go.
+                    registration.Stop();
+                    return;
+                }
+            }
+
+            if (_peerSentCloseNotify)
+            {
+                OnPeerClosed();
+            }
+
+            if (_closing)
+            {
+                registration.Stop();
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The socket was closed: the connection is ending, and whoever closed it stops the registration.
+            registration.Stop();
+        }
+        finally
+        {
+            if (!handedOff)
+            {
+                _receiveProcessing.Release();
+            }
+        }
+    }
+
+    void IPeerDatagramReceiver.OnReceiveFailed(Exception error)
+    {
+        DtlsLog.ConnectionError(_logger, ConnectionId, RemoteEndPoint!, "receiving failed", error);
+        Abort(new ConnectionAbortedException("Receiving from the peer's socket failed.", error));
+    }
+
+    /// <summary>A pass found the gate held (a forwarded datagram's pass): the loop reads again once it is free.</summary>
+    private async Task ResumeAfterGateAsync(PeerReceiveRegistration registration)
+    {
+        await _receiveProcessing.WaitAsync().ConfigureAwait(false);
+        _receiveProcessing.Release();
+        registration.Resume();
+    }
+
+    /// <summary>Finishes a pass whose flush waits for the application (the pass's gate is held until then).</summary>
+    private async Task FinishFlushAsync(ValueTask<FlushResult> flush, PeerReceiveRegistration registration)
+    {
+        bool receiving;
+        try
+        {
+            receiving = !(await flush.ConfigureAwait(false)).IsCompleted;
+            if (receiving && _peerSentCloseNotify)
+            {
+                OnPeerClosed();
+            }
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+            // The connection ended meanwhile.
+            receiving = false;
+        }
+        finally
+        {
+            _receiveProcessing.Release();
+        }
+
+        if (receiving && !_closing)
+        {
+            registration.Resume();
+        }
+        else
+        {
+            registration.Stop();
+        }
+    }
+
+    /// <summary>Receives from <paramref name="socket"/> with .NET's socket engine until it closes (the connection ends, or it lost its address).</summary>
     private async Task ReceiveLoopAsync(Socket socket)
     {
         var from = new SocketAddress(_peerAddress.Family, _peerAddress.Size);
@@ -82,21 +296,30 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents
         }
         finally
         {
-            // A socket closed because another connection took the address (Migration) ends only this loop: the
-            // connection lives on, reachable by its Connection ID, until it moves or times out. So does a socket the
-            // connection has replaced meanwhile (it moved to a new one before this loop saw its old one close; the
-            // move writes the new socket before it clears _detached, so one of the two checks sees it).
-            if (!IsDetached(socket) && ReferenceEquals(socket, Volatile.Read(ref _socket)))
+            await EndReceivingAsync(socket).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Receiving from <paramref name="socket"/> ended: the input ends with it, unless the connection lives on without
+    /// that socket.
+    /// </summary>
+    private async Task EndReceivingAsync(Socket socket)
+    {
+        // A socket closed because another connection took the address (Migration) ends only its receiving: the
+        // connection lives on, reachable by its Connection ID, until it moves or times out. So does a socket the
+        // connection has replaced meanwhile (it moved to a new one before this loop saw its old one close; the
+        // move writes the new socket before it clears _detached, so one of the two checks sees it).
+        if (!IsDetached(socket) && ReferenceEquals(socket, Volatile.Read(ref _socket)))
+        {
+            await _receiveProcessing.WaitAsync().ConfigureAwait(false);
+            try
             {
-                await _receiveProcessing.WaitAsync().ConfigureAwait(false);
-                try
-                {
-                    CompleteInput(_abortReason);
-                }
-                finally
-                {
-                    _receiveProcessing.Release();
-                }
+                CompleteInput(_abortReason);
+            }
+            finally
+            {
+                _receiveProcessing.Release();
             }
         }
     }

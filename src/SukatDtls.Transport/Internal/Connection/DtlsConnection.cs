@@ -86,6 +86,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private int _closeNotifySent;
     private int _disposed;
     private Task _receiveLoop = Task.CompletedTask;
+    private readonly PeerReceiveEngine? _receiveEngine;
+    private PeerReceiveRegistration? _registration;
     private bool _inputCompleted;
     private bool _datagramViewCompleted;
     private ConnectionAbortedException? _abortReason;
@@ -105,8 +107,10 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         ILogger logger,
         DtlsMetrics? metrics = null,
         bool inlineApplicationReads = false,
-        int maxDatagramSize = DatagramSizes.Default)
+        int maxDatagramSize = DatagramSizes.Default,
+        PeerReceiveEngine? receiveEngine = null)
     {
+        _receiveEngine = receiveEngine;
         _metrics = metrics;
         _maxDatagramSize = maxDatagramSize;
         _socket = socket;
@@ -141,7 +145,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             pauseWriterThreshold: 64 * 1024,
             resumeWriterThreshold: 32 * 1024,
             useSynchronizationContext: false);
-        _input = new Pipe(Bounded(inlineApplicationReads && !s_socketCompletionsInline ? PipeScheduler.Inline : PipeScheduler.ThreadPool));
+        _input = new Pipe(Bounded(inlineApplicationReads && (receiveEngine is not null || !s_socketCompletionsInline) ? PipeScheduler.Inline : PipeScheduler.ThreadPool));
         _output = new Pipe(Bounded(PipeScheduler.Inline));
         _inputReader = new RecordCountingPipeReader(_input.Reader, _boundaries);
         Transport = new DuplexPipe(_inputReader, _output.Writer);
@@ -251,7 +255,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         }
 
         // The handshake thread read the socket until now; from here on the receive loop does.
-        Volatile.Write(ref _receiveLoop, ReceiveLoopAsync(_socket));
+        Volatile.Write(ref _receiveLoop, StartReceiving(_socket));
     }
 
     /// <summary>Ends the connection when the peer has been silent for longer than <paramref name="idleTimeout"/>.</summary>

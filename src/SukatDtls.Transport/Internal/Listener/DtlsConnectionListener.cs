@@ -270,7 +270,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
             var datagrams = new HandshakeTransport(socket, _handshakeReceiveLimit,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics,
-                _options.UnsafePreferInlineScheduling, _options.MaxDatagramSize)
+                _options.UnsafePreferInlineScheduling, _options.MaxDatagramSize, _options.UseOwnReceiveLoops ? PeerReceiveEngine.Shared : null)
             {
                 ClientHelloRandom = ClientHelloRecord.Random(clientHello).ToArray(),
                 ListeningEndPoint = _boundEndPoint,

@@ -1,0 +1,102 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// One receive loop's buffers for <c>recvmmsg</c>: up to <see cref="Capacity"/> datagrams and their source addresses per
+/// system call, in native memory that lives as long as the loop, so receiving allocates nothing.
+/// </summary>
+/// <remarks>Used only on its loop's thread, by one receiver at a time; the spans it hands out are valid until the next receive.</remarks>
+internal sealed unsafe class DatagramBatch
+{
+    /// <summary>Room for any socket address (<c>struct sockaddr_storage</c>).</summary>
+    private const int AddressRoom = 128;
+
+    private readonly int _slotSize;
+    private readonly byte* _buffers;
+    private readonly byte* _addresses;
+    private readonly LinuxSockets.IoVector* _vectors;
+    private readonly LinuxSockets.MessageHeader* _messages;
+
+    public DatagramBatch(int capacity, int slotSize)
+    {
+        Capacity = capacity;
+        _slotSize = slotSize;
+        _buffers = (byte*)NativeMemory.Alloc((nuint)(capacity * slotSize));
+        _addresses = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * AddressRoom));
+        _vectors = (LinuxSockets.IoVector*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(LinuxSockets.IoVector)));
+        _messages = (LinuxSockets.MessageHeader*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(LinuxSockets.MessageHeader)));
+        for (int i = 0; i < capacity; i++)
+        {
+            _vectors[i].Base = _buffers + (i * slotSize);
+            _vectors[i].Length = (nuint)slotSize;
+            _messages[i].Vectors = &_vectors[i];
+            _messages[i].VectorCount = 1;
+            _messages[i].Name = _addresses + (i * AddressRoom);
+        }
+    }
+
+    /// <summary>How many datagrams one receive takes at most.</summary>
+    public int Capacity { get; }
+
+    /// <summary>
+    /// Receives what is waiting on <paramref name="socket"/>, up to <see cref="Capacity"/> datagrams, without waiting:
+    /// the count (0 when nothing is waiting), or -1 with <paramref name="error"/> (an ICMP report for something sent,
+    /// or a failure).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    public int Receive(SafeHandle socket, out SocketError error)
+    {
+        for (int i = 0; i < Capacity; i++)
+        {
+            // In-out: the kernel writes the address's real length back.
+            _messages[i].NameLength = AddressRoom;
+            _messages[i].Flags = 0;
+        }
+
+        while (true)
+        {
+            int result = LinuxSockets.ReceiveMany(socket, _messages, Capacity);
+            if (result >= 0)
+            {
+                error = SocketError.Success;
+                return result;
+            }
+
+            error = LinuxSockets.ToSocketError(-result);
+            if (error == SocketError.WouldBlock)
+            {
+                error = SocketError.Success;
+                return 0;
+            }
+
+            if (error != SocketError.Interrupted)
+            {
+                return -1;
+            }
+        }
+    }
+
+    /// <summary>The <paramref name="index"/>th datagram received (writable: records are decrypted in place).</summary>
+    public Span<byte> Datagram(int index) => new(_buffers + (index * _slotSize), (int)_messages[index].Length);
+
+    /// <summary>Whether the <paramref name="index"/>th datagram was longer than a slot (its tail is lost).</summary>
+    public bool IsTruncated(int index) => (_messages[index].Flags & LinuxSockets.MsgTrunc) != 0;
+
+    /// <summary>Whether the <paramref name="index"/>th datagram came from <paramref name="address"/>.</summary>
+    public bool CameFrom(int index, SocketAddress address) => Source(index).SequenceEqual(address.Buffer.Span[..address.Size]);
+
+    /// <summary>Where the <paramref name="index"/>th datagram came from, as a new <see cref="SocketAddress"/>.</summary>
+    public SocketAddress SourceAddress(int index, AddressFamily family)
+    {
+        var source = Source(index);
+        var address = new SocketAddress(family, source.Length);
+        source.CopyTo(address.Buffer.Span);
+        return address;
+    }
+
+    private ReadOnlySpan<byte> Source(int index) =>
+        new(_addresses + (index * AddressRoom), (int)Math.Min(_messages[index].NameLength, AddressRoom));
+}

@@ -1,0 +1,136 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// The Linux system calls of the peer sockets' receive loops (<see cref="PeerReceiveEngine"/>): epoll and
+/// <c>recvmmsg</c>. Sockets are passed as <see cref="SafeHandle"/>s, so a socket closed on another thread can never have
+/// its descriptor number reused under a call (the call holds a reference, and fails on a closed handle).
+/// </summary>
+internal static unsafe partial class LinuxSockets
+{
+    public const uint EpollIn = 0x001;
+    public const uint EpollErr = 0x008;
+    public const uint EpollHup = 0x010;
+    public const uint EpollOneShot = 1u << 30;
+
+    public const int EpollCtlAdd = 1;
+    public const int EpollCtlDel = 2;
+    public const int EpollCtlMod = 3;
+
+    public const int MsgDontWait = 0x40;
+    public const int MsgTrunc = 0x20;
+
+    private const int EpollCloExec = 0x80000;
+
+    // errno values (Linux; the loops run only there).
+    public const int Interrupted = 4;       // EINTR
+    public const int WouldBlock = 11;       // EAGAIN
+    public const int NetworkUnreachable = 101;
+    public const int ConnectionRefused = 111;
+    public const int HostUnreachable = 113;
+
+    /// <summary>
+    /// The size of <c>struct epoll_event</c> and the offset of its data: packed (12 bytes) on x86-64, naturally aligned
+    /// (16) elsewhere.
+    /// </summary>
+    public static readonly int EpollEventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+
+    private static readonly int s_epollDataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+    /// <summary>Whether the loops can run here: Linux on a 64-bit processor whose structure layouts are the ones above.</summary>
+    public static bool IsSupported =>
+        OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
+
+    /// <summary>A new epoll instance.</summary>
+    public static int CreateEpoll()
+    {
+        int fd = EpollCreate1(EpollCloExec);
+        if (fd < 0)
+        {
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+
+        return fd;
+    }
+
+    /// <summary>Adds, changes or removes a socket's interest; returns the errno (0: done).</summary>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    public static int Control(int epoll, int operation, SafeHandle socket, uint events, ulong data)
+    {
+        byte* ev = stackalloc byte[16];
+        *(uint*)ev = events;
+        *(ulong*)(ev + s_epollDataOffset) = data;
+        return EpollCtl(epoll, operation, socket, ev) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>Waits for events; the count, or -errno.</summary>
+    public static int Wait(int epoll, byte* events, int maxEvents, int timeoutMillis)
+    {
+        int count = EpollWait(epoll, events, maxEvents, timeoutMillis);
+        return count >= 0 ? count : -Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>The events of the <paramref name="index"/>th entry of an epoll_wait result.</summary>
+    public static uint EventsAt(byte* events, int index) => *(uint*)(events + index * EpollEventSize);
+
+    /// <summary>The data of the <paramref name="index"/>th entry of an epoll_wait result.</summary>
+    public static ulong DataAt(byte* events, int index) => *(ulong*)(events + index * EpollEventSize + s_epollDataOffset);
+
+    /// <summary>Receives up to <paramref name="count"/> datagrams without waiting; the count, or -errno.</summary>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    public static int ReceiveMany(SafeHandle socket, MessageHeader* messages, int count)
+    {
+        int received = RecvMMsg(socket, messages, (uint)count, MsgDontWait, null);
+        return received >= 0 ? received : -Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>The socket error an ICMP report or a receive failure stands for (as .NET reports them).</summary>
+    public static SocketError ToSocketError(int errno) => errno switch
+    {
+        WouldBlock => SocketError.WouldBlock,
+        Interrupted => SocketError.Interrupted,
+        ConnectionRefused => SocketError.ConnectionRefused,
+        HostUnreachable => SocketError.HostUnreachable,
+        NetworkUnreachable => SocketError.NetworkUnreachable,
+        9 or 88 => SocketError.NotSocket,               // EBADF, ENOTSOCK
+        12 or 105 => SocketError.NoBufferSpaceAvailable, // ENOMEM, ENOBUFS
+        _ => SocketError.SocketError,
+    };
+
+    /// <summary><c>struct iovec</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVector
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    /// <summary><c>struct mmsghdr</c> (a <c>struct msghdr</c> and the received length) on 64-bit Linux.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MessageHeader
+    {
+        public byte* Name;
+        public uint NameLength;
+        public IoVector* Vectors;
+        public nuint VectorCount;
+        public byte* Control;
+        public nuint ControlLength;
+        public int Flags;
+        private readonly int _msghdrPadding; // struct msghdr is 56 bytes: msg_len follows at 56
+        public uint Length;
+    }
+
+    [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
+    private static partial int EpollCreate1(int flags);
+
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    private static partial int EpollCtl(int epoll, int operation, SafeHandle socket, byte* ev);
+
+    [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
+    private static partial int EpollWait(int epoll, byte* events, int maxEvents, int timeoutMillis);
+
+    [LibraryImport("libc", EntryPoint = "recvmmsg", SetLastError = true)]
+    private static partial int RecvMMsg(SafeHandle socket, MessageHeader* messages, uint count, int flags, void* timeout);
+}

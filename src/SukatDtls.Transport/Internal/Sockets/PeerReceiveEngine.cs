@@ -1,0 +1,52 @@
+using System.Net.Sockets;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// The receive loops of established connections' peer sockets on Linux: a thread per core waiting in <c>epoll_wait</c>
+/// that reads a readable socket's datagrams with <c>recvmmsg</c> and hands them to the connection right there.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Why not .NET's socket engine: it completes every receive by handing it from its epoll thread to a thread-pool worker,
+/// so each received record cost two wake-ups before the application saw it (the socket engine's, then the worker's),
+/// three with the application's own read on the thread pool; measured, that hop was the largest single cost of an
+/// echoed record (docs/benchmarks.md, "Where the time goes"). Here the loop's thread decrypts the records and flushes
+/// them into the input pipe itself: one wake-up per datagram burst, and with
+/// <see cref="DtlsTransportOptions.UnsafePreferInlineScheduling"/> the application's read runs on it too (Kestrel's
+/// trade: its code then runs on the I/O thread).
+/// </para>
+/// <para>
+/// A peer socket is never used with .NET's asynchronous operations, so .NET's engine never registers it; sends stay
+/// .NET's synchronous <see cref="Socket.Send(ReadOnlySpan{byte}, SocketFlags)"/>. Loops are process-wide, like .NET's
+/// engine, started with the first connection and never ended; a socket stays on the loop it was given.
+/// </para>
+/// </remarks>
+internal sealed class PeerReceiveEngine
+{
+    /// <summary>Datagrams one <c>recvmmsg</c> takes at most.</summary>
+    private const int BatchCapacity = 8;
+
+    private static readonly Lazy<PeerReceiveEngine?> s_shared = new(
+        () => LinuxSockets.IsSupported ? new PeerReceiveEngine(Math.Clamp(Environment.ProcessorCount, 1, 16)) : null);
+
+    private readonly PeerReceiveLoop[] _loops;
+    private uint _next;
+
+    private PeerReceiveEngine(int loops)
+    {
+        _loops = new PeerReceiveLoop[loops];
+        for (int i = 0; i < loops; i++)
+        {
+            _loops[i] = new PeerReceiveLoop(i, BatchCapacity, DtlsConnection.MaxRecordDatagramSize);
+        }
+    }
+
+    /// <summary>The process's engine; null where it cannot run (not Linux on x64 or Arm64): connections then use .NET's socket engine.</summary>
+    public static PeerReceiveEngine? Shared => s_shared.Value;
+
+    /// <summary>Adds <paramref name="socket"/> to a loop, armed: <paramref name="receiver"/> is called when it is readable.</summary>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    public PeerReceiveRegistration Register(Socket socket, IPeerDatagramReceiver receiver) =>
+        _loops[Interlocked.Increment(ref _next) % (uint)_loops.Length].Add(socket, receiver);
+}

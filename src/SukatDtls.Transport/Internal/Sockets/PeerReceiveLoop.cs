@@ -1,0 +1,155 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// One receive loop of <see cref="PeerReceiveEngine"/>: a thread waiting in <c>epoll_wait</c> for its peer sockets,
+/// which calls a socket's receiver right there when it becomes readable.
+/// </summary>
+/// <remarks>
+/// Sockets are level-triggered: a receiver that leaves datagrams waiting (it read its per-pass maximum) is called again
+/// on the next wait. An event carries its registration's slot and generation, never a descriptor number, so a socket
+/// closed and a new one given the same number can never be confused, even for events already fetched.
+/// </remarks>
+internal sealed unsafe class PeerReceiveLoop
+{
+    private const int MaxEvents = 64;
+
+    private readonly int _epoll;
+    private readonly Lock _slotsLock = new();
+    private readonly Stack<int> _freeSlots = new();
+    private PeerReceiveRegistration?[] _slots = new PeerReceiveRegistration?[64];
+    private int _usedSlots;
+    private uint _nextGeneration;
+
+    public PeerReceiveLoop(int index, int batchCapacity, int datagramRoom)
+    {
+        _epoll = LinuxSockets.CreateEpoll();
+        var batch = new DatagramBatch(batchCapacity, datagramRoom);
+        var thread = new Thread(() => Run(batch))
+        {
+            IsBackground = true,
+            Name = $"DTLS receive {index}",
+        };
+        thread.UnsafeStart();
+    }
+
+    /// <summary>Adds <paramref name="socket"/>, armed.</summary>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    public PeerReceiveRegistration Add(Socket socket, IPeerDatagramReceiver receiver)
+    {
+        PeerReceiveRegistration registration;
+        lock (_slotsLock)
+        {
+            if (!_freeSlots.TryPop(out int slot))
+            {
+                if (_usedSlots == _slots.Length)
+                {
+                    var grown = new PeerReceiveRegistration?[_slots.Length * 2];
+                    _slots.CopyTo(grown, 0);
+                    Volatile.Write(ref _slots, grown);
+                }
+
+                slot = _usedSlots++;
+            }
+
+            registration = new PeerReceiveRegistration(this, socket, receiver, slot, unchecked(++_nextGeneration));
+            _slots[slot] = registration;
+        }
+
+        int error = LinuxSockets.Control(_epoll, LinuxSockets.EpollCtlAdd, registration.Handle, LinuxSockets.EpollIn, EventData(registration));
+        if (error != 0)
+        {
+            Release(registration);
+            throw new SocketException(error);
+        }
+
+        return registration;
+    }
+
+    /// <summary>Changes what <paramref name="registration"/> waits for; a closed socket is left alone (it has left epoll).</summary>
+    public void Modify(PeerReceiveRegistration registration, uint events)
+    {
+        try
+        {
+            LinuxSockets.Control(_epoll, LinuxSockets.EpollCtlMod, registration.Handle, events, EventData(registration));
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Takes <paramref name="registration"/> out; a closed socket already left epoll when its descriptor closed.</summary>
+    public void Remove(PeerReceiveRegistration registration)
+    {
+        try
+        {
+            LinuxSockets.Control(_epoll, LinuxSockets.EpollCtlDel, registration.Handle, 0, 0);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        Release(registration);
+    }
+
+    private void Release(PeerReceiveRegistration registration)
+    {
+        lock (_slotsLock)
+        {
+            if (ReferenceEquals(_slots[registration.Slot], registration))
+            {
+                _slots[registration.Slot] = null;
+                _freeSlots.Push(registration.Slot);
+            }
+        }
+    }
+
+    private static ulong EventData(PeerReceiveRegistration registration) => ((ulong)registration.Generation << 32) | (uint)registration.Slot;
+
+    private void Run(DatagramBatch batch)
+    {
+        byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * LinuxSockets.EpollEventSize));
+        while (true)
+        {
+            int count = LinuxSockets.Wait(_epoll, events, MaxEvents, -1);
+            if (count < 0)
+            {
+                // EINTR (the runtime suspends threads with signals); nothing else can fail on a valid epoll.
+                continue;
+            }
+
+            var slots = Volatile.Read(ref _slots);
+            for (int i = 0; i < count; i++)
+            {
+                ulong data = LinuxSockets.DataAt(events, i);
+                int slot = (int)(uint)data;
+                var registration = slot < slots.Length ? Volatile.Read(ref slots[slot]) : null;
+                if (registration is null || registration.Generation != (uint)(data >> 32) || registration.IsStopped)
+                {
+                    // Removed after epoll_wait fetched its event.
+                    continue;
+                }
+
+                try
+                {
+                    registration.Receiver.OnReadable(registration, batch);
+                }
+                catch (Exception ex)
+                {
+                    // The receiver's own failure: this loop serves every other socket on, whatever happened.
+                    registration.Stop();
+                    try
+                    {
+                        registration.Receiver.OnReceiveFailed(ex);
+                    }
+                    catch (Exception)
+                    {
+                        // Nothing more can be done for that socket here; the loop must live.
+                    }
+                }
+            }
+        }
+    }
+}
