@@ -1,7 +1,11 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using SukatDtls.Transport.Internal;
 using SukatDtls.Transport.Tests.Infrastructure;
 
 namespace SukatDtls.Transport.Tests.Functional;
@@ -20,11 +24,17 @@ public sealed class ReceivePathTests(ITestOutputHelper output)
         DtlsTestHost.StartAsync<THandler>(output, configure, [IPAddress.Loopback], services => services.AddSingleton(_observer));
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Writes_from_the_read_continuation_and_from_other_threads_leave_in_order(bool inlineReads)
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    public async Task Writes_from_the_read_continuation_and_from_other_threads_leave_in_order(bool inlineReads, bool ownReceiveLoops)
     {
-        await using var host = await StartAsync<CountingWriterHandler>(o => o.UnsafePreferInlineScheduling = inlineReads);
+        await using var host = await StartAsync<CountingWriterHandler>(o =>
+        {
+            o.UnsafePreferInlineScheduling = inlineReads;
+            o.UseOwnReceiveLoops = ownReceiveLoops;
+        });
         using var client = await TestDtlsClient.ConnectAsync(host.DtlsEndPoint);
         for (int round = 0; round < 3; round++)
         {
@@ -37,6 +47,56 @@ public sealed class ReceivePathTests(ITestOutputHelper output)
 
         var observed = await _observer.NextAsync();
         Assert.Null(observed.Error);
+    }
+
+    /// <summary>
+    /// An application that stops reading fills its input pipe (64 KiB): the connection stops taking datagrams from the
+    /// socket (the kernel keeps them) and takes them again once the application reads, so nothing is lost — on the
+    /// transport's own receive loops (which pause the socket) and on .NET's socket engine.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_application_that_stops_reading_gets_every_record_once_it_reads_again(bool ownReceiveLoops)
+    {
+        const int Records = 80;
+        var options = new DtlsTransportOptions { ServerCertificate = TestCertificates.EcdsaServer(), UseOwnReceiveLoops = ownReceiveLoops };
+        var factory = new DtlsTransportFactory(Options.Create(options), NullLoggerFactory.Instance);
+        await using var listener = (DtlsConnectionListener)await factory.BindAsync(new DtlsEndPoint(IPAddress.Loopback, 0));
+        using var client = await TestDtlsClient.ConnectAsync(((DtlsEndPoint)listener.EndPoint).IPEndPoint);
+        await using ConnectionContext connection = (await listener.AcceptAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)))!;
+        var datagrams = connection.Features.Get<Features.IDtlsDatagramFeature>()!;
+        var server = (DtlsConnection)connection;
+
+        void SendRecords(int from, int count)
+        {
+            for (int i = from; i < from + count; i++)
+            {
+                var record = new byte[1000];
+                BinaryPrimitives.WriteInt32BigEndian(record, i);
+                client.Send(record);
+            }
+        }
+
+        // 60 KB: the pipe takes them; 10 KB more: it is full (64 KiB) once they are in; the last 10 wait in the socket.
+        SendRecords(0, 60);
+        await Wait.UntilAsync(() => server.AcceptedDatagrams == 60);
+        SendRecords(60, 10);
+        await Wait.UntilAsync(() => server.AcceptedDatagrams == 70);
+        SendRecords(70, 10);
+        await Wait.UntilAsync(() => server.Socket.Available > 0);
+        Assert.Equal(70, server.AcceptedDatagrams);
+
+        var buffer = new byte[datagrams.MaxReceiveRecordSize];
+        for (int i = 0; i < Records; i++)
+        {
+            int length = await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(1000, length);
+            Assert.Equal(i, BinaryPrimitives.ReadInt32BigEndian(buffer));
+        }
+
+        Assert.Equal(Records, server.AcceptedDatagrams);
+        Assert.Equal(0, server.DroppedDatagrams);
     }
 
     /// <summary>

@@ -26,6 +26,9 @@ internal sealed class PeerReceiveRegistration
 
     public Socket Socket { get; }
 
+    /// <summary>The loop that serves it.</summary>
+    public PeerReceiveLoop Loop => _loop;
+
     public SafeSocketHandle Handle { get; }
 
     public IPeerDatagramReceiver Receiver { get; }
