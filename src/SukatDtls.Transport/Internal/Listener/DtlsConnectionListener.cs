@@ -132,7 +132,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
             _heartbeat = _timeProvider.CreateTimer(static state => ((DtlsConnectionListener)state!).OnHeartbeat(), this, period, period);
         }
 
-        _receiveLoop = ReceiveLoopAsync(socket);
+        _receiveLoop = StartReceiving(socket);
         DtlsLog.Listening(_logger, _boundEndPoint);
         DtlsLog.CryptoProviders(_logger, _boundEndPoint, PlatformTlsCrypto.X25519Provider, RecordSuite.Providers);
     }
@@ -141,6 +141,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
     private static byte[]? CookieSecret(DtlsTransportOptions options) =>
         options.CookieSecret is { } hex && DtlsTransportOptionsRules.TryParseHexKey(hex, out byte[]? secret) ? secret : null;
 
+    /// <summary>The listening socket's receive loop on .NET's socket engine (where the transport's own loops do not run).</summary>
     private async Task ReceiveLoopAsync(Socket socket)
     {
         byte[] buffer = GC.AllocateArray<byte>(DtlsConnection.MaxRecordDatagramSize, pinned: true);
@@ -403,6 +404,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
 
         _unbound = true;
         _listenSocket?.Dispose();
+        StopReceiving();
         await _receiveLoop.ConfigureAwait(false);
         _acceptQueue.Writer.TryComplete();
         _gate?.Dispose();

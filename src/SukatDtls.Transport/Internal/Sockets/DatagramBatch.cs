@@ -97,6 +97,14 @@ internal sealed unsafe class DatagramBatch
         return address;
     }
 
+    /// <summary>Writes where the <paramref name="index"/>th datagram came from into <paramref name="address"/> (made for its family).</summary>
+    public void CopySource(int index, SocketAddress address)
+    {
+        var source = Source(index);
+        source.CopyTo(address.Buffer.Span);
+        address.Size = source.Length;
+    }
+
     private ReadOnlySpan<byte> Source(int index) =>
         new(_addresses + (index * AddressRoom), (int)Math.Min(_messages[index].NameLength, AddressRoom));
 }

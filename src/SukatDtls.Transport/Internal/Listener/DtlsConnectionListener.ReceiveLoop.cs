@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// The listening socket's receiving: on a receive loop of <see cref="PeerReceiveEngine"/> where it runs (the ClientHello
+/// is checked and its HelloVerifyRequest sent on the loop's thread, no thread-pool hop per datagram), else an async
+/// loop on .NET's socket engine.
+/// </summary>
+internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
+{
+    // Datagrams one call takes before the loop serves its other sockets (it is called again while more wait).
+    private const int DatagramsPerPass = 64;
+
+    // The loop's datagram and source, copied for Dispatch (which takes an array and clones what it keeps). Used under
+    // _dispatchLock.
+    private readonly byte[] _loopBuffer = GC.AllocateArray<byte>(DtlsConnection.MaxRecordDatagramSize, pinned: true);
+    private SocketAddress? _loopFrom;
+    private PeerReceiveRegistration? _registration;
+
+    private Task StartReceiving(Socket socket)
+    {
+        var engine = _options.UseOwnReceiveLoops ? PeerReceiveEngine.Shared : null;
+        return engine is null ? ReceiveLoopAsync(socket) : ReceiveOnEngineAsync(engine, socket);
+    }
+
+    /// <summary>Stops receiving once the listening socket is closed (unbinding).</summary>
+    private void StopReceiving()
+    {
+        // A full fence between the caller's _unbound write and this read; the registering side fences the other way.
+        Interlocked.CompareExchange(ref _registration, null, null)?.Stop();
+    }
+
+    private async Task ReceiveOnEngineAsync(PeerReceiveEngine engine, Socket socket)
+    {
+        _loopFrom = new SocketAddress(socket.AddressFamily);
+        PeerReceiveRegistration registration;
+        try
+        {
+            registration = engine.Register(socket, this);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Unbound before it started.
+            return;
+        }
+
+        Interlocked.Exchange(ref _registration, registration);
+        if (_unbound)
+        {
+            registration.Stop();
+        }
+
+        await registration.Ended.ConfigureAwait(false);
+    }
+
+    void IPeerDatagramReceiver.OnReadable(PeerReceiveRegistration registration, DatagramBatch batch)
+    {
+        if (_unbound)
+        {
+            registration.Stop();
+            return;
+        }
+
+        try
+        {
+            int datagrams = 0;
+            int errors = 0;
+            while (datagrams < DatagramsPerPass)
+            {
+                int received = batch.Receive(registration.Handle, out SocketError error);
+                if (received < 0)
+                {
+                    if (HandshakeTransport.IsUnreachable(error) && ++errors <= DatagramsPerPass)
+                    {
+                        // An ICMP error for a HelloVerifyRequest we sent: per-datagram, not fatal.
+                        continue;
+                    }
+
+                    throw new SocketException((int)error);
+                }
+
+                lock (_dispatchLock)
+                {
+                    for (int i = 0; i < received; i++)
+                    {
+                        if (batch.IsTruncated(i))
+                        {
+                            // Longer than any DTLS record we take: not a ClientHello, and no known peer's record.
+                            continue;
+                        }
+
+                        var datagram = batch.Datagram(i);
+                        datagram.CopyTo(_loopBuffer);
+                        batch.CopySource(i, _loopFrom!);
+                        Dispatch(_loopBuffer, datagram.Length, _loopFrom!);
+                    }
+                }
+
+                datagrams += received;
+                if (received < batch.Capacity)
+                {
+                    return;
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Unbound: the socket closed under the pass.
+            registration.Stop();
+        }
+    }
+
+    void IPeerDatagramReceiver.OnReceiveFailed(Exception error) => DtlsLog.ListenerFailed(_logger, _boundEndPoint, error);
+}
