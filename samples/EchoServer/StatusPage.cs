@@ -59,6 +59,7 @@ public static class StatusPage
             {{Row("JIT-compiled methods", s.JitCompiledMethods)}}
             {{Row("JIT time (ms)", s.JitCompilationMilliseconds)}}
             {{Row("Thread-pool threads", s.ThreadPoolThreads)}}
+            {{Row("Thread-pool work items run", s.ThreadPoolCompletedWorkItems)}}
             </table>
             <p>As JSON: <a href="/status">/status</a>. Live counters: <code>dotnet-counters monitor --counters SukatDtls.Transport</code>.</p>
             </body>

@@ -153,6 +153,7 @@ public sealed class StatusPageTests(ITestOutputHelper output)
         Assert.True(status.JitCompiledMethods > 0);
         Assert.True(status.JitCompilationMilliseconds > 0);
         Assert.True(status.ThreadPoolThreads > 0);
+        Assert.True(status.ThreadPoolCompletedWorkItems > 0);
         Assert.True(status.GcHeapBytes > 0);
         var later = (await http.GetFromJsonAsync<DtlsStatusSnapshot>("status", s_json))!;
         Assert.True(later.GcAllocatedBytes >= status.GcAllocatedBytes);
