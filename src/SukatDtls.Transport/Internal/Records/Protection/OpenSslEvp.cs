@@ -5,7 +5,7 @@ namespace SukatDtls.Transport.Internal;
 /// <summary>
 /// The system libcrypto's EVP symmetric-cipher API (OpenSSL 1.1.1 and 3.x), loaded by name through function pointers,
 /// for the record ciphers .NET can only give per call with a fresh native context and an allocation (AES-CCM, and
-/// AES-CBC through <c>Aes.EncryptCbc</c>): one context per connection and direction here, nothing allocated per record.
+/// AES-CBC through <c>Aes.EncryptCbc</c>), and AES-GCM with less work per call than .NET's <c>AesGcm</c>: one context per connection and direction here, nothing allocated per record.
 /// </summary>
 /// <remarks>
 /// Loaded once; when anything is missing (Windows, macOS without OpenSSL, an old library) <see cref="IsAvailable"/> is
@@ -56,6 +56,12 @@ internal static unsafe class OpenSslEvp
                 Aes256Ccm = ((delegate* unmanaged<nint>)aes256Ccm)();
                 Aes128Cbc = ((delegate* unmanaged<nint>)aes128Cbc)();
                 Aes256Cbc = ((delegate* unmanaged<nint>)aes256Cbc)();
+                if (Get(library, "EVP_aes_128_gcm", out var aes128Gcm) && Get(library, "EVP_aes_256_gcm", out var aes256Gcm))
+                {
+                    Aes128Gcm = ((delegate* unmanaged<nint>)aes128Gcm)();
+                    Aes256Gcm = ((delegate* unmanaged<nint>)aes256Gcm)();
+                }
+
                 ClearErrors = (delegate* unmanaged<void>)clearErrors;
                 IsAvailable = Aes128Ccm != 0 && Aes256Ccm != 0 && Aes128Cbc != 0 && Aes256Cbc != 0;
                 LibraryName = name;
@@ -91,6 +97,12 @@ internal static unsafe class OpenSslEvp
     public static nint Aes128Ccm { get; }
 
     public static nint Aes256Ccm { get; }
+
+    /// <summary>EVP_aes_128_gcm(), or 0 where the library lacks it.</summary>
+    public static nint Aes128Gcm { get; }
+
+    /// <summary>EVP_aes_256_gcm(), or 0 where the library lacks it.</summary>
+    public static nint Aes256Gcm { get; }
 
     public static nint Aes128Cbc { get; }
 
