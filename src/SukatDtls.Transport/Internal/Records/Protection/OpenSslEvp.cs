@@ -5,7 +5,7 @@ namespace SukatDtls.Transport.Internal;
 /// <summary>
 /// The system libcrypto's EVP symmetric-cipher API (OpenSSL 1.1.1 and 3.x), loaded by name through function pointers,
 /// for the record ciphers .NET can only give per call with a fresh native context and an allocation (AES-CCM, and
-/// AES-CBC through <c>Aes.EncryptCbc</c>), and AES-GCM with less work per call than .NET's <c>AesGcm</c>: one context per connection and direction here, nothing allocated per record.
+/// AES-CBC through <c>Aes.EncryptCbc</c>), and AES-GCM and ChaCha20-Poly1305 with less work per call than .NET's: one context per connection and direction here, nothing allocated per record.
 /// </summary>
 /// <remarks>
 /// Loaded once; when anything is missing (Windows, macOS without OpenSSL, an old library) <see cref="IsAvailable"/> is
@@ -62,6 +62,11 @@ internal static unsafe class OpenSslEvp
                     Aes256Gcm = ((delegate* unmanaged<nint>)aes256Gcm)();
                 }
 
+                if (Get(library, "EVP_chacha20_poly1305", out var chaCha20Poly1305))
+                {
+                    ChaCha20Poly1305 = ((delegate* unmanaged<nint>)chaCha20Poly1305)();
+                }
+
                 ClearErrors = (delegate* unmanaged<void>)clearErrors;
                 IsAvailable = Aes128Ccm != 0 && Aes256Ccm != 0 && Aes128Cbc != 0 && Aes256Cbc != 0;
                 LibraryName = name;
@@ -103,6 +108,9 @@ internal static unsafe class OpenSslEvp
 
     /// <summary>EVP_aes_256_gcm(), or 0 where the library lacks it.</summary>
     public static nint Aes256Gcm { get; }
+
+    /// <summary>EVP_chacha20_poly1305(), or 0 where the library lacks it.</summary>
+    public static nint ChaCha20Poly1305 { get; }
 
     public static nint Aes128Cbc { get; }
 

@@ -39,10 +39,12 @@ internal sealed class RecordSuite
 
     /// <summary>Who computes the established records' ciphers here, for the log (event 17).</summary>
     public static string Providers =>
-        $"AES-GCM by {(OpenSslGcmAlgorithm.IsSupported ? $"libcrypto ({OpenSslEvp.LibraryName})" : PlatformAeadAlgorithm.IsSupported(RecordAeadKind.AesGcm) ? ".NET" : "BouncyCastle")}, "
-        + $"ChaCha20-Poly1305 by {(PlatformAeadAlgorithm.IsSupported(RecordAeadKind.ChaCha20Poly1305) ? ".NET" : "BouncyCastle")}, "
+        $"AES-GCM by {Provider(RecordAeadKind.AesGcm)}, ChaCha20-Poly1305 by {Provider(RecordAeadKind.ChaCha20Poly1305)}, "
         + $"AES-CCM by {(OpenSslCcmAlgorithm.IsSupported ? $"libcrypto ({OpenSslEvp.LibraryName})" : PlatformAeadAlgorithm.IsSupported(RecordAeadKind.AesCcm) ? ".NET" : "BouncyCastle")}, "
         + $"AES-CBC by {(OpenSslCbcCipher.IsSupported ? $"libcrypto ({OpenSslEvp.LibraryName})" : ".NET")}";
+
+    private static string Provider(RecordAeadKind kind) =>
+        OpenSslAeadAlgorithm.IsSupported(kind) ? $"libcrypto ({OpenSslEvp.LibraryName})" : PlatformAeadAlgorithm.IsSupported(kind) ? ".NET" : "BouncyCastle";
 
     /// <summary>The record protection of <paramref name="cipherSuite"/>, or null when the transport has none for it.</summary>
     public static RecordSuite? Of(int cipherSuite)
@@ -81,8 +83,8 @@ internal sealed class RecordSuite
     /// <param name="bouncyCastle">Use BouncyCastle's AEAD even where the platform has one (the tests' second implementation).</param>
     /// <remarks>
     /// AES-CCM goes to libcrypto directly where it is there (<see cref="OpenSslCcmAlgorithm"/>: .NET's <c>AesCcm</c>
-    /// builds a native context per record), and so does AES-GCM (<see cref="OpenSslGcmAlgorithm"/>: less work per call
-    /// than .NET's <c>AesGcm</c>); ChaCha20-Poly1305 to .NET's class, which keeps its context.
+    /// builds a native context per record), and so do AES-GCM and ChaCha20-Poly1305 (<see cref="OpenSslAeadAlgorithm"/>:
+    /// less work per call than .NET's <c>AesGcm</c> and <c>ChaCha20Poly1305</c>); .NET's or BouncyCastle's elsewhere.
     /// </remarks>
     public RecordCipher CreateCipher(ReadOnlySpan<byte> keyBlock, bool client, bool encryptThenMac, ReadOnlySpan<byte> connectionId, bool bouncyCastle = false)
     {
@@ -97,7 +99,7 @@ internal sealed class RecordSuite
 
         AeadAlgorithm algorithm = bouncyCastle ? new BouncyCastleAeadAlgorithm(kind, key, TagLength)
             : kind == RecordAeadKind.AesCcm && OpenSslCcmAlgorithm.IsSupported ? new OpenSslCcmAlgorithm(key, TagLength)
-            : kind == RecordAeadKind.AesGcm && OpenSslGcmAlgorithm.IsSupported ? new OpenSslGcmAlgorithm(key)
+            : OpenSslAeadAlgorithm.IsSupported(kind) ? new OpenSslAeadAlgorithm(kind, key)
             : PlatformAeadAlgorithm.IsSupported(kind) ? PlatformAeadAlgorithm.Create(kind, key, TagLength)
             : new BouncyCastleAeadAlgorithm(kind, key, TagLength);
         return new AeadRecordCipher(algorithm, iv, connectionId);
