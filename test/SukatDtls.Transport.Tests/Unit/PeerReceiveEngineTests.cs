@@ -30,6 +30,20 @@ public sealed class PeerReceiveEngineTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(null, 2, 1)]
+    [InlineData(null, 1, 1)]
+    [InlineData(null, 8, 4)]
+    [InlineData(null, 64, 16)]
+    [InlineData("3", 2, 3)]
+    [InlineData("64", 2, 64)]
+    [InlineData("0", 8, 4)]
+    [InlineData("65", 8, 4)]
+    [InlineData("-1", 8, 4)]
+    [InlineData("two", 8, 4)]
+    public void The_loop_count_is_the_configured_one_when_valid_else_one_per_two_cores(string? configured, int processors, int expected) =>
+        Assert.Equal(expected, PeerReceiveEngine.LoopCount(configured, processors));
+
     [Fact]
     public async Task Every_datagram_reaches_the_receiver_on_a_loop_thread_in_order_with_its_source()
     {
