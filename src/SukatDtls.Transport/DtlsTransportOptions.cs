@@ -36,13 +36,15 @@ public sealed class DtlsTransportOptions
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Whether the application's reads continue inline on the connection's receive loop, instead of being dispatched
-    /// to the thread pool (the same trade as Kestrel's <c>SocketTransportOptions.UnsafePreferInlineScheduling</c>).
-    /// Saves a thread wake-up per received record (its cost is in docs/benchmarks.md of the repository), but
-    /// a handler that blocks after a read — synchronous I/O, sync-over-async on its own input — then holds up, or
-    /// deadlocks, its own connection's receiving. Only for handlers that are asynchronous throughout. Ignored when
-    /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> (the receive loop then runs on the socket engine's
-    /// thread, where application code must never run). Default false.
+    /// Whether the application's reads continue inline on the receive loop's thread that decrypted the record, instead
+    /// of being dispatched to the thread pool (the same trade as Kestrel's
+    /// <c>SocketTransportOptions.UnsafePreferInlineScheduling</c>: application code runs on an I/O thread). Saves a
+    /// thread wake-up per received record (its cost is in docs/benchmarks.md of the repository), but a handler that
+    /// blocks after a read — synchronous I/O, sync-over-async on its own input — then holds up every connection that
+    /// loop serves (on Linux x64/Arm64 the transport runs one loop per two cores), or deadlocks its own connection's
+    /// receiving. Only for handlers that are asynchronous throughout. Where .NET's socket engine receives (other
+    /// platforms), ignored when <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> (the loop then runs on the engine's
+    /// thread, which every socket of the process shares). Default false.
     /// </summary>
     public bool UnsafePreferInlineScheduling { get; set; }
 

@@ -17,11 +17,12 @@ namespace SukatDtls.Transport.Internal;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Threads: the socket's receive loop is async and holds no thread while the peer is silent. During the handshake the
-/// loop only queues datagrams for the handshake thread (<see cref="HandshakeTransport"/>). Once established, the
-/// connection's own record layer (<see cref="DtlsRecordLayer"/>) takes over: every datagram waiting on the socket is
-/// read and its records decrypted right away, in place, on the thread that completed the receive, then the input pipe
-/// is flushed once; the application's read continues on the thread pool, or inline on that thread with
+/// Threads: during the handshake the handshake thread reads the socket (<see cref="HandshakeTransport"/>). Once
+/// established, the socket waits in a receive loop of <see cref="PeerReceiveEngine"/> (an async receive on .NET's socket
+/// engine where those cannot run), holding no thread while the peer is silent, and the connection's own record layer
+/// (<see cref="DtlsRecordLayer"/>) takes over: every datagram waiting on the socket is read and its records decrypted
+/// right away, in place, on the loop's thread, then the input pipe is flushed once; the application's read continues on
+/// the thread pool, or inline on that thread with
 /// <see cref="DtlsTransportOptions.UnsafePreferInlineScheduling"/> (see the pipe options in the constructor). The
 /// output pipe is drained by an async send loop, which the application's flush runs inline when it is idle, so records
 /// are encrypted and sent on the writer's thread. BouncyCastle is not called after the handshake.
@@ -46,9 +47,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     internal const int MaxRecordDatagramSize = DtlsRecordLayer.MaxPlaintextLength + 1024;
 
     /// <summary>
-    /// With <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> the receive loop runs on the socket engine's epoll
-    /// thread, which serves every socket of the process: the application's code must never run there, so reads are
-    /// dispatched to the thread pool even when inline scheduling was asked for.
+    /// With <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> a receive loop on .NET's socket engine runs on its
+    /// epoll thread, which serves every socket of the process: the application's code must never run there, so reads
+    /// are dispatched to the thread pool even when inline scheduling was asked for (not for the transport's own loops).
     /// </summary>
     private static readonly bool s_socketCompletionsInline =
         Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") == "1";
