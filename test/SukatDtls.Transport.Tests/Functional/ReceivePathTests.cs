@@ -79,13 +79,15 @@ public sealed class ReceivePathTests(ITestOutputHelper output)
         }
 
         // 60 KB: the pipe takes them; 10 KB more: it is full (64 KiB) once they are in; the last 10 wait in the socket.
+        // (At least: on a loaded machine the client may also resend its last handshake flight, which counts too.)
         SendRecords(0, 60);
-        await Wait.UntilAsync(() => server.AcceptedDatagrams == 60);
+        await Wait.UntilAsync(() => server.AcceptedDatagrams >= 60);
         SendRecords(60, 10);
-        await Wait.UntilAsync(() => server.AcceptedDatagrams == 70);
+        await Wait.UntilAsync(() => server.AcceptedDatagrams >= 70);
+        long full = server.AcceptedDatagrams;
         SendRecords(70, 10);
         await Wait.UntilAsync(() => server.Socket.Available > 0);
-        Assert.Equal(70, server.AcceptedDatagrams);
+        Assert.Equal(full, server.AcceptedDatagrams);
 
         var buffer = new byte[datagrams.MaxReceiveRecordSize];
         for (int i = 0; i < Records; i++)
@@ -95,7 +97,7 @@ public sealed class ReceivePathTests(ITestOutputHelper output)
             Assert.Equal(i, BinaryPrimitives.ReadInt32BigEndian(buffer));
         }
 
-        Assert.Equal(Records, server.AcceptedDatagrams);
+        Assert.True(server.AcceptedDatagrams >= Records);
         Assert.Equal(0, server.DroppedDatagrams);
     }
 

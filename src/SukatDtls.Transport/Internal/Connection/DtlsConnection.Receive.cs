@@ -68,25 +68,11 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
     {
         try
         {
-            PeerReceiveRegistration registration;
-            try
+            await engine.ReceiveUntilStoppedAsync(socket, this, registration =>
             {
-                registration = engine.Register(socket, this);
-            }
-            catch (ObjectDisposedException)
-            {
-                // Closed before it could start: the connection is ending (or moved on).
-                return;
-            }
-
-            Interlocked.Exchange(ref _registration, registration);
-            if (_closing || socket.SafeHandle.IsClosed)
-            {
-                // Closed while it was being registered: CloseSocket may have looked before the registration was there.
-                registration.Stop();
-            }
-
-            await registration.Ended.ConfigureAwait(false);
+                Interlocked.Exchange(ref _registration, registration);
+                return _closing || socket.SafeHandle.IsClosed;
+            }).ConfigureAwait(false);
         }
         finally
         {

@@ -32,27 +32,14 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
         Interlocked.CompareExchange(ref _registration, null, null)?.Stop();
     }
 
-    private async Task ReceiveOnEngineAsync(PeerReceiveEngine engine, Socket socket)
+    private Task ReceiveOnEngineAsync(PeerReceiveEngine engine, Socket socket)
     {
         _loopFrom = new SocketAddress(socket.AddressFamily);
-        PeerReceiveRegistration registration;
-        try
+        return engine.ReceiveUntilStoppedAsync(socket, this, registration =>
         {
-            registration = engine.Register(socket, this);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Unbound before it started.
-            return;
-        }
-
-        Interlocked.Exchange(ref _registration, registration);
-        if (_unbound)
-        {
-            registration.Stop();
-        }
-
-        await registration.Ended.ConfigureAwait(false);
+            Interlocked.Exchange(ref _registration, registration);
+            return _unbound;
+        });
     }
 
     void IPeerDatagramReceiver.OnReadable(PeerReceiveRegistration registration, DatagramBatch batch)

@@ -59,6 +59,37 @@ internal sealed class PeerReceiveEngine
             ? count
             : Math.Clamp(processors / 2, 1, 16);
 
+    /// <summary>
+    /// Receives from <paramref name="socket"/> on a loop until its registration stops; at once when the socket is closed
+    /// before it could be added.
+    /// </summary>
+    /// <param name="socket">The socket.</param>
+    /// <param name="receiver">Called on the loop's thread when the socket is readable.</param>
+    /// <param name="publish">
+    /// Stores the registration where whoever closes the socket finds it (with a full fence: an interlocked write) and
+    /// returns whether the socket is being closed already; then the registration stops here, since the closer may have
+    /// looked before it was there.
+    /// </param>
+    public async Task ReceiveUntilStoppedAsync(Socket socket, IPeerDatagramReceiver receiver, Func<PeerReceiveRegistration, bool> publish)
+    {
+        PeerReceiveRegistration registration;
+        try
+        {
+            registration = Register(socket, receiver);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        if (publish(registration))
+        {
+            registration.Stop();
+        }
+
+        await registration.Ended.ConfigureAwait(false);
+    }
+
     /// <summary>Adds <paramref name="socket"/> to a loop, armed: <paramref name="receiver"/> is called when it is readable.</summary>
     /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
     public PeerReceiveRegistration Register(Socket socket, IPeerDatagramReceiver receiver) =>
