@@ -86,10 +86,13 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         _connectionLogger = loggerFactory.CreateLogger("SukatDtls.Transport.Connection");
         _metrics = metrics;
         Statistics = new DtlsListenerStatistics(metrics);
+        // Kestrel's accept loop continues on the handshake thread that queued the connection: it only queues the
+        // connection to the thread pool and waits for the next one, so a second hand-off here would only add a wake-up.
         _acceptQueue = Channel.CreateBounded<DtlsConnection>(new BoundedChannelOptions(options.AcceptQueueLength)
         {
             SingleReader = false,
             SingleWriter = false,
+            AllowSynchronousContinuations = true,
         });
         // A handshake that has waited a retransmission period for its peer may give way to a new one (its peer is
         // slow, lossy or silent; one on a fast network answered long before).
