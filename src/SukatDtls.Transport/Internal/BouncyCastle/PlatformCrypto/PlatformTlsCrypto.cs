@@ -12,7 +12,8 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// BouncyCastle's TLS crypto with the hot primitives moved to the platform: AES-GCM and AES-CCM (all the AES suites
 /// we offer) run on .NET's <see cref="AesGcm"/> and <see cref="AesCcm"/>, SHA-1/SHA-2 (transcript, PRF, HMAC) on
 /// <see cref="IncrementalHash"/> (<see cref="PlatformDigest"/>) — that is on OpenSSL, CNG or CommonCrypto — and
-/// X25519 on the system's libcrypto where there is one (<see cref="OpenSslX25519"/>).
+/// X25519 on the system's libcrypto where there is one (<see cref="OpenSslX25519"/>); handshake nonces from the
+/// platform's CSPRNG (<see cref="PlatformNonceGenerator"/>).
 /// </summary>
 /// <remarks>
 /// BouncyCastle's managed GCM keeps two 4 KiB multiplication tables per connection (one per direction); the platform
@@ -33,6 +34,10 @@ internal class PlatformTlsCrypto(SecureRandom random) : BcTlsCrypto(random)
         PlatformDigest.TryCreate(cryptoHashAlgorithm) ?? base.CreateDigest(cryptoHashAlgorithm);
 
     /// <summary>Secrets whose TLS 1.2 PRF is <see cref="Tls12Prf"/> (<see cref="PlatformTlsSecret"/>).</summary>
+    public override TlsNonceGenerator CreateNonceGenerator(byte[] additionalSeedMaterial) => PlatformNonceGenerator.Instance;
+
+    public override TlsNonceGenerator CreateNonceGenerator(ReadOnlySpan<byte> additionalSeedMaterial) => PlatformNonceGenerator.Instance;
+
     public override TlsSecret CreateSecret(byte[] data) => new PlatformTlsSecret(this, (byte[])data.Clone());
 
     public override IDigest CloneDigest(int cryptoHashAlgorithm, IDigest digest) =>
