@@ -59,7 +59,7 @@ public sealed class PeerReceiveEngineTests : IDisposable
 
         for (int i = 0; i < 50; i++)
         {
-            var datagram = await receiver.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout);
+            var datagram = await receiver.NextAsync();
             Assert.Equal([(byte)i, 0xAA], datagram.Bytes);
             Assert.True(datagram.FromPeer, "the source address is the peer's");
             Assert.False(datagram.Truncated);
@@ -87,7 +87,7 @@ public sealed class PeerReceiveEngineTests : IDisposable
         bool[] fromPeer = new bool[3];
         for (int i = 0; i < 3; i++)
         {
-            var datagram = await receiver.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout);
+            var datagram = await receiver.NextAsync();
             fromPeer[datagram.Bytes[0] - 1] = datagram.FromPeer;
         }
 
@@ -112,8 +112,8 @@ public sealed class PeerReceiveEngineTests : IDisposable
         Assert.True(local.Available > 0, "the datagrams wait on the socket");
 
         registration.Resume();
-        Assert.Equal([1], (await receiver.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout)).Bytes);
-        Assert.Equal([2], (await receiver.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout)).Bytes);
+        Assert.Equal([1], (await receiver.NextAsync()).Bytes);
+        Assert.Equal([2], (await receiver.NextAsync()).Bytes);
         registration.Stop();
     }
 
@@ -124,7 +124,7 @@ public sealed class PeerReceiveEngineTests : IDisposable
         var receiver = new RecordingReceiver(peer.LocalEndPoint!.Serialize());
         var registration = PeerReceiveEngine.Shared!.Register(local, receiver);
         peer.Send([1]);
-        await receiver.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout);
+        await receiver.NextAsync();
 
         registration.Stop();
         registration.Stop();
@@ -153,7 +153,7 @@ public sealed class PeerReceiveEngineTests : IDisposable
         oldRegistration.Stop();
 
         secondPeer.Send([7]);
-        Assert.Equal([7], (await current.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout)).Bytes);
+        Assert.Equal([7], (await current.NextAsync()).Bytes);
         Assert.Equal(0, old.Calls);
         registration.Stop();
     }
@@ -191,14 +191,14 @@ public sealed class PeerReceiveEngineTests : IDisposable
         bPeer.Send([2]);
         release.Set();
 
-        Assert.Equal([1], (await a.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout)).Bytes);
+        Assert.Equal([1], (await a.NextAsync()).Bytes);
         await ProveLoopMovedOnAsync(hold);
         Assert.NotNull(cRegistration);
         Assert.Equal(cRegistration.Slot, b.Slot);
         Assert.Equal(0, c.Calls);
 
         cPeer.Send([3]);
-        Assert.Equal([3], (await c.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout)).Bytes);
+        Assert.Equal([3], (await c.NextAsync()).Bytes);
         hold.Stop();
         aRegistration.Stop();
         cRegistration.Stop();
@@ -214,9 +214,9 @@ public sealed class PeerReceiveEngineTests : IDisposable
         peer.Send(new byte[DtlsConnection.MaxRecordDatagramSize + 1]);
         peer.Send(new byte[DtlsConnection.MaxRecordDatagramSize]);
 
-        var longer = await receiver.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout);
+        var longer = await receiver.NextAsync();
         Assert.True(longer.Truncated);
-        var fits = await receiver.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout);
+        var fits = await receiver.NextAsync();
         Assert.False(fits.Truncated);
         Assert.Equal(DtlsConnection.MaxRecordDatagramSize, fits.Bytes.Length);
         registration.Stop();
@@ -268,7 +268,7 @@ public sealed class PeerReceiveEngineTests : IDisposable
         var receiver = new RecordingReceiver(peer.LocalEndPoint!.Serialize());
         var marker = registration.Loop.Add(local, receiver);
         peer.Send([9]);
-        await receiver.Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout);
+        await receiver.NextAsync();
         marker.Stop();
     }
 
@@ -330,6 +330,9 @@ public sealed class PeerReceiveEngineTests : IDisposable
         public Action? OnCall { get; init; }
 
         public int Calls => Volatile.Read(ref _calls);
+
+        /// <summary>The next datagram received, within the test's timeout.</summary>
+        public Task<Received> NextAsync() => Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout);
 
         public void OnReadable(PeerReceiveRegistration registration, DatagramBatch batch)
         {

@@ -13,9 +13,7 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
     // Datagrams one call takes before the loop serves its other sockets (it is called again while more wait).
     private const int DatagramsPerPass = 64;
 
-    // The loop's datagram and source, copied for Dispatch (which takes an array and clones what it keeps). Used under
-    // _dispatchLock.
-    private readonly byte[] _loopBuffer = GC.AllocateArray<byte>(DtlsConnection.MaxRecordDatagramSize, pinned: true);
+    // The source of the datagram being dispatched (Dispatch clones what it keeps). Used under _dispatchLock.
     private SocketAddress? _loopFrom;
     private PeerReceiveRegistration? _registration;
 
@@ -78,10 +76,8 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
                             continue;
                         }
 
-                        var datagram = batch.Datagram(i);
-                        datagram.CopyTo(_loopBuffer);
                         batch.CopySource(i, _loopFrom!);
-                        Dispatch(_loopBuffer, datagram.Length, _loopFrom!);
+                        DispatchCopy(batch.Datagram(i), _loopFrom!);
                     }
                 }
 

@@ -44,7 +44,10 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
 
     // Dispatch runs under this lock: datagrams from the receive loop, strays from peer sockets, restarted peers.
     private readonly Lock _dispatchLock = new();
-    private readonly byte[] _strayBuffer = new byte[DtlsConnection.MaxRecordDatagramSize];
+
+    // Where a datagram not held in an array of its own (a stray from a peer socket, or one a receive loop read) is
+    // copied for Dispatch, which takes an array, as BouncyCastle's cookie check behind it does. Used under _dispatchLock.
+    private readonly byte[] _dispatchBuffer = new byte[DtlsConnection.MaxRecordDatagramSize];
 
     private Socket? _listenSocket;
     private IPEndPoint _boundEndPoint = null!;
@@ -185,9 +188,15 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
     {
         lock (_dispatchLock)
         {
-            datagram.CopyTo(_strayBuffer);
-            Dispatch(_strayBuffer, datagram.Length, from);
+            DispatchCopy(datagram, from);
         }
+    }
+
+    /// <summary>Dispatches a datagram held elsewhere, through <see cref="_dispatchBuffer"/>. Runs under <see cref="_dispatchLock"/>.</summary>
+    private void DispatchCopy(ReadOnlySpan<byte> datagram, SocketAddress from)
+    {
+        datagram.CopyTo(_dispatchBuffer);
+        Dispatch(_dispatchBuffer, datagram.Length, from);
     }
 
     /// <summary>Routes one datagram that arrived on the listening socket. Runs under <see cref="_dispatchLock"/>.</summary>

@@ -11,8 +11,6 @@ namespace SukatDtls.Transport.Internal;
 internal static unsafe partial class LinuxSockets
 {
     public const uint EpollIn = 0x001;
-    public const uint EpollErr = 0x008;
-    public const uint EpollHup = 0x010;
     public const uint EpollOneShot = 1u << 30;
 
     public const int EpollCtlAdd = 1;
@@ -71,9 +69,6 @@ internal static unsafe partial class LinuxSockets
         int count = EpollWait(epoll, events, maxEvents, timeoutMillis);
         return count >= 0 ? count : -Marshal.GetLastPInvokeError();
     }
-
-    /// <summary>The events of the <paramref name="index"/>th entry of an epoll_wait result.</summary>
-    public static uint EventsAt(byte* events, int index) => *(uint*)(events + index * EpollEventSize);
 
     /// <summary>The data of the <paramref name="index"/>th entry of an epoll_wait result.</summary>
     public static ulong DataAt(byte* events, int index) => *(ulong*)(events + index * EpollEventSize + s_epollDataOffset);
