@@ -61,7 +61,7 @@ public static class ServiceCollectionDtlsSessionCacheExtensions
             options.Configure(o =>
             {
                 o.ConfigurationSections.Add(configuration);
-                configuration.Bind(o);
+                OptionsBinder.Bind(configuration, o);
             });
         }
 

@@ -85,7 +85,7 @@ public static class WebHostBuilderDtlsExtensions
                 options.Configure(o =>
                 {
                     o.ConfigurationSections.Add(section);
-                    section.Bind(o);
+                    OptionsBinder.Bind(section, o);
                 });
                 options.ValidateOnStart();
                 services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DtlsTransportOptions>, DtlsTransportOptionsValidator>());

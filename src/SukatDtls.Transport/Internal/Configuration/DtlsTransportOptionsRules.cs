@@ -35,10 +35,7 @@ internal static class DtlsTransportOptionsRules
     /// The properties that configuration can set (scalars, enums, file paths, <see cref="DtlsTransportOptions.PskKeys"/>,
     /// <see cref="DtlsTransportOptions.ClientRawPublicKeys"/>).
     /// </summary>
-    private static readonly Dictionary<string, PropertyInfo> s_bindable = typeof(DtlsTransportOptions)
-        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
-        .Where(IsBindable)
-        .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+    private static readonly Dictionary<string, PropertyInfo> s_bindable = OptionsBinder.BindableProperties<DtlsTransportOptions>();
 
     /// <summary>Properties that only code can set, with what to use in configuration instead (given the section's key prefix).</summary>
     private static readonly Dictionary<string, Func<string, string>> s_codeOnly = new(StringComparer.OrdinalIgnoreCase)
@@ -69,22 +66,6 @@ internal static class DtlsTransportOptionsRules
         CheckRawPublicKeys(options, names, failures);
         CheckLimits(options, names, failures);
         return failures;
-    }
-
-    private static bool IsBindable(PropertyInfo property)
-    {
-        if (property.Name is nameof(DtlsTransportOptions.PskKeys) or nameof(DtlsTransportOptions.ClientRawPublicKeys))
-        {
-            return true;
-        }
-
-        if (property.SetMethod is not { IsPublic: true })
-        {
-            return false;
-        }
-
-        var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-        return type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(TimeSpan);
     }
 
     /// <summary>Keys that match no option (a typo would otherwise be ignored silently, e.g. a client certificate mode).</summary>
