@@ -13,7 +13,7 @@ public static class StatusPage
     /// <summary>Maps <c>GET /status</c> (JSON) and <c>GET /</c> (HTML, refreshing every 2 s).</summary>
     public static IEndpointRouteBuilder MapDtlsStatusPage(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/status", (DtlsStatus status) => Results.Json(status.Snapshot()));
+        endpoints.MapGet("/status", (DtlsStatus status) => Results.Json(status.Snapshot(), StatusJsonContext.Default.DtlsStatusSnapshot));
         endpoints.MapGet("/", (DtlsStatus status) => Results.Content(Render(status.Snapshot()), "text/html; charset=utf-8"));
         return endpoints;
     }
