@@ -10,7 +10,8 @@ namespace SukatDtls.Transport.Tests.Packaging;
 /// <summary>
 /// The NuGet package as a user gets it: <c>dotnet pack</c> of the library, its contents and nuspec checked, then a new
 /// web project outside the repository that references the package (from a local folder source), with a program in the
-/// style of the package README's quick start, built, run, and served a DTLS echo.
+/// style of the package README's quick start, built, run, and served a DTLS echo; then the same project published with
+/// Native AOT (needs clang and zlib1g-dev, which .ci/run installs), run with a bad configuration value and normally.
 /// </summary>
 /// <remarks>
 /// Everything happens in a temp folder: the library is packed from a copy of its sources (so the repository's own
@@ -36,7 +37,7 @@ public sealed class PackageTests(ITestOutputHelper output)
     private static readonly string[] ExpectedTags = ["dtls", "udp", "kestrel", "coap", "iot", "bouncycastle"];
 
     [Fact]
-    public async Task Packed_library_has_its_readme_docs_symbols_and_dependencies_and_serves_DTLS_from_a_new_project()
+    public async Task Packed_library_has_its_readme_docs_symbols_and_dependencies_and_serves_DTLS_from_a_new_project_also_published_with_Native_AOT()
     {
         var total = Stopwatch.StartNew();
         string repository = FindRepositoryRoot();
@@ -71,35 +72,30 @@ public sealed class PackageTests(ITestOutputHelper output)
             Assert.True(Directory.Exists(Path.Combine(packages, PackageId.ToLowerInvariant(), version)),
                 $"the new project did not restore {PackageId} {version} from the local folder into its own packages folder");
 
-            // 3. Run it and talk DTLS to it.
-            await using var server = ExternalProcess.Start("package-app", SamplePrograms.DotNetHost(), [Path.Combine(app, "out", "PackageApp.dll")], output,
-                workingDirectory: app, environment: ChildEnvironment(new Dictionary<string, string?>
-                {
-                    ["ASPNETCORE_URLS"] = null,
-                    ["ASPNETCORE_HTTP_PORTS"] = null,
-                    ["ASPNETCORE_HTTPS_PORTS"] = null,
-                    ["DOTNET_URLS"] = null,
-                    ["ASPNETCORE_ENVIRONMENT"] = "Production",
-                    ["DOTNET_ENVIRONMENT"] = "Production",
-                }));
-            string ready = await server.ReadLineAsync(Step, line => line.StartsWith(ReadyPrefix, StringComparison.Ordinal), $"'{ReadyPrefix}ADDRESS:PORT'");
-            Assert.True(IPEndPoint.TryParse(ready[ReadyPrefix.Length..].Trim(), out var endPoint) && endPoint.Port != 0, $"no bound endpoint in '{ready}'");
+            // 3. Run it, talk DTLS to it, stop it.
+            await ServeEchoAsync("package-app", SamplePrograms.DotNetHost(), [Path.Combine(app, "out", "PackageApp.dll")], app);
 
-            using (var client = await TestDtlsClient.ConnectAsync(endPoint!).WaitAsync(Step))
+            // 4. The same project published with Native AOT, warnings as errors (the app's own setting, which the AOT
+            // compiler's trimming and AOT warnings follow): the library must need nothing that AOT cannot give it.
+            var publish = Stopwatch.StartNew();
+            string native = Path.Combine(app, "out-aot");
+            await RunToEndAsync("dotnet publish (Native AOT)",
+                ["publish", app, "-c", "Release", "-p:PublishAot=true", "-o", native, "--disable-build-servers"],
+                workingDirectory: app, buildEnvironment);
+            output.WriteLine($"published the new project with Native AOT in {publish.Elapsed.TotalSeconds:0.0} s");
+            string executable = Path.Combine(native, "PackageApp");
+
+            // A bad value in its configuration section stops it at start, named by its key: binding and validation work trimmed.
+            await using (var misconfigured = ExternalProcess.Start("package-app-aot-misconfigured", executable, [], output,
+                workingDirectory: app, environment: AppEnvironment(new Dictionary<string, string?> { ["Dtls__MaxConnections"] = "0" })))
             {
-                string line = $"hello from the package test {Guid.NewGuid():N}";
-                client.Send(line);
-                Assert.Equal(line, client.ReceiveText(timeoutMillis: (int)Step.TotalMilliseconds));
-                client.Close();
+                Assert.True(await misconfigured.WaitForExitAsync(Step), "the misconfigured native app did not stop within 30 s");
+                Assert.NotEqual(0, misconfigured.ExitCode);
+                string said = string.Join('\n', misconfigured.StandardOutputLines.Concat(misconfigured.StandardErrorLines));
+                Assert.Contains("Dtls:MaxConnections must be positive; it is 0.", said, StringComparison.Ordinal);
             }
 
-            // 4. Stop it: end of standard input makes it stop the host gracefully.
-            server.CloseStandardInput();
-            Assert.True(await server.WaitForExitAsync(Step), "the packaged app did not stop within 30 s of the end of its input");
-            var errors = server.StandardOutputLines.Concat(server.StandardErrorLines)
-                .Where(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal) || l.Contains("Unhandled exception", StringComparison.Ordinal))
-                .ToArray();
-            Assert.True(errors.Length == 0, "the packaged app logged errors:\n" + string.Join('\n', errors));
+            await ServeEchoAsync("package-app-aot", executable, [], app, new Dictionary<string, string?> { ["Dtls__IdleTimeout"] = "00:05:00" });
             output.WriteLine($"total {total.Elapsed.TotalSeconds:0.0} s");
         }
         finally
@@ -113,6 +109,50 @@ public sealed class PackageTests(ITestOutputHelper output)
                 output.WriteLine($"could not delete {temp.FullName}: {ex.Message}");
             }
         }
+    }
+
+    /// <summary>Starts the app, echoes a line over DTLS, then ends its standard input (it stops) and checks its logs.</summary>
+    private async Task ServeEchoAsync(string name, string program, string[] arguments, string app, IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        await using var server = ExternalProcess.Start(name, program, arguments, output, workingDirectory: app, environment: AppEnvironment(settings));
+        string ready = await server.ReadLineAsync(Step, line => line.StartsWith(ReadyPrefix, StringComparison.Ordinal), $"'{ReadyPrefix}ADDRESS:PORT'");
+        Assert.True(IPEndPoint.TryParse(ready[ReadyPrefix.Length..].Trim(), out var endPoint) && endPoint.Port != 0, $"no bound endpoint in '{ready}'");
+        using (var client = await TestDtlsClient.ConnectAsync(endPoint!).WaitAsync(Step))
+        {
+            string line = $"hello from the package test {Guid.NewGuid():N}";
+            client.Send(line);
+            Assert.Equal(line, client.ReceiveText(timeoutMillis: (int)Step.TotalMilliseconds));
+            client.Close();
+        }
+
+        // End of standard input makes it stop the host gracefully.
+        server.CloseStandardInput();
+        Assert.True(await server.WaitForExitAsync(Step), $"{name} did not stop within 30 s of the end of its input");
+        Assert.Equal(0, server.ExitCode);
+        var errors = server.StandardOutputLines.Concat(server.StandardErrorLines)
+            .Where(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal) || l.Contains("Unhandled exception", StringComparison.Ordinal))
+            .ToArray();
+        Assert.True(errors.Length == 0, $"{name} logged errors:\n" + string.Join('\n', errors));
+    }
+
+    /// <summary>The app's environment: production, no URLs from the test host's environment, plus <paramref name="settings"/>.</summary>
+    private static Dictionary<string, string?> AppEnvironment(IReadOnlyDictionary<string, string?>? settings)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_URLS"] = null,
+            ["ASPNETCORE_HTTP_PORTS"] = null,
+            ["ASPNETCORE_HTTPS_PORTS"] = null,
+            ["DOTNET_URLS"] = null,
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DOTNET_ENVIRONMENT"] = "Production",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            environment[key] = value;
+        }
+
+        return ChildEnvironment(environment);
     }
 
     /// <summary>The nupkg holds the DLL, its XML docs and the README; its nuspec has the metadata and dependencies.</summary>
@@ -282,7 +322,8 @@ public sealed class PackageTests(ITestOutputHelper output)
             using SukatDtls.Transport;
 
             var builder = WebApplication.CreateBuilder(args);
-            builder.WebHost.UseDtls(o => o.ServerCertificate = X509Certificate2.CreateFromPemFile("server.pem", "server.key"));
+            // The section "Dtls" (environment variables Dtls__*) and code: the Native AOT run checks that binding works trimmed.
+            builder.WebHost.UseDtls("Dtls", o => o.ServerCertificate = X509Certificate2.CreateFromPemFile("server.pem", "server.key"));
             ListenOptions? dtls = null;
             builder.WebHost.ConfigureKestrel(k => k.Listen(new DtlsEndPoint(IPAddress.Loopback, 0), l =>
             {
