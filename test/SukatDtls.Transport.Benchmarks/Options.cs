@@ -36,7 +36,9 @@ internal sealed class Options
         "  --warmup-min B --warmup B   ... but at least/most B batches (default 2, 40)\n" +
         "  --warmup-seconds S ... and at most S seconds (default 60)\n" +
         "  --server-gc        run the echo sample with DOTNET_gcServer=1 (it ships with workstation GC)\n" +
-        "  --no-build         do not build samples/EchoServer (needs its Release build)\n" +
+        "  --jit              run the echo sample's JIT-compiled build (dotnet EchoServer.dll) instead of its\n" +
+        "                     Native AOT executable (dotnet publish), the deployment docs/benchmarks.md recommends\n" +
+        "  --no-build         do not build or publish samples/EchoServer (needs its Release build or AOT publish)\n" +
         "  --json FILE        also write the figures as JSON\n" +
         "  --chart FILE       write an SVG bar chart of the ratios (e.g. docs/benchmark-chart.svg)\n" +
         "  --chart-from JSON  with --chart: only redraw the chart from an earlier --json file\n" +
@@ -87,6 +89,9 @@ internal sealed class Options
     public bool NoRsa { get; set; }
 
     public bool ServerGc { get; set; }
+
+    /// <summary>Run the echo sample's JIT-compiled build rather than its Native AOT executable.</summary>
+    public bool Jit { get; set; }
 
     public int MaxWarmupBatches { get; set; } = 40;
 
@@ -146,6 +151,7 @@ internal sealed class Options
                 case "--max-handshakes": o.MaxHandshakes = Int(); break;
                 case "--no-rsa": o.NoRsa = true; break;
                 case "--server-gc": o.ServerGc = true; break;
+                case "--jit": o.Jit = true; break;
                 case "--warmup": o.MaxWarmupBatches = Int(); break;
                 case "--warmup-min": o.MinWarmupBatches = Int(); break;
                 case "--warmup-jit": o.WarmupJitMethods = Int(); break;

@@ -10,7 +10,8 @@ namespace SukatDtls.Transport.Benchmarks;
 /// <summary>The servers under test: the echo sample and the OpenSSL reference.</summary>
 internal static partial class Program
 {
-    internal sealed record Tools(string Load, string Ref, string EchoDll, string Repo, int ClkTck, bool ServerGc);
+    /// <param name="EchoProgram">The echo sample: its Native AOT executable, or (<paramref name="EchoIsNative"/> false) its DLL for <c>dotnet</c>.</param>
+    internal sealed record Tools(string Load, string Ref, string EchoProgram, bool EchoIsNative, string Repo, int ClkTck, bool ServerGc);
 
     /// <summary>A server under test: the echo sample (ours) or dtls_echo_ref, killed on dispose.</summary>
     internal sealed class Server : IDisposable
@@ -58,14 +59,19 @@ internal static partial class Program
             string certPath = Path.Combine(t.Repo, "certs", cert), keyPath = Path.Combine(t.Repo, "certs", key);
             if (ours)
             {
-                var psi = new ProcessStartInfo("dotnet")
+                var psi = new ProcessStartInfo(t.EchoIsNative ? t.EchoProgram : "dotnet")
                 {
                     RedirectStandardOutput = true,
                     RedirectStandardError = true,
                     UseShellExecute = false,
-                    WorkingDirectory = Path.GetDirectoryName(t.EchoDll)!,
+                    WorkingDirectory = Path.GetDirectoryName(t.EchoProgram)!,
                 };
-                foreach (string a in new[] { t.EchoDll, "--port", port.ToString(Inv), "--status-port", "0", "--cert", certPath, "--key", keyPath })
+                if (!t.EchoIsNative)
+                {
+                    psi.ArgumentList.Add(t.EchoProgram);
+                }
+
+                foreach (string a in new[] { "--port", port.ToString(Inv), "--status-port", "0", "--cert", certPath, "--key", keyPath })
                 {
                     psi.ArgumentList.Add(a);
                 }

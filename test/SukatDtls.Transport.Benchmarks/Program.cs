@@ -79,22 +79,39 @@ internal static partial class Program
         string tmp = Directory.CreateTempSubdirectory("sukat-bench-").FullName;
         try
         {
+            // Ours runs as it is deployed: the Native AOT executable of `dotnet publish` (the sample sets PublishAot),
+            // or with --jit the framework-dependent build that `dotnet run` makes.
+            string echoDir = Path.Combine(repo, "samples", "EchoServer");
+            string echoProgram = o.Jit
+                ? Path.Combine(echoDir, "bin", "Release", "net10.0", "EchoServer.dll")
+                : Path.Combine(echoDir, "bin", "Release", "aot", "EchoServer");
             var tools = new Tools(
                 Gcc(Path.Combine(bench, "dtls_load.c"), Path.Combine(tmp, "dtls_load"), "-lssl", "-lcrypto", "-lpthread"),
                 Gcc(Path.Combine(bench, "dtls_echo_ref.c"), Path.Combine(tmp, "dtls_echo_ref"), "-lssl", "-lcrypto"),
-                Path.Combine(repo, "samples", "EchoServer", "bin", "Release", "net10.0", "EchoServer.dll"),
+                echoProgram,
+                !o.Jit,
                 repo,
                 ClockTicks(),
                 o.ServerGc);
             if (!o.NoBuild)
             {
-                Console.Error.WriteLine("building samples/EchoServer (Release)…");
-                Exec("dotnet", ["build", Path.Combine(repo, "samples", "EchoServer"), "-c", "Release", "-nologo", "-v", "q"], repo, 600);
+                if (o.Jit)
+                {
+                    Console.Error.WriteLine("building samples/EchoServer (Release)…");
+                    Exec("dotnet", ["build", echoDir, "-c", "Release", "-nologo", "-v", "q"], repo, 600);
+                }
+                else
+                {
+                    Console.Error.WriteLine("publishing samples/EchoServer (Release, Native AOT; needs clang and zlib1g-dev)…");
+                    Exec("dotnet", ["publish", echoDir, "-c", "Release", "-o", Path.GetDirectoryName(echoProgram)!, "-nologo", "-v", "q"], repo, 900);
+                }
             }
 
-            if (!File.Exists(tools.EchoDll))
+            if (!File.Exists(tools.EchoProgram))
             {
-                throw new InvalidOperationException($"{tools.EchoDll} is missing: build samples/EchoServer -c Release.");
+                throw new InvalidOperationException(o.Jit
+                    ? $"{tools.EchoProgram} is missing: build samples/EchoServer -c Release."
+                    : $"{tools.EchoProgram} is missing: dotnet publish samples/EchoServer -c Release -o {Path.GetDirectoryName(echoProgram)}.");
             }
 
             var results = new List<Figure>();
@@ -156,7 +173,7 @@ internal static partial class Program
 
     private static void WriteMachine(Tools t)
     {
-        Console.WriteLine($"machine nproc={Environment.ProcessorCount} cpu=\"{CpuModel()}\" clk_tck={t.ClkTck}");
+        Console.WriteLine($"machine nproc={Environment.ProcessorCount} cpu=\"{CpuModel()}\" clk_tck={t.ClkTck} ours={(t.EchoIsNative ? "aot" : "jit")}");
     }
 
     // ---------------------------------------------------------------- scenarios
