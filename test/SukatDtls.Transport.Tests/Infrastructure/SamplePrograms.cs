@@ -67,6 +67,18 @@ internal static class SamplePrograms
         ITestOutputHelper? output, IReadOnlyDictionary<string, string?>? extraEnvironment = null, IReadOnlyList<string>? wrapper = null)
     {
         string assembly = Locate(sampleFolder, assemblyName);
+        var environment = ProductionEnvironment(extraEnvironment);
+        string[] command = [.. wrapper ?? [], DotNetHost(), assembly, .. arguments];
+        return ExternalProcess.Start(processName, command[0], command[1..], output,
+            workingDirectory: Path.GetDirectoryName(assembly), environment: environment);
+    }
+
+    /// <summary>
+    /// The environment of a web program started by a test: Production, no HTTP URLs from the test runner's environment,
+    /// then <paramref name="extra"/> on top (a null value removes a variable).
+    /// </summary>
+    public static Dictionary<string, string?> ProductionEnvironment(IReadOnlyDictionary<string, string?>? extra)
+    {
         var environment = new Dictionary<string, string?>
         {
             ["ASPNETCORE_URLS"] = null,
@@ -77,14 +89,12 @@ internal static class SamplePrograms
             ["DOTNET_ENVIRONMENT"] = "Production",
             ["DOTNET_NOLOGO"] = "1",
         };
-        foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string?>())
+        foreach (var (name, value) in extra ?? new Dictionary<string, string?>())
         {
             environment[name] = value;
         }
 
-        string[] command = [.. wrapper ?? [], DotNetHost(), assembly, .. arguments];
-        return ExternalProcess.Start(processName, command[0], command[1..], output,
-            workingDirectory: Path.GetDirectoryName(assembly), environment: environment);
+        return environment;
     }
 
     private static bool IsRunnable(string directory, string assemblyName) =>

@@ -135,25 +135,9 @@ public sealed class PackageTests(ITestOutputHelper output)
         Assert.True(errors.Length == 0, $"{name} logged errors:\n" + string.Join('\n', errors));
     }
 
-    /// <summary>The app's environment: production, no URLs from the test host's environment, plus <paramref name="settings"/>.</summary>
-    private static Dictionary<string, string?> AppEnvironment(IReadOnlyDictionary<string, string?>? settings)
-    {
-        var environment = new Dictionary<string, string?>
-        {
-            ["ASPNETCORE_URLS"] = null,
-            ["ASPNETCORE_HTTP_PORTS"] = null,
-            ["ASPNETCORE_HTTPS_PORTS"] = null,
-            ["DOTNET_URLS"] = null,
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["DOTNET_ENVIRONMENT"] = "Production",
-        };
-        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
-        {
-            environment[key] = value;
-        }
-
-        return ChildEnvironment(environment);
-    }
+    /// <summary>The app's environment: a test's web program's (<see cref="SamplePrograms.ProductionEnvironment"/>) for a child dotnet.</summary>
+    private static Dictionary<string, string?> AppEnvironment(IReadOnlyDictionary<string, string?>? settings) =>
+        ChildEnvironment(SamplePrograms.ProductionEnvironment(settings));
 
     /// <summary>The nupkg holds the DLL, its XML docs and the README; its nuspec has the metadata and dependencies.</summary>
     private void AssertPackageContents(string package, string version, string repository)
