@@ -13,8 +13,8 @@ namespace SukatDtls.Transport.Internal;
 /// </summary>
 /// <remarks>
 /// What configuration can set (<see cref="IsBindable"/>): public settable scalars (<see cref="bool"/>, <see cref="int"/>,
-/// <see cref="long"/>, <see cref="double"/>, enums, strings, <see cref="TimeSpan"/>, and nullable ones), and two get-only collections: a string dictionary (its children's keys
-/// and values) and a string list (its children's values, appended). Keys are case-insensitive. Other keys are left to
+/// <see cref="long"/>, <see cref="double"/>, enums, strings, <see cref="TimeSpan"/>, and nullable ones), and two get-only
+/// collections: a string dictionary (its children's keys and values) and a string list (its children's values, appended). Keys are case-insensitive. Other keys are left to
 /// the options' validation, which names unknown and code-only ones. A value that does not convert fails with the
 /// binder's own message, which names the key and never shows the value (it may be a secret).
 /// </remarks>
@@ -55,21 +55,22 @@ internal static class OptionsBinder
                     property.SetValue(target, Convert(text, property.PropertyType, child.Path));
                 }
             }
-            else if (property.GetValue(target) is IDictionary<string, string> dictionary)
+            else
             {
+                // One of the two get-only collections (IsBindable): a dictionary takes its children's keys, a list appends.
+                var collection = property.GetValue(target);
                 foreach (var entry in child.GetChildren())
                 {
-                    if (entry.Value is { } value)
+                    if (entry.Value is not { } value)
+                    {
+                        continue;
+                    }
+
+                    if (collection is IDictionary<string, string> dictionary)
                     {
                         dictionary[entry.Key] = value;
                     }
-                }
-            }
-            else if (property.GetValue(target) is IList<string> list)
-            {
-                foreach (var entry in child.GetChildren())
-                {
-                    if (entry.Value is { } value)
+                    else if (collection is IList<string> list)
                     {
                         list.Add(value);
                     }
