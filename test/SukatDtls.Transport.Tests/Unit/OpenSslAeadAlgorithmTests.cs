@@ -4,10 +4,11 @@ using SukatDtls.Transport.Internal;
 namespace SukatDtls.Transport.Tests.Unit;
 
 /// <summary>
-/// AES-GCM and ChaCha20-Poly1305 on libcrypto's EVP context (<see cref="OpenSslAeadAlgorithm"/>), keyed once per
-/// direction: they are what the record layer uses here, and record after record on one instance they compute what
-/// .NET's <see cref="AesGcm"/> and <see cref="ChaCha20Poly1305"/> do, refuse what was tampered with, and go on after a
-/// refusal.
+/// AES-GCM and ChaCha20-Poly1305 on libcrypto's EVP contexts (<see cref="OpenSslAeadAlgorithm"/>), one per thread and
+/// direction, shared by every connection's ciphers: they are what the record layer uses here, and record after record
+/// — one instance alone, or many interleaved on one thread, or one moving between threads — they compute what .NET's
+/// <see cref="AesGcm"/>, <see cref="ChaCha20Poly1305"/> and <see cref="AesCcm"/> do, refuse what was tampered with,
+/// and go on after a refusal.
 /// </summary>
 public sealed class OpenSslAeadAlgorithmTests
 {
@@ -61,5 +62,101 @@ public sealed class OpenSslAeadAlgorithmTests
             // One instance both ways (re-keyed for the other direction), as the self-test uses it.
             Assert.True(sealer.TryDecrypt(nonce, ciphertext, tag, opened, ad));
         }
+    }
+
+    [Fact]
+    public void Ciphers_of_many_connections_interleaved_on_one_thread_each_use_their_own_key()
+    {
+        // Each seals with the thread's one context for the direction: whoever keyed it last, the next record must be
+        // under the sealing cipher's own key, never the previous cipher's schedule.
+        byte[][] keys = [RandomNumberGenerator.GetBytes(16), RandomNumberGenerator.GetBytes(16), RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(16)];
+        var ours = new AeadAlgorithm[]
+        {
+            new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, keys[0]),
+            new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, keys[1]),
+            new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, keys[2]),
+            new OpenSslAeadAlgorithm(RecordAeadKind.ChaCha20Poly1305, keys[3]),
+            new OpenSslCcmAlgorithm(keys[4], 16),
+        };
+        try
+        {
+            foreach (int i in new[] { 0, 1, 0, 0, 2, 1, 3, 0, 4, 1, 4, 2, 3, 3, 0 })
+            {
+                byte[] nonce = RandomNumberGenerator.GetBytes(12), ad = RandomNumberGenerator.GetBytes(13), plaintext = RandomNumberGenerator.GetBytes(100);
+                byte[] ciphertext = new byte[100], tag = new byte[16], expected = new byte[100], expectedTag = new byte[16];
+                ours[i].Encrypt(nonce, plaintext, ciphertext, tag, ad);
+                DotnetEncrypt(i, keys[i], nonce, plaintext, expected, expectedTag, ad);
+                Assert.Equal(expected, ciphertext);
+                Assert.Equal(expectedTag, tag);
+
+                // Opened by a cipher with another key first (refused), then by its own: each on the thread's opening context.
+                byte[] opened = new byte[100];
+                Assert.False(ours[(i + 1) % ours.Length].TryDecrypt(nonce, ciphertext, tag, opened, ad));
+                Assert.True(ours[i].TryDecrypt(nonce, ciphertext, tag, opened, ad));
+                Assert.Equal(plaintext, opened);
+            }
+        }
+        finally
+        {
+            foreach (var algorithm in ours)
+            {
+                algorithm.Dispose();
+            }
+        }
+
+        static void DotnetEncrypt(int i, byte[] key, byte[] nonce, byte[] plaintext, byte[] ciphertext, byte[] tag, byte[] ad)
+        {
+            if (i <= 2)
+            {
+                using var gcm = new AesGcm(key, 16);
+                gcm.Encrypt(nonce, plaintext, ciphertext, tag, ad);
+            }
+            else if (i == 3)
+            {
+                using var chacha = new ChaCha20Poly1305(key);
+                chacha.Encrypt(nonce, plaintext, ciphertext, tag, ad);
+            }
+            else
+            {
+                using var ccm = new AesCcm(key);
+                ccm.Encrypt(nonce, plaintext, ciphertext, tag, ad);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_cipher_moving_between_threads_keys_each_threads_context()
+    {
+        byte[] key = RandomNumberGenerator.GetBytes(16);
+        using var sealer = new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, key);
+        using var opener = new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, key);
+        using var other = new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, RandomNumberGenerator.GetBytes(16));
+        for (int record = 0; record < 4; record++)
+        {
+            byte[] nonce = RandomNumberGenerator.GetBytes(12), plaintext = RandomNumberGenerator.GetBytes(64);
+            byte[] ciphertext = new byte[64], tag = new byte[16], opened = new byte[64];
+
+            // Sealed on a thread of its own whose contexts another cipher keyed first, opened on this one.
+            var thread = new Thread(() =>
+            {
+                other.Encrypt(nonce, plaintext, new byte[64], new byte[16], []);
+                sealer.Encrypt(nonce, plaintext, ciphertext, tag, []);
+            });
+            thread.Start();
+            await Task.Run(thread.Join);
+            Assert.True(opener.TryDecrypt(nonce, ciphertext, tag, opened, []));
+            Assert.Equal(plaintext, opened);
+        }
+    }
+
+    [Fact]
+    public void A_disposed_cipher_refuses_records_though_the_threads_context_still_holds_its_key()
+    {
+        byte[] key = RandomNumberGenerator.GetBytes(16), nonce = RandomNumberGenerator.GetBytes(12);
+        var sealer = new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, key);
+        sealer.Encrypt(nonce, new byte[10], new byte[10], new byte[16], []);
+        sealer.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => sealer.Encrypt(nonce, new byte[10], new byte[10], new byte[16], []));
+        Assert.Throws<ObjectDisposedException>(() => sealer.TryDecrypt(nonce, new byte[10], new byte[16], new byte[10], []));
     }
 }

@@ -3,9 +3,9 @@ using System.Security.Cryptography;
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// AES-GCM (RFC 5288) and ChaCha20-Poly1305 (RFC 7905) — both a 12-byte nonce and a 16-byte tag — on one EVP context
-/// of the system libcrypto per connection and direction, keyed once: a record costs the nonce, the data and the tag
-/// calls. .NET's <see cref="AesGcm"/> and <see cref="ChaCha20Poly1305"/> do the same work, but clear the thread's
+/// AES-GCM (RFC 5288) and ChaCha20-Poly1305 (RFC 7905) — both a 12-byte nonce and a 16-byte tag — on the thread's EVP
+/// context of the system libcrypto for the direction, keyed when another cipher used it last: a record costs the nonce,
+/// the data and the tag calls. .NET's <see cref="AesGcm"/> and <see cref="ChaCha20Poly1305"/> do the same work, but clear the thread's
 /// OpenSSL error queue and go through more parameter lookups on every call: sealing and opening a 1,000-byte AES-GCM
 /// record took 2.30 µs with .NET's and 1.02 µs here (AES-128; 3.96 and 1.07 µs with AES-256; ChaCha20-Poly1305 3.19
 /// and 1.90 µs; the micro-benchmarks). Checked against .NET's once per algorithm, at first use.
@@ -19,10 +19,6 @@ internal sealed unsafe class OpenSslAeadAlgorithm : OpenSslEvpAeadAlgorithm
 
     private readonly nint _cipher;
     private readonly RecordAeadKind _kind;
-
-    // The direction the context is keyed for (1 encrypt, 0 decrypt, -1 not yet): a record cipher keeps one, so the key
-    // schedule is built once.
-    private int _keyedFor = -1;
 
     /// <param name="kind"><see cref="RecordAeadKind.AesGcm"/> or <see cref="RecordAeadKind.ChaCha20Poly1305"/>.</param>
     /// <param name="key">16 or 32 bytes for AES-GCM, 32 for ChaCha20-Poly1305.</param>
@@ -48,29 +44,23 @@ internal sealed unsafe class OpenSslAeadAlgorithm : OpenSslEvpAeadAlgorithm
 
     protected override string Name => _kind == RecordAeadKind.AesGcm ? "AES-GCM" : "ChaCha20-Poly1305";
 
-    protected override bool Run(nint context, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength)
+    protected override bool Run(nint context, bool keyed, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength)
     {
         int enc = encrypt ? 1 : 0;
         int written;
 
-        // Keyed once per direction; after that only the nonce changes (12 bytes: both ciphers' default).
-        bool ready = _keyedFor == enc
+        // Keyed when another cipher (or none) used the thread's context last; then only the nonce changes (12 bytes: both
+        // ciphers' default).
+        bool ready = keyed
             ? OpenSslEvp.Init(context, 0, 0, null, nonce, enc) == 1
             : OpenSslEvp.Init(context, _cipher, 0, key, nonce, enc) == 1;
-        if (!ready)
-        {
-            return false;
-        }
-
-        _keyedFor = enc;
-        return (encrypt || OpenSslEvp.Ctrl(context, OpenSslEvp.CtrlAeadSetTag, TagBytes, tag) == 1)
+        return ready
+            && (encrypt || OpenSslEvp.Ctrl(context, OpenSslEvp.CtrlAeadSetTag, TagBytes, tag) == 1)
             && (associatedData is null || OpenSslEvp.Update(context, null, &written, associatedData, associatedDataLength) == 1)
             && (inputLength == 0 || OpenSslEvp.Update(context, output, &written, input, inputLength) == 1)
             && OpenSslEvp.Final(context, output, &written) == 1
             && (!encrypt || OpenSslEvp.Ctrl(context, OpenSslEvp.CtrlAeadGetTag, TagBytes, tag) == 1);
     }
-
-    protected override void OnFailed() => _keyedFor = -1;
 
     /// <summary>Every key size against .NET's implementation.</summary>
     private static bool SelfTest(RecordAeadKind kind)

@@ -3,8 +3,8 @@ using System.Security.Cryptography;
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// AES-CCM (RFC 6655, 7251; 16- or 8-byte tag, 12-byte nonce) on one EVP context of the system libcrypto, kept for the
-/// connection's direction: nothing is allocated per record, where .NET's <see cref="AesCcm"/> creates a native context
+/// AES-CCM (RFC 6655, 7251; 16- or 8-byte tag, 12-byte nonce) on the thread's EVP context of the system libcrypto for
+/// the direction: nothing is allocated per record, where .NET's <see cref="AesCcm"/> creates a native context
 /// (and a managed handle) for every call. Checked against <see cref="AesCcm"/> once, at first use.
 /// </summary>
 internal sealed unsafe class OpenSslCcmAlgorithm : OpenSslEvpAeadAlgorithm
@@ -24,7 +24,7 @@ internal sealed unsafe class OpenSslCcmAlgorithm : OpenSslEvpAeadAlgorithm
 
     protected override string Name => "AES-CCM";
 
-    protected override bool Run(nint context, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength)
+    protected override bool Run(nint context, bool keyed, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength)
     {
         int enc = encrypt ? 1 : 0;
         int written;

@@ -3,15 +3,20 @@ using System.Security.Cryptography;
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// An AEAD record cipher on one EVP context of the system libcrypto, kept for the connection's direction: what the
-/// libcrypto ciphers share (the context's lifetime, failures, the key's erasure, the self-test against .NET's cipher);
-/// each cipher says how one record goes through the context (<see cref="Run"/>).
+/// An AEAD record cipher on the system libcrypto, running each record on the thread's EVP context for its direction
+/// (<see cref="OpenSslThreadCipherContexts"/>): what the libcrypto ciphers share (which context, failures, the key's
+/// erasure, the self-test against .NET's cipher); each cipher says how one record goes through the context
+/// (<see cref="Run"/>).
 /// </summary>
 internal abstract unsafe class OpenSslEvpAeadAlgorithm : AeadAlgorithm
 {
     protected const int NonceLength = 12;
 
-    private readonly OpenSslCipherContext _context = new();
+    // Who keyed a thread's context last: this instance's token says whether the key schedule there is ours.
+    private readonly long _owner = OpenSslThreadCipherContexts.NewOwner();
+
+    // A thread's context may still hold the key schedule after Dispose: refuse records then, as a freed context did.
+    private bool _disposed;
 
     protected OpenSslEvpAeadAlgorithm(ReadOnlySpan<byte> key, int tagLength)
         : base(tagLength)
@@ -29,7 +34,6 @@ internal abstract unsafe class OpenSslEvpAeadAlgorithm : AeadAlgorithm
         if (!RunOnContext(encrypt: true, nonce, plaintext, ciphertext, tag, associatedData))
         {
             OpenSslEvp.ClearErrors();
-            OnFailed();
             throw new CryptographicException($"libcrypto's {Name} encryption failed.");
         }
     }
@@ -43,27 +47,22 @@ internal abstract unsafe class OpenSslEvpAeadAlgorithm : AeadAlgorithm
 
         // A forged record's failure must not stay on this thread's error queue for the next user of libcrypto.
         OpenSslEvp.ClearErrors();
-        OnFailed();
         plaintext[..ciphertext.Length].Clear();
         return false;
     }
 
     public sealed override void Dispose()
     {
-        _context.Dispose();
+        _disposed = true;
         CryptographicOperations.ZeroMemory(Key);
     }
 
     /// <summary>
     /// One record through the context: encrypt (the tag is written to <paramref name="tag"/>) or decrypt (checked against
-    /// it). False on any failure, a tag that does not match among them.
+    /// it). <paramref name="keyed"/>: the context already holds this cipher's key for the direction, from this thread's
+    /// last record. False on any failure, a tag that does not match among them.
     /// </summary>
-    protected abstract bool Run(nint context, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength);
-
-    /// <summary>A record failed; the context's state is not known any more.</summary>
-    protected virtual void OnFailed()
-    {
-    }
+    protected abstract bool Run(nint context, bool keyed, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength);
 
     /// <summary>
     /// Whether <paramref name="ours"/> seals what <paramref name="reference"/> (.NET's cipher) seals and opens it again,
@@ -105,36 +104,32 @@ internal abstract unsafe class OpenSslEvpAeadAlgorithm : AeadAlgorithm
 
     private bool RunOnContext(bool encrypt, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> input, Span<byte> output, ReadOnlySpan<byte> tag, ReadOnlySpan<byte> associatedData)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (nonce.Length != NonceLength || tag.Length != TagLength || output.Length < input.Length)
         {
             return false;
         }
 
-        bool added = false;
-        try
-        {
-            _context.DangerousAddRef(ref added);
+        nint context = OpenSslThreadCipherContexts.Take(encrypt, _owner, out bool keyed);
 
-            // Empty data must still go through the data step (where a tag may be checked): libcrypto takes a null
-            // buffer as "no data step", so empty data gets a real, empty buffer.
-            byte empty = 0;
-            fixed (byte* key = Key)
-            fixed (byte* iv = nonce)
-            fixed (byte* tagPointer = tag)
-            fixed (byte* ad = associatedData)
-            fixed (byte* inPointer = input)
-            fixed (byte* outPointer = output)
-            {
-                return Run(_context.DangerousGetHandle(), encrypt, key, iv, input.IsEmpty ? &empty : inPointer, input.Length,
-                    input.IsEmpty ? &empty : outPointer, tagPointer, associatedData.IsEmpty ? null : ad, associatedData.Length);
-            }
-        }
-        finally
+        // Empty data must still go through the data step (where a tag may be checked): libcrypto takes a null buffer as
+        // "no data step", so empty data gets a real, empty buffer.
+        byte empty = 0;
+        fixed (byte* key = Key)
+        fixed (byte* iv = nonce)
+        fixed (byte* tagPointer = tag)
+        fixed (byte* ad = associatedData)
+        fixed (byte* inPointer = input)
+        fixed (byte* outPointer = output)
         {
-            if (added)
+            if (!Run(context, keyed, encrypt, key, iv, input.IsEmpty ? &empty : inPointer, input.Length,
+                input.IsEmpty ? &empty : outPointer, tagPointer, associatedData.IsEmpty ? null : ad, associatedData.Length))
             {
-                _context.DangerousRelease();
+                return false; // the context's state is not known: the thread's next record keys it again
             }
         }
+
+        OpenSslThreadCipherContexts.Keyed(encrypt, _owner);
+        return true;
     }
 }
