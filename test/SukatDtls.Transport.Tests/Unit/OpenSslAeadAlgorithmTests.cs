@@ -67,20 +67,25 @@ public sealed class OpenSslAeadAlgorithmTests
     [Fact]
     public void Ciphers_of_many_connections_interleaved_on_one_thread_each_use_their_own_key()
     {
-        // Each seals with the thread's one context for the direction: whoever keyed it last, the next record must be
-        // under the sealing cipher's own key, never the previous cipher's schedule.
-        byte[][] keys = [RandomNumberGenerator.GetBytes(16), RandomNumberGenerator.GetBytes(16), RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(16)];
-        var ours = new AeadAlgorithm[]
+        // Each seals and opens on one of the thread's few contexts for the direction: whichever keyed it last (the same
+        // cipher under another key, another cipher, itself), the record must be under the cipher's own key. More
+        // ciphers than the thread keeps contexts, so some come back to a context another one re-keyed.
+        const int aes128 = 6;
+        var keys = new List<byte[]>();
+        var ours = new List<AeadAlgorithm>();
+        for (int i = 0; i < aes128; i++)
         {
-            new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, keys[0]),
-            new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, keys[1]),
-            new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, keys[2]),
-            new OpenSslAeadAlgorithm(RecordAeadKind.ChaCha20Poly1305, keys[3]),
-            new OpenSslCcmAlgorithm(keys[4], 16),
-        };
+            keys.Add(RandomNumberGenerator.GetBytes(16));
+            ours.Add(new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, keys[i]));
+        }
+
+        keys.AddRange([RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(16)]);
+        ours.AddRange([new OpenSslAeadAlgorithm(RecordAeadKind.AesGcm, keys[6]), new OpenSslAeadAlgorithm(RecordAeadKind.ChaCha20Poly1305, keys[7]), new OpenSslCcmAlgorithm(keys[8], 16)]);
+        Assert.True(ours.Count > OpenSslThreadCipherContexts.ContextsPerDirection);
         try
         {
-            foreach (int i in new[] { 0, 1, 0, 0, 2, 1, 3, 0, 4, 1, 4, 2, 3, 3, 0 })
+            int[] order = [0, 1, 0, 0, 2, 3, 4, 5, 0, 1, 6, 1, 7, 0, 8, 1, 8, 2, 7, 7, 0, 5, 4, 3, 2, 1, 0, 6, 6, 8];
+            foreach (int i in order)
             {
                 byte[] nonce = RandomNumberGenerator.GetBytes(12), ad = RandomNumberGenerator.GetBytes(13), plaintext = RandomNumberGenerator.GetBytes(100);
                 byte[] ciphertext = new byte[100], tag = new byte[16], expected = new byte[100], expectedTag = new byte[16];
@@ -89,9 +94,9 @@ public sealed class OpenSslAeadAlgorithmTests
                 Assert.Equal(expected, ciphertext);
                 Assert.Equal(expectedTag, tag);
 
-                // Opened by a cipher with another key first (refused), then by its own: each on the thread's opening context.
+                // Opened by a cipher with another key first (refused), then by its own.
                 byte[] opened = new byte[100];
-                Assert.False(ours[(i + 1) % ours.Length].TryDecrypt(nonce, ciphertext, tag, opened, ad));
+                Assert.False(ours[(i + 1) % ours.Count].TryDecrypt(nonce, ciphertext, tag, opened, ad));
                 Assert.True(ours[i].TryDecrypt(nonce, ciphertext, tag, opened, ad));
                 Assert.Equal(plaintext, opened);
             }
@@ -106,12 +111,12 @@ public sealed class OpenSslAeadAlgorithmTests
 
         static void DotnetEncrypt(int i, byte[] key, byte[] nonce, byte[] plaintext, byte[] ciphertext, byte[] tag, byte[] ad)
         {
-            if (i <= 2)
+            if (i <= aes128)
             {
                 using var gcm = new AesGcm(key, 16);
                 gcm.Encrypt(nonce, plaintext, ciphertext, tag, ad);
             }
-            else if (i == 3)
+            else if (i == aes128 + 1)
             {
                 using var chacha = new ChaCha20Poly1305(key);
                 chacha.Encrypt(nonce, plaintext, ciphertext, tag, ad);

@@ -17,21 +17,14 @@ internal sealed unsafe class OpenSslAeadAlgorithm : OpenSslEvpAeadAlgorithm
     private static readonly Lazy<bool> s_gcmSupported = new(() => SelfTest(RecordAeadKind.AesGcm));
     private static readonly Lazy<bool> s_chaChaSupported = new(() => SelfTest(RecordAeadKind.ChaCha20Poly1305));
 
-    private readonly nint _cipher;
     private readonly RecordAeadKind _kind;
 
     /// <param name="kind"><see cref="RecordAeadKind.AesGcm"/> or <see cref="RecordAeadKind.ChaCha20Poly1305"/>.</param>
     /// <param name="key">16 or 32 bytes for AES-GCM, 32 for ChaCha20-Poly1305.</param>
     public OpenSslAeadAlgorithm(RecordAeadKind kind, ReadOnlySpan<byte> key)
-        : base(key, TagBytes)
+        : base(key, TagBytes, CipherOf(kind, key.Length))
     {
         _kind = kind;
-        _cipher = kind switch
-        {
-            RecordAeadKind.AesGcm => key.Length == 32 ? OpenSslEvp.Aes256Gcm : OpenSslEvp.Aes128Gcm,
-            RecordAeadKind.ChaCha20Poly1305 => OpenSslEvp.ChaCha20Poly1305,
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Only AES-GCM and ChaCha20-Poly1305."),
-        };
     }
 
     /// <summary>Whether libcrypto is there, has <paramref name="kind"/> and computes what .NET's computes.</summary>
@@ -44,16 +37,19 @@ internal sealed unsafe class OpenSslAeadAlgorithm : OpenSslEvpAeadAlgorithm
 
     protected override string Name => _kind == RecordAeadKind.AesGcm ? "AES-GCM" : "ChaCha20-Poly1305";
 
-    protected override bool Run(nint context, bool keyed, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength)
+    protected override bool Run(nint context, EvpContextKeying keying, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength)
     {
         int enc = encrypt ? 1 : 0;
         int written;
 
         // Keyed when another cipher (or none) used the thread's context last; then only the nonce changes (12 bytes: both
         // ciphers' default).
-        bool ready = keyed
-            ? OpenSslEvp.Init(context, 0, 0, null, nonce, enc) == 1
-            : OpenSslEvp.Init(context, _cipher, 0, key, nonce, enc) == 1;
+        bool ready = keying switch
+        {
+            EvpContextKeying.OwnKey => OpenSslEvp.Init(context, 0, 0, null, nonce, enc) == 1,
+            EvpContextKeying.SameCipher => OpenSslEvp.Init(context, 0, 0, key, nonce, enc) == 1,
+            _ => OpenSslEvp.Init(context, Cipher, 0, key, nonce, enc) == 1,
+        };
         return ready
             && (encrypt || OpenSslEvp.Ctrl(context, OpenSslEvp.CtrlAeadSetTag, TagBytes, tag) == 1)
             && (associatedData is null || OpenSslEvp.Update(context, null, &written, associatedData, associatedDataLength) == 1)
@@ -61,6 +57,13 @@ internal sealed unsafe class OpenSslAeadAlgorithm : OpenSslEvpAeadAlgorithm
             && OpenSslEvp.Final(context, output, &written) == 1
             && (!encrypt || OpenSslEvp.Ctrl(context, OpenSslEvp.CtrlAeadGetTag, TagBytes, tag) == 1);
     }
+
+    private static nint CipherOf(RecordAeadKind kind, int keyLength) => kind switch
+    {
+        RecordAeadKind.AesGcm => keyLength == 32 ? OpenSslEvp.Aes256Gcm : OpenSslEvp.Aes128Gcm,
+        RecordAeadKind.ChaCha20Poly1305 => OpenSslEvp.ChaCha20Poly1305,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Only AES-GCM and ChaCha20-Poly1305."),
+    };
 
     /// <summary>Every key size against .NET's implementation.</summary>
     private static bool SelfTest(RecordAeadKind kind)

@@ -11,12 +11,9 @@ internal sealed unsafe class OpenSslCcmAlgorithm : OpenSslEvpAeadAlgorithm
 {
     private static readonly Lazy<bool> s_supported = new(SelfTest);
 
-    private readonly nint _cipher;
-
     public OpenSslCcmAlgorithm(ReadOnlySpan<byte> key, int tagLength)
-        : base(key, tagLength)
+        : base(key, tagLength, key.Length == 32 ? OpenSslEvp.Aes256Ccm : OpenSslEvp.Aes128Ccm)
     {
-        _cipher = key.Length == 32 ? OpenSslEvp.Aes256Ccm : OpenSslEvp.Aes128Ccm;
     }
 
     /// <summary>Whether libcrypto is there and computes what .NET's AES-CCM computes.</summary>
@@ -24,14 +21,14 @@ internal sealed unsafe class OpenSslCcmAlgorithm : OpenSslEvpAeadAlgorithm
 
     protected override string Name => "AES-CCM";
 
-    protected override bool Run(nint context, bool keyed, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength)
+    protected override bool Run(nint context, EvpContextKeying keying, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength)
     {
         int enc = encrypt ? 1 : 0;
         int written;
 
         // CCM needs its parameters, then the key and nonce, then the message length, before any data: every record
         // starts from the cipher.
-        return OpenSslEvp.Init(context, _cipher, 0, null, null, enc) == 1
+        return OpenSslEvp.Init(context, Cipher, 0, null, null, enc) == 1
             && OpenSslEvp.Ctrl(context, OpenSslEvp.CtrlAeadSetIvLength, NonceLength, null) == 1
             && OpenSslEvp.Ctrl(context, OpenSslEvp.CtrlAeadSetTag, TagLength, encrypt ? null : tag) == 1
             && OpenSslEvp.Init(context, 0, 0, key, nonce, enc) == 1

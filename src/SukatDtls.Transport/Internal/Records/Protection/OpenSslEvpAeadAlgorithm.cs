@@ -18,13 +18,17 @@ internal abstract unsafe class OpenSslEvpAeadAlgorithm : AeadAlgorithm
     // A thread's context may still hold the key schedule after Dispose: refuse records then, as a freed context did.
     private bool _disposed;
 
-    protected OpenSslEvpAeadAlgorithm(ReadOnlySpan<byte> key, int tagLength)
+    protected OpenSslEvpAeadAlgorithm(ReadOnlySpan<byte> key, int tagLength, nint cipher)
         : base(tagLength)
     {
         Key = key.ToArray();
+        Cipher = cipher;
     }
 
     protected byte[] Key { get; }
+
+    /// <summary>The EVP cipher (libcrypto's static, never freed).</summary>
+    protected nint Cipher { get; }
 
     /// <summary>What the cipher is called in an exception.</summary>
     protected abstract string Name { get; }
@@ -59,10 +63,10 @@ internal abstract unsafe class OpenSslEvpAeadAlgorithm : AeadAlgorithm
 
     /// <summary>
     /// One record through the context: encrypt (the tag is written to <paramref name="tag"/>) or decrypt (checked against
-    /// it). <paramref name="keyed"/>: the context already holds this cipher's key for the direction, from this thread's
-    /// last record. False on any failure, a tag that does not match among them.
+    /// it). <paramref name="keying"/>: what the context already holds of <see cref="Cipher"/> and the key. False on any
+    /// failure, a tag that does not match among them.
     /// </summary>
-    protected abstract bool Run(nint context, bool keyed, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength);
+    protected abstract bool Run(nint context, EvpContextKeying keying, bool encrypt, byte* key, byte* nonce, byte* input, int inputLength, byte* output, byte* tag, byte* associatedData, int associatedDataLength);
 
     /// <summary>
     /// Whether <paramref name="ours"/> seals what <paramref name="reference"/> (.NET's cipher) seals and opens it again,
@@ -110,7 +114,7 @@ internal abstract unsafe class OpenSslEvpAeadAlgorithm : AeadAlgorithm
             return false;
         }
 
-        nint context = OpenSslThreadCipherContexts.Take(encrypt, _owner, out bool keyed);
+        nint context = OpenSslThreadCipherContexts.Take(encrypt, _owner, Cipher, out var keying, out int slot);
 
         // Empty data must still go through the data step (where a tag may be checked): libcrypto takes a null buffer as
         // "no data step", so empty data gets a real, empty buffer.
@@ -122,14 +126,14 @@ internal abstract unsafe class OpenSslEvpAeadAlgorithm : AeadAlgorithm
         fixed (byte* inPointer = input)
         fixed (byte* outPointer = output)
         {
-            if (!Run(context, keyed, encrypt, key, iv, input.IsEmpty ? &empty : inPointer, input.Length,
+            if (!Run(context, keying, encrypt, key, iv, input.IsEmpty ? &empty : inPointer, input.Length,
                 input.IsEmpty ? &empty : outPointer, tagPointer, associatedData.IsEmpty ? null : ad, associatedData.Length))
             {
                 return false; // the context's state is not known: the thread's next record keys it again
             }
         }
 
-        OpenSslThreadCipherContexts.Keyed(encrypt, _owner);
+        OpenSslThreadCipherContexts.Keyed(encrypt, slot, _owner, Cipher);
         return true;
     }
 }
