@@ -128,26 +128,15 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         RemoteEndPoint = remoteEndPoint;
         LocalEndPoint = socket.LocalEndPoint;
 
-        // Bounded both ways: a handler that stops reading stops our receive loop, and then the kernel drops
-        // datagrams (UDP has no flow control); a fast writer waits for the socket.
-        //
-        // Scheduling (each thread hop costs a wake-up, which on this path costs more than the cryptography):
+        // Bounded both ways (ConnectionPipeOptions). Scheduling (each thread hop costs a wake-up, which on this path
+        // costs more than the cryptography):
         // - input, reader side: the thread pool, like Kestrel's socket transport; with UnsafePreferInlineScheduling the
         //   application's read continues on the receive loop's thread as the loop flushes a decrypted record (one wake-up
         //   less per record, docs/benchmarks.md; a handler that blocks then holds up its own connection's receive).
         // - output, reader side: when the send loop is idle, the application's flush runs it inline, so records are
         //   encrypted and sent on the writer's thread; a busy send loop just finds the data on its next read.
-        // - the writer sides stay on the thread pool: they only resume after backpressure, and must not run the
-        //   application's code (output) or our receive loop (input) inside the other side's AdvanceTo.
-        PipeOptions Bounded(PipeScheduler readerScheduler) => new(
-            pool: memoryPool,
-            readerScheduler: readerScheduler,
-            writerScheduler: PipeScheduler.ThreadPool,
-            pauseWriterThreshold: 64 * 1024,
-            resumeWriterThreshold: 32 * 1024,
-            useSynchronizationContext: false);
-        _input = new Pipe(Bounded(inlineApplicationReads && (receiveEngine is not null || !s_socketCompletionsInline) ? PipeScheduler.Inline : PipeScheduler.ThreadPool));
-        _output = new Pipe(Bounded(PipeScheduler.Inline));
+        _input = new Pipe(ConnectionPipeOptions.Input(memoryPool, inlineReader: inlineApplicationReads && (receiveEngine is not null || !s_socketCompletionsInline)));
+        _output = new Pipe(ConnectionPipeOptions.Output(memoryPool));
         _inputReader = new RecordCountingPipeReader(_input.Reader, _boundaries);
         Transport = new DuplexPipe(_inputReader, _output.Writer);
 
