@@ -334,6 +334,8 @@ public sealed class PeerReceiveEngineTests : IDisposable
         /// <summary>The next datagram received, within the test's timeout.</summary>
         public Task<Received> NextAsync() => Datagrams.Reader.ReadAsync().AsTask().WaitAsync(s_timeout);
 
+        public bool OnRegistered(PeerReceiveRegistration registration) => false; // these tests register directly
+
         public void OnReadable(PeerReceiveRegistration registration, DatagramBatch batch)
         {
             Interlocked.Increment(ref _calls);

@@ -68,16 +68,18 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
     {
         try
         {
-            await engine.ReceiveUntilStoppedAsync(socket, this, registration =>
-            {
-                Interlocked.Exchange(ref _registration, registration);
-                return _closing || socket.SafeHandle.IsClosed;
-            }).ConfigureAwait(false);
+            await engine.ReceiveUntilStoppedAsync(socket, this).ConfigureAwait(false);
         }
         finally
         {
             await EndReceivingAsync(socket).ConfigureAwait(false);
         }
+    }
+
+    bool IPeerDatagramReceiver.OnRegistered(PeerReceiveRegistration registration)
+    {
+        Interlocked.Exchange(ref _registration, registration);
+        return _closing || registration.Socket.SafeHandle.IsClosed;
     }
 
     /// <summary>

@@ -33,11 +33,13 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
     private Task ReceiveOnEngineAsync(PeerReceiveEngine engine, Socket socket)
     {
         _loopFrom = new SocketAddress(socket.AddressFamily);
-        return engine.ReceiveUntilStoppedAsync(socket, this, registration =>
-        {
-            Interlocked.Exchange(ref _registration, registration);
-            return _unbound;
-        });
+        return engine.ReceiveUntilStoppedAsync(socket, this);
+    }
+
+    bool IPeerDatagramReceiver.OnRegistered(PeerReceiveRegistration registration)
+    {
+        Interlocked.Exchange(ref _registration, registration);
+        return _unbound;
     }
 
     void IPeerDatagramReceiver.OnReadable(PeerReceiveRegistration registration, DatagramBatch batch)

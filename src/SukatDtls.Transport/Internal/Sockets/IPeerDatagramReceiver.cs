@@ -4,6 +4,13 @@ namespace SukatDtls.Transport.Internal;
 internal interface IPeerDatagramReceiver
 {
     /// <summary>
+    /// The socket is on a loop (<see cref="PeerReceiveEngine.ReceiveUntilStoppedAsync"/>): store the registration where
+    /// whoever closes the socket finds it (with a full fence: an interlocked write) and return whether the socket is
+    /// being closed already; then the registration stops at once, since the closer may have looked before it was there.
+    /// </summary>
+    bool OnRegistered(PeerReceiveRegistration registration);
+
+    /// <summary>
     /// The socket has datagrams or a pending error. Called on the loop's thread, one call at a time per registration:
     /// read with <paramref name="batch"/>, never wait. To finish the pass elsewhere (a full input pipe), call
     /// <see cref="PeerReceiveRegistration.Pause"/> and later <see cref="PeerReceiveRegistration.Resume"/>.

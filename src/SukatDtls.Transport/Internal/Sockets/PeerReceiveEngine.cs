@@ -65,12 +65,11 @@ internal sealed class PeerReceiveEngine
     /// </summary>
     /// <param name="socket">The socket.</param>
     /// <param name="receiver">Called on the loop's thread when the socket is readable.</param>
-    /// <param name="publish">
-    /// Stores the registration where whoever closes the socket finds it (with a full fence: an interlocked write) and
-    /// returns whether the socket is being closed already; then the registration stops here, since the closer may have
-    /// looked before it was there.
-    /// </param>
-    public async Task ReceiveUntilStoppedAsync(Socket socket, IPeerDatagramReceiver receiver, Func<PeerReceiveRegistration, bool> publish)
+    /// <returns>
+    /// The registration's end (not an async method: an idle connection waits here, and a state machine would be another
+    /// 136 bytes it holds).
+    /// </returns>
+    public Task ReceiveUntilStoppedAsync(Socket socket, IPeerDatagramReceiver receiver)
     {
         PeerReceiveRegistration registration;
         try
@@ -79,15 +78,15 @@ internal sealed class PeerReceiveEngine
         }
         catch (ObjectDisposedException)
         {
-            return;
+            return Task.CompletedTask;
         }
 
-        if (publish(registration))
+        if (receiver.OnRegistered(registration))
         {
             registration.Stop();
         }
 
-        await registration.Ended.ConfigureAwait(false);
+        return registration.Ended;
     }
 
     /// <summary>Adds <paramref name="socket"/> to a loop, armed: <paramref name="receiver"/> is called when it is readable.</summary>
