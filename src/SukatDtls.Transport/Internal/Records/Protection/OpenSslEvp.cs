@@ -5,7 +5,8 @@ namespace SukatDtls.Transport.Internal;
 /// <summary>
 /// The system libcrypto's EVP symmetric-cipher API (OpenSSL 1.1.1 and 3.x), loaded by name through function pointers,
 /// for the record ciphers .NET can only give per call with a fresh native context and an allocation (AES-CCM, and
-/// AES-CBC through <c>Aes.EncryptCbc</c>), and AES-GCM and ChaCha20-Poly1305 with less work per call than .NET's: one context per connection and direction here, nothing allocated per record.
+/// AES-CBC through <c>Aes.EncryptCbc</c>), and AES-GCM and ChaCha20-Poly1305 with less work per call than .NET's: a few contexts per thread and direction here
+/// (<see cref="OpenSslThreadCipherContexts"/>), nothing allocated per record.
 /// </summary>
 /// <remarks>
 /// Loaded once; when anything is missing (Windows, macOS without OpenSSL, an old library) <see cref="IsAvailable"/> is
