@@ -14,14 +14,13 @@ internal static class ConnectionPipeOptions
     private static readonly ConditionalWeakTable<MemoryPool<byte>, Set> s_byPool = [];
 
     /// <summary>The options for a connection's input pipe, its reader (the application) resumed inline or not.</summary>
-    public static PipeOptions Input(MemoryPool<byte> pool, bool inlineReader)
-    {
-        var set = s_byPool.GetValue(pool, static p => new Set(p));
-        return inlineReader ? set.InlineReader : set.ThreadPoolReader;
-    }
+    public static PipeOptions Input(MemoryPool<byte> pool, bool inlineReader) =>
+        inlineReader ? Of(pool).InlineReader : Of(pool).ThreadPoolReader;
 
     /// <summary>The options for a connection's output pipe, whose reader (the send loop) runs inline.</summary>
-    public static PipeOptions Output(MemoryPool<byte> pool) => Input(pool, inlineReader: true);
+    public static PipeOptions Output(MemoryPool<byte> pool) => Of(pool).InlineReader;
+
+    private static Set Of(MemoryPool<byte> pool) => s_byPool.GetValue(pool, static p => new Set(p));
 
     /// <summary>
     /// Bounded both ways: a handler that stops reading stops our receive loop, and then the kernel drops datagrams (UDP

@@ -3,12 +3,12 @@ using System.Security.Cryptography;
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// AES-GCM (RFC 5288) and ChaCha20-Poly1305 (RFC 7905) — both a 12-byte nonce and a 16-byte tag — on the thread's EVP
+/// AES-GCM (RFC 5288) and ChaCha20-Poly1305 (RFC 7905) — both a 12-byte nonce and a 16-byte tag — on a thread's EVP
 /// context of the system libcrypto for the direction, keyed when another cipher used it last: a record costs the nonce,
-/// the data and the tag calls. .NET's <see cref="AesGcm"/> and <see cref="ChaCha20Poly1305"/> do the same work, but clear the thread's
-/// OpenSSL error queue and go through more parameter lookups on every call: sealing and opening a 1,000-byte AES-GCM
-/// record took 2.30 µs with .NET's and 1.02 µs here (AES-128; 3.96 and 1.07 µs with AES-256; ChaCha20-Poly1305 3.19
-/// and 1.90 µs; the micro-benchmarks). Checked against .NET's once per algorithm, at first use.
+/// the data and the tag calls. .NET's <see cref="AesGcm"/> and <see cref="ChaCha20Poly1305"/> do the same work, but
+/// clear the thread's OpenSSL error queue and go through more parameter lookups on every call: sealing and opening a
+/// 1,000-byte AES-GCM record took 2.30 µs with .NET's and 1.02 µs here (AES-128; 3.96 and 1.07 µs with AES-256;
+/// ChaCha20-Poly1305 3.19 and 1.90 µs; the micro-benchmarks). Checked against .NET's once per algorithm, at first use.
 /// </summary>
 internal sealed unsafe class OpenSslAeadAlgorithm : OpenSslEvpAeadAlgorithm
 {
@@ -42,8 +42,8 @@ internal sealed unsafe class OpenSslAeadAlgorithm : OpenSslEvpAeadAlgorithm
         int enc = encrypt ? 1 : 0;
         int written;
 
-        // Keyed when another cipher (or none) used the thread's context last; then only the nonce changes (12 bytes: both
-        // ciphers' default).
+        // Our key already there: only the nonce (12 bytes, both ciphers' default). The same cipher under another key:
+        // key and nonce, which skips libcrypto's reset of the cipher. Else the cipher as well.
         bool ready = keying switch
         {
             EvpContextKeying.OwnKey => OpenSslEvp.Init(context, 0, 0, null, nonce, enc) == 1,
