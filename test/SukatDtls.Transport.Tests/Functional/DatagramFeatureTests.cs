@@ -55,6 +55,38 @@ public sealed class DatagramFeatureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_output_first_asked_for_after_records_went_through_the_view_sends_and_then_closes_cleanly()
+    {
+        // The output pipe and its send loop are made on the first use of Transport.Output (a handler that only uses
+        // the datagram view never has them): made late, they must still send what is written, before close_notify.
+        var (client, connection, datagrams) = await ConnectAsync();
+        using (client)
+        {
+            client.Send(new byte[] { 1, 2, 3 });
+            var buffer = new byte[datagrams.MaxRecordSize];
+            Assert.Equal(3, await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+            await datagrams.SendAsync(new byte[] { 4 });
+            Assert.Equal(new byte[] { 4 }, client.Receive());
+
+            await connection.Transport.Output.WriteAsync(new byte[] { 5, 6 });
+            await connection.Transport.Output.WriteAsync(new byte[] { 7 });
+            await connection.DisposeAsync();
+
+            var received = new List<byte>();
+            while (client.Receive() is { } record)
+            {
+                received.AddRange(record);
+            }
+
+            Assert.Equal(new byte[] { 5, 6, 7 }, received);
+            Assert.True(client.PeerSentCloseNotify);
+
+            // Disposed: the output is a completed writer, as it was when it existed from the start.
+            await Assert.ThrowsAsync<InvalidOperationException>(async () => await connection.Transport.Output.WriteAsync(new byte[] { 8 }));
+        }
+    }
+
+    [Fact]
     public async Task Each_send_is_exactly_one_record()
     {
         var (client, connection, datagrams) = await ConnectAsync();

@@ -59,7 +59,7 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         // Closing the socket ends the receive loop, which then completes the input with the abort reason (the input
         // pipe's writer belongs to that loop); the send loop ends on the cancelled read.
         CloseSocket(Volatile.Read(ref _socket));
-        _output.Reader.CancelPendingRead();
+        CancelPendingSend();
         FireConnectionClosed();
     }
 
@@ -83,9 +83,9 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
     private async Task DisposeCoreAsync()
     {
         // The application is done with the pipes: send what it wrote, then close_notify, then the socket.
-        _output.Writer.Complete();
+        var sending = CompleteOutput();
         _inputReader.Complete();
-        await _sendLoop.ConfigureAwait(false);
+        await sending.ConfigureAwait(false);
 
         if (!_closing)
         {

@@ -594,7 +594,7 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
 
         // Both directions are done. The input ends normally (EOF), as a TCP FIN would end it.
         CompleteInput(null);
-        _output.Reader.CancelPendingRead();
+        CancelPendingSend();
         FireConnectionClosed();
     }
 }

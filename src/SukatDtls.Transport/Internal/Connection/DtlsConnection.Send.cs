@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 
@@ -7,14 +8,14 @@ namespace SukatDtls.Transport.Internal;
 /// <summary>Sending: the output pipe cut into records of at most the record send limit.</summary>
 internal sealed partial class DtlsConnection
 {
-    private async Task SendLoopAsync()
+    private async Task SendLoopAsync(PipeReader output)
     {
         Exception? error = null;
         try
         {
             while (true)
             {
-                var result = await _output.Reader.ReadAsync().ConfigureAwait(false);
+                var result = await output.ReadAsync().ConfigureAwait(false);
                 var buffer = result.Buffer;
                 try
                 {
@@ -30,7 +31,7 @@ internal sealed partial class DtlsConnection
                 }
                 finally
                 {
-                    _output.Reader.AdvanceTo(buffer.End);
+                    output.AdvanceTo(buffer.End);
                 }
 
                 if (result.IsCompleted)
@@ -50,7 +51,7 @@ internal sealed partial class DtlsConnection
         }
         finally
         {
-            _output.Reader.Complete(error);
+            output.Complete(error);
         }
     }
 

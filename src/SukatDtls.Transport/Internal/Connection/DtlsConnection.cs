@@ -63,7 +63,6 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly TimeProvider _timeProvider;
     private readonly HandshakeTransport _datagrams;
     private readonly Pipe _input;
-    private readonly Pipe _output;
     private readonly RecordBoundaries _boundaries = new();
     private readonly RecordCountingPipeReader _inputReader;
     private readonly SemaphoreSlim _receiveProcessing = new(1, 1);
@@ -73,7 +72,6 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private long _establishedTimestamp;
 
     private DtlsRecordLayer? _records;
-    private Task _sendLoop = Task.CompletedTask;
     private long _lastReceiveTimestamp;
     private long _datagramsAccepted;
     private long _datagramsDropped;
@@ -133,12 +131,13 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         // - input, reader side: the thread pool, like Kestrel's socket transport; with UnsafePreferInlineScheduling the
         //   application's read continues on the receive loop's thread as the loop flushes a decrypted record (one wake-up
         //   less per record, docs/benchmarks.md; a handler that blocks then holds up its own connection's receive).
-        // - output, reader side: when the send loop is idle, the application's flush runs it inline, so records are
-        //   encrypted and sent on the writer's thread; a busy send loop just finds the data on its next read.
+        // - output (made on first use, DtlsConnection.Output.cs), reader side: when the send loop is idle, the
+        //   application's flush runs it inline, so records are encrypted and sent on the writer's thread; a busy send
+        //   loop just finds the data on its next read.
         _input = new Pipe(ConnectionPipeOptions.Input(memoryPool, inlineReader: inlineApplicationReads && (receiveEngine is not null || !s_socketCompletionsInline)));
-        _output = new Pipe(ConnectionPipeOptions.Output(memoryPool));
+        _memoryPool = memoryPool;
         _inputReader = new RecordCountingPipeReader(_input.Reader, _boundaries);
-        Transport = new DuplexPipe(_inputReader, _output.Writer);
+        Transport = new ConnectionTransport(_inputReader, this);
 
         Features = new ConnectionFeatures(this, s_featureTypes);
     }
@@ -238,7 +237,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         Volatile.Write(ref _records, handshake.Records);
         var queued = _datagrams.CloseAndTakeQueued();
         _metrics?.ConnectionStarted();
-        _sendLoop = SendLoopAsync();
+        StartSendingIfWritten();
         if (queued.Count > 0)
         {
             ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Connection.ProcessQueuedAsync(state.Queued), (Connection: this, Queued: queued), preferLocal: false);
