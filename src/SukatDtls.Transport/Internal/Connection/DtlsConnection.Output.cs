@@ -33,10 +33,11 @@ internal sealed partial class DtlsConnection
         return side;
     }
 
-    /// <summary>At the hand-over, the record layer published: starts sending if the application already has an output.</summary>
+    /// <summary>At the hand-over, the record layer published: starts sending if an output was already made.</summary>
     private void StartSendingIfWritten()
     {
-        Interlocked.MemoryBarrier(); // the record layer's publication before this read; CreateOutputSide fences the other way
+        // The record layer's publication before this read; CreateOutputSide fences the other way.
+        Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _outputSide) is { } side && side != OutputSide.Closed)
         {
             StartSending(side);
