@@ -7,7 +7,7 @@ namespace SukatDtls.Transport.Internal;
 /// The output side: the pipe the application writes through <c>Transport.Output</c> and the send loop that cuts it
 /// into records (<see cref="SendLoopAsync"/>). Made on the application's first use of <c>Transport.Output</c>: a
 /// handler that sends through the datagram feature (<c>IDtlsDatagramFeature.SendAsync</c>) never needs it, and an idle
-/// connection of such a handler then holds no output pipe and no send loop waiting on it (about 500 bytes).
+/// connection of such a handler then holds no output pipe and no send loop waiting on it (about 740 bytes).
 /// </summary>
 internal sealed partial class DtlsConnection
 {
