@@ -55,6 +55,28 @@ public sealed class DatagramFeatureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_established_server_connection_has_let_its_handshake_transport_go_and_still_serves_records()
+    {
+        // The handshake's transport is ~300 bytes an idle session would otherwise keep; after the hand-over every
+        // datagram takes the record layer's path, so nothing may still need it.
+        var (client, connection, datagrams) = await ConnectAsync();
+        using (client)
+        {
+            var error = Assert.Throws<InvalidOperationException>(() => ((DtlsConnection)connection).Datagrams);
+            Assert.Contains("released", error.Message, StringComparison.Ordinal);
+
+            client.Send(new byte[] { 9 });
+            var buffer = new byte[datagrams.MaxRecordSize];
+            Assert.Equal(1, await datagrams.ReceiveAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+            await datagrams.SendAsync(new byte[] { 10 });
+            Assert.Equal(new byte[] { 10 }, client.Receive());
+            await connection.DisposeAsync();
+            Assert.Null(client.Receive());
+            Assert.True(client.PeerSentCloseNotify);
+        }
+    }
+
+    [Fact]
     public async Task An_output_first_asked_for_after_records_went_through_the_view_sends_and_then_closes_cleanly()
     {
         // The output pipe and its send loop are made on the first use of Transport.Output (a handler that only uses

@@ -54,7 +54,7 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         _closeReason = abortReason.Message;
         _abortReason = abortReason;
         CloseProtocol();
-        _datagrams.Shutdown();
+        Volatile.Read(ref _datagrams)?.Shutdown();
 
         // Closing the socket ends the receive loop, which then completes the input with the abort reason (the input
         // pipe's writer belongs to that loop); the send loop ends on the cancelled read.
@@ -93,7 +93,7 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
             CloseProtocol();
         }
 
-        _datagrams.Shutdown();
+        Volatile.Read(ref _datagrams)?.Shutdown();
         CloseSocket(Volatile.Read(ref _socket));
         await Volatile.Read(ref _receiveLoop).ConfigureAwait(false);
 
@@ -137,7 +137,7 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
 
     byte[]? IDtlsPeerEvents.ReserveConnectionId() => _owner.ReserveConnectionId(this);
 
-    T IDtlsPeerEvents.OffCpu<T>(Func<T> wait) => _datagrams.Slot is { } slot ? slot.OffCpu(wait) : wait();
+    T IDtlsPeerEvents.OffCpu<T>(Func<T> wait) => Volatile.Read(ref _datagrams)?.Slot is { } slot ? slot.OffCpu(wait) : wait();
 
     void IDtlsPeerEvents.OnAlertReceived(short alertLevel, short alertDescription)
     {

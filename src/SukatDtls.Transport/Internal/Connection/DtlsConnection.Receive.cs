@@ -27,7 +27,7 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
         {
             if (from is null)
             {
-                _datagrams.Enqueue(datagram);
+                Volatile.Read(ref _datagrams)?.Enqueue(datagram);
             }
 
             return;
@@ -443,7 +443,7 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
         {
             // During the handshake: BouncyCastle's. A full queue drops, as a full socket buffer would; a closed one
             // means the handshake just ended (the record layer is set by then) or the connection is going away.
-            if (_datagrams.Enqueue(datagram))
+            if (Volatile.Read(ref _datagrams) is { } datagrams && datagrams.Enqueue(datagram))
             {
                 return false;
             }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -61,7 +62,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly IDtlsConnectionOwner _owner;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
-    private readonly HandshakeTransport _datagrams;
+    // The handshake's transport; a server connection lets it go once established (ReleaseHandshakeTransport), so every
+    // use after the handshake reads it once and tolerates null.
+    private HandshakeTransport? _datagrams;
     private readonly Pipe _input;
     private readonly RecordBoundaries _boundaries = new();
     private readonly RecordCountingPipeReader _inputReader;
@@ -189,7 +192,8 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     public bool IsEstablished => Volatile.Read(ref _records) is not null;
 
     /// <summary>The handshake's datagrams (closed once the handshake is done).</summary>
-    public HandshakeTransport Datagrams => _datagrams;
+    public HandshakeTransport Datagrams =>
+        Volatile.Read(ref _datagrams) ?? throw new InvalidOperationException("The handshake's transport was released: the connection is established.");
 
     /// <summary>The record layer of the established connection; null during the handshake.</summary>
     public DtlsRecordLayer? Records => Volatile.Read(ref _records);
@@ -225,9 +229,10 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// </summary>
     public void OnHandshakeCompleted(CompletedHandshake handshake)
     {
+        var datagrams = Datagrams;
         _handshake = handshake;
-        _datagrams.EndHandshake();
-        _sendLimit = _datagrams.SendLimit;
+        datagrams.EndHandshake();
+        _sendLimit = datagrams.SendLimit;
         _maxRecordSize = handshake.Records.MaxPlaintext(_sendLimit);
         long now = _timeProvider.GetTimestamp();
         _establishedTimestamp = now;
@@ -235,7 +240,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
         // Published before the transport closes: the receive loop, finding the transport closed, reads the record layer.
         Volatile.Write(ref _records, handshake.Records);
-        var queued = _datagrams.CloseAndTakeQueued();
+        var queued = datagrams.CloseAndTakeQueued();
         _metrics?.ConnectionStarted();
         StartSendingIfWritten();
         if (queued.Count > 0)
@@ -245,6 +250,18 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
         // The handshake thread read the socket until now; from here on the receive loop does.
         Volatile.Write(ref _receiveLoop, StartReceiving(_socket));
+    }
+
+    /// <summary>
+    /// A server connection, established: lets the handshake's transport go (its object, lock, queue and lists, about
+    /// 300 bytes of every idle session). The final flight lives in the record layer, the datagrams that came during the
+    /// hand-over went to the receive path, and every later datagram takes the record layer's path. Not for client
+    /// connections, whose connect attempt still reads the transport's state after the handshake.
+    /// </summary>
+    public void ReleaseHandshakeTransport()
+    {
+        Debug.Assert(Volatile.Read(ref _records) is not null, "released before the record layer was published");
+        Volatile.Write(ref _datagrams, null);
     }
 
     /// <summary>Ends the connection when the peer has been silent for longer than <paramref name="idleTimeout"/>.</summary>

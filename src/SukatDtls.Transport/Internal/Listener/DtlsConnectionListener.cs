@@ -326,6 +326,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
 
             // Done: its place is free for the next peer now, not after the accept queue.
             slot.Finish();
+            connection.ReleaseHandshakeTransport();
         }
         catch (Exception ex)
         {
