@@ -261,13 +261,26 @@ public sealed class DtlsRecordLayerTests
             RoundTrip();
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        // Steady state: windows of 1,000 round trips until one allocates nothing, at most five. On a loaded machine the
+        // first window can still run code that tiered compilation has not replaced yet (a .NET CI run once counted
+        // 6,128 bytes in it); an allocation per record shows in every window.
+        long allocated = 0;
+        for (int window = 0; window < 5; window++)
         {
-            RoundTrip();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++)
+            {
+                RoundTrip();
+            }
+
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (allocated == 0)
+            {
+                break;
+            }
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, allocated);
 
         void RoundTrip()
         {
