@@ -14,9 +14,10 @@ namespace SukatDtls.Transport.Internal;
 /// <remarks>
 /// What configuration can set (<see cref="IsBindable"/>): public settable scalars (<see cref="bool"/>, <see cref="int"/>,
 /// <see cref="long"/>, <see cref="double"/>, enums, strings, <see cref="TimeSpan"/>, and nullable ones), and two get-only
-/// collections: a string dictionary (its children's keys and values) and a string list (its children's values, appended). Keys are case-insensitive. Other keys are left to
-/// the options' validation, which names unknown and code-only ones. A value that does not convert fails with the
-/// binder's own message, which names the key and never shows the value (it may be a secret).
+/// collections: a string dictionary (its children's keys and values) and a string list (its children's values,
+/// appended). Keys are case-insensitive. Other keys are left to the options' validation, which names unknown and
+/// code-only ones. A value that does not convert fails with the binder's own message, which names the key and never
+/// shows the value (it may be a secret).
 /// </remarks>
 internal static class OptionsBinder
 {

@@ -74,9 +74,10 @@ internal sealed partial class DtlsConnection
         }
 
         side.Pipe.Writer.Complete();
-        if (Volatile.Read(ref side.Started) == 0)
+        if (Interlocked.Exchange(ref side.Started, 1) == 0)
         {
-            side.Pipe.Reader.Complete(); // never started (no records yet): nothing will read what was written
+            // Never started (no records yet), and now it never will: nothing reads what was written.
+            side.Pipe.Reader.Complete();
         }
 
         return side.Loop ?? Task.CompletedTask;

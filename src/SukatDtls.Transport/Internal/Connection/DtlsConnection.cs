@@ -191,7 +191,10 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     /// <summary>The handshake finished and records flow.</summary>
     public bool IsEstablished => Volatile.Read(ref _records) is not null;
 
-    /// <summary>The handshake's datagrams (closed once the handshake is done).</summary>
+    /// <summary>
+    /// The handshake's datagrams: closed once the handshake is done, and gone from an established server connection
+    /// (<see cref="ReleaseHandshakeTransport"/>), where reading this throws.
+    /// </summary>
     public HandshakeTransport Datagrams =>
         Volatile.Read(ref _datagrams) ?? throw new InvalidOperationException("The handshake's transport was released: the connection is established.");
 

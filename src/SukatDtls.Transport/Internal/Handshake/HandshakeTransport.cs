@@ -181,8 +181,8 @@ internal sealed partial class HandshakeTransport : DatagramTransport
                 left.Add((item.Buffer, 0, item.Length));
             }
 
-            // Closed, nothing is queued here again; the connection keeps this object for the rest of its life, so its
-            // emptied arrays go now (about 140 bytes of every idle session).
+            // Closed, nothing is queued here again. A client connection keeps this object for the rest of its life (a
+            // server connection lets it go: DtlsConnection.ReleaseHandshakeTransport), so its emptied arrays go now.
             _queue.TrimExcess();
             _early.Capacity = 0;
         }
@@ -209,7 +209,7 @@ internal sealed partial class HandshakeTransport : DatagramTransport
     {
         var flight = _flight.Count > 0 ? _flight.ToArray() : null;
         _flight.Clear();
-        _flight.Capacity = 0; // the record layer holds the flight now; this list's array would stay as long as the connection
+        _flight.Capacity = 0; // the record layer holds the flight now; a client connection keeps this object
         return flight;
     }
 
