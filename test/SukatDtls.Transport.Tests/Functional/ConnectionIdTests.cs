@@ -73,6 +73,59 @@ public sealed class ConnectionIdTests(ITestOutputHelper output)
         Assert.Equal(routed, host.Listener.Statistics.DatagramsRoutedByConnectionId);
     }
 
+    [Fact]
+    public async Task An_ipv4_peer_of_a_dual_stack_listener_has_an_ipv4_socket_and_keeps_its_session_when_it_moves_to_ipv6()
+    {
+        // An IPv4 peer of [::] gets an IPv4 socket (UdpSockets.PeerSocketBinding: an IPv6 socket paid a route lookup
+        // per datagram sent to an IPv4-mapped address); the application still sees both ends IPv4-mapped.
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer),
+            dtlsAddresses: [IPAddress.IPv6Any]);
+        await using var factory = Client();
+        await using var proxy = new ImpairmentProxy(new IPEndPoint(IPAddress.Loopback, host.DtlsEndPoint.Port), seed: 4);
+        await using var connection = await factory.ConnectAsync(proxy.EndPoint);
+        var server = (await _observer.NextAsync()).Connection;
+        Assert.Equal("over ipv4", await Lossy.EchoAsync(connection, "over ipv4"));
+        Assert.Equal(AddressFamily.InterNetwork, ((DtlsConnection)server).Socket.AddressFamily);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback.MapToIPv6(), proxy.ServerSidePort), server.RemoteEndPoint);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback.MapToIPv6(), host.DtlsEndPoint.Port), server.LocalEndPoint);
+
+        // The peer moves to ::1: that socket cannot follow, so the connection gets an IPv6 socket and closes the old one.
+        var ipv4Socket = ((DtlsConnection)server).Socket;
+        proxy.Rebind(via: new IPEndPoint(IPAddress.IPv6Loopback, host.DtlsEndPoint.Port));
+        Assert.Equal("over ipv6", await Lossy.EchoAsync(connection, "over ipv6"));
+        Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, proxy.ServerSidePort), server.RemoteEndPoint);
+        Assert.Equal(1, server.Features.Get<IDtlsMigrationFeature>()!.Migrations);
+        Assert.Equal(AddressFamily.InterNetworkV6, ((DtlsConnection)server).Socket.AddressFamily);
+        Assert.True(ipv4Socket.SafeHandle.IsClosed);
+        long routed = host.Listener.Statistics.DatagramsRoutedByConnectionId;
+        Assert.Equal("direct", await Lossy.EchoAsync(connection, "direct"));
+        Assert.Equal(routed, host.Listener.Statistics.DatagramsRoutedByConnectionId);
+
+        // And back to IPv4: an IPv4 socket again (the IPv6 one, connected anew, would keep the IPv4 receive address
+        // its first connect() gave it — none for ::1 — and the peer's records would all come through the listener).
+        var ipv6Socket = ((DtlsConnection)server).Socket;
+        proxy.Rebind(via: new IPEndPoint(IPAddress.Loopback, host.DtlsEndPoint.Port));
+        Assert.Equal("ipv4 again", await Lossy.EchoAsync(connection, "ipv4 again"));
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback.MapToIPv6(), proxy.ServerSidePort), server.RemoteEndPoint);
+        Assert.Equal(2, server.Features.Get<IDtlsMigrationFeature>()!.Migrations);
+        Assert.Equal(AddressFamily.InterNetwork, ((DtlsConnection)server).Socket.AddressFamily);
+        Assert.True(ipv6Socket.SafeHandle.IsClosed);
+
+        // And within IPv4: the same socket, connected anew.
+        var socket = ((DtlsConnection)server).Socket;
+        proxy.Rebind();
+        Assert.Equal("ipv4 moved", await Lossy.EchoAsync(connection, "ipv4 moved"));
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback.MapToIPv6(), proxy.ServerSidePort), server.RemoteEndPoint);
+        Assert.Equal(3, server.Features.Get<IDtlsMigrationFeature>()!.Migrations);
+        Assert.Same(socket, ((DtlsConnection)server).Socket);
+        routed = host.Listener.Statistics.DatagramsRoutedByConnectionId;
+        Assert.Equal("direct again", await Lossy.EchoAsync(connection, "direct again"));
+        Assert.Equal(routed, host.Listener.Statistics.DatagramsRoutedByConnectionId);
+        Assert.Equal(1, host.Listener.PeerCount);
+        Assert.Equal(1, host.Listener.Statistics.HandshakesCompleted);
+        Assert.False(server.ConnectionClosed.IsCancellationRequested);
+    }
+
     /// <summary>Where the listener binds, and the address clients reach it at: "::" is dual-stack, reached over IPv4.</summary>
     public static TheoryData<string, string> Listeners => new() { { "127.0.0.1", "127.0.0.1" }, { "::1", "::1" }, { "::", "127.0.0.1" } };
 

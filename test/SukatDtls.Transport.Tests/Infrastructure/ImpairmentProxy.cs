@@ -119,12 +119,23 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
     /// port is gone (what the server sends there is lost).
     /// </summary>
     /// <param name="port">The new port; 0 for any (a NAT may give out a port another client had a moment ago).</param>
-    public void Rebind(int port = 0)
+    /// <param name="via">
+    /// Where the server is reached from now on: a dual-stack server's other loopback (<c>::1</c> instead of
+    /// <c>127.0.0.1</c>: the client moves to another address family); null: where it was.
+    /// </param>
+    public void Rebind(int port = 0, IPEndPoint? via = null)
     {
-        var loopback = Server.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
-        var fresh = new Socket(Server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var server = via ?? Server;
+        if (!IPAddress.IsLoopback(server.Address))
+        {
+            throw new ArgumentException($"The proxy relays on loopback only, not to {server}.", nameof(via));
+        }
+
+        var loopback = server.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
+        var fresh = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         fresh.Bind(new IPEndPoint(loopback, port));
-        fresh.Connect(Server);
+        fresh.Connect(server);
+        Server = server;
         var old = _serverSide;
         _serverSide = fresh;
         ServerSidePort = ((IPEndPoint)fresh.LocalEndPoint!).Port;
@@ -148,7 +159,8 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
         }
     }
 
-    public IPEndPoint Server { get; }
+    /// <summary>Where the server is reached (it changes with <see cref="Rebind"/>'s <c>via</c>).</summary>
+    public IPEndPoint Server { get; private set; }
 
     public int Seed { get; }
 

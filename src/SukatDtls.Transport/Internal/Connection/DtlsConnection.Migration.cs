@@ -68,14 +68,21 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
         var oldAddress = _peerAddress;
         var oldEndPoint = RemoteEndPoint!;
         Socket? fresh = null;
-        if (_detached && !_closing)
+
+        // A peer that moved to the other address family of a dual-stack listener gets a new socket of that family
+        // (UdpSockets.PeerSocketBinding), and the old one closes: an IPv4 socket cannot reach an IPv6 address, and an
+        // IPv6 socket connected anew to an IPv4-mapped one keeps the IPv4 receive address its first connect() gave it
+        // (none for IPv6 peers: the kernel then hands the peer's datagrams to the listener).
+        var listening = ListeningEndPoint ?? (IPEndPoint)LocalEndPoint!;
+        bool replacing = !_detached && UdpSockets.PeerSocketBinding(listening, newEndPoint).AddressFamily != _socket.AddressFamily;
+        if ((_detached || replacing) && !_closing)
         {
-            // The old socket is gone, and so is the old address: another connection's peer has it. The new socket is
-            // made before the peer table changes, so that a failure leaves the table as it was (moving back would take
-            // the address from the connection that now has it).
+            // The old socket is gone, and so is the old address: another connection's peer has it (or the old socket
+            // cannot reach the new address). The new socket is made before the peer table changes, so that a failure
+            // leaves the table as it was (moving back would take the address from the connection that now has it).
             try
             {
-                fresh = UdpSockets.ConnectPeer(ListeningEndPoint ?? (IPEndPoint)LocalEndPoint!, newEndPoint);
+                fresh = UdpSockets.ConnectPeer(listening, newEndPoint);
             }
             catch (SocketException ex)
             {
@@ -94,8 +101,17 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
         if (fresh is not null)
         {
             // A receive loop of its own for the new socket.
+            var old = Volatile.Read(ref _socket);
+            Volatile.Write(ref _socketPeerAddress, newAddress.InFamily(fresh.AddressFamily));
             Volatile.Write(ref _socket, fresh);
             _detached = false;
+            if (replacing)
+            {
+                // After the swap, so that its receiving's end does not end the input; before the new socket's receive
+                // registration, which CloseSocket would otherwise take for the old socket's.
+                CloseSocket(old);
+            }
+
             if (_closing)
             {
                 fresh.Dispose();
@@ -108,7 +124,8 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
             try
             {
                 // A connected UDP socket can be connected anew: the kernel filters by the new 4-tuple from now on.
-                _socket.Connect(newEndPoint);
+                UdpSockets.Reconnect(_socket, newEndPoint);
+                Volatile.Write(ref _socketPeerAddress, newAddress.InFamily(_socket.AddressFamily));
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {

@@ -132,10 +132,10 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
                         Interlocked.Increment(ref _datagramsDropped);
                         _metrics?.DatagramDropped("filtered");
                     }
-                    else if (!batch.CameFrom(i, _peerAddress))
+                    else if (!batch.CameFrom(i, _socketPeerAddress))
                     {
                         // Between bind() and connect() the kernel may have put another peer's datagram here.
-                        _owner.OnStrayDatagram(batch.Datagram(i), batch.SourceAddress(i, _peerAddress.Family));
+                        _owner.OnStrayDatagram(batch.Datagram(i), batch.SourceAddress(i, _socketPeerAddress.Family).InFamily(_peerAddress.Family));
                     }
                     else
                     {
@@ -245,7 +245,8 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
     /// <summary>Receives from <paramref name="socket"/> with .NET's socket engine until it closes (the connection ends, or it lost its address).</summary>
     private async Task ReceiveLoopAsync(Socket socket)
     {
-        var from = new SocketAddress(_peerAddress.Family, _peerAddress.Size);
+        var peer = Volatile.Read(ref _socketPeerAddress);
+        var from = new SocketAddress(peer.Family, peer.Size);
         try
         {
             while (!_closing)
@@ -338,10 +339,10 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
                     continue;
                 }
 
-                if (!from.Equals(_peerAddress))
+                if (!from.Equals(_socketPeerAddress))
                 {
                     // Between bind() and connect() the kernel may have put another peer's datagram here.
-                    _owner.OnStrayDatagram(buffer.AsSpan(0, received), from);
+                    _owner.OnStrayDatagram(buffer.AsSpan(0, received), from.InFamily(_peerAddress.Family));
                     continue;
                 }
 
@@ -375,7 +376,8 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
 
     void IHandshakeSocketEvents.OnUnreachableReported(SocketError error) => OnUnreachable(error);
 
-    void IHandshakeSocketEvents.OnStrayDatagram(ReadOnlySpan<byte> datagram, SocketAddress from) => _owner.OnStrayDatagram(datagram, from);
+    void IHandshakeSocketEvents.OnStrayDatagram(ReadOnlySpan<byte> datagram, SocketAddress from) =>
+        _owner.OnStrayDatagram(datagram, from.InFamily(_peerAddress.Family));
 
     /// <summary>Processes datagrams taken from elsewhere (the handshake's queue, the listener), returning their buffers.</summary>
     /// <param name="queued">The datagrams.</param>

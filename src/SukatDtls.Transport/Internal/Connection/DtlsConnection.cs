@@ -58,6 +58,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     // The peer's connected socket; replaced when a detached connection's peer shows up at a new address (Migration).
     private Socket _socket;
     private SocketAddress _peerAddress;
+
+    // The peer's address as its socket names it: _peerAddress itself, or (an IPv4 socket for an IPv4 peer of a
+    // dual-stack listener, UdpSockets.PeerSocketBinding) its IPv4 form. What received datagrams are checked against; the
+    // connection and the listener's table keep the listener's form. Changes with _peerAddress (Migration).
+    private SocketAddress _socketPeerAddress;
     private readonly int _maxDatagramSize;
     private readonly IDtlsConnectionOwner _owner;
     private readonly ILogger _logger;
@@ -117,8 +122,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
         _maxDatagramSize = maxDatagramSize;
         _socket = socket;
         _peerAddress = peerAddress;
+        _socketPeerAddress = peerAddress.InFamily(socket.AddressFamily);
         _datagrams = datagrams;
-        datagrams.Attach(this, peerAddress);
+        datagrams.Attach(this, _socketPeerAddress);
         _owner = owner;
         _timeProvider = timeProvider;
         _logger = logger;
@@ -127,7 +133,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
         ConnectionId = ConnectionIdGenerator.Next();
         RemoteEndPoint = remoteEndPoint;
-        LocalEndPoint = socket.LocalEndPoint;
+        LocalEndPoint = InRemoteFamily(socket.LocalEndPoint);
 
         // Bounded both ways (ConnectionPipeOptions). Scheduling (each thread hop costs a wake-up, which on this path
         // costs more than the cryptography):
@@ -180,6 +186,14 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     }
 
     public override EndPoint? LocalEndPoint { get; set; }
+
+    /// <summary>
+    /// A local address in the form of <see cref="RemoteEndPoint"/>: an IPv4 peer socket of a dual-stack listener reports
+    /// <c>127.0.0.1</c> where the peer is <c>::ffff:127.0.0.1</c>, and the application sees both as IPv4-mapped, as
+    /// Kestrel's socket transport shows them.
+    /// </summary>
+    private EndPoint? InRemoteFamily(EndPoint? local) =>
+        local is IPEndPoint ip && RemoteEndPoint is IPEndPoint remote ? ip.InFamily(remote.AddressFamily) : local;
 
     public override EndPoint? RemoteEndPoint { get; set; }
 

@@ -19,4 +19,34 @@ internal static class SocketAddressExtensions
         address.Buffer.Span[..address.Size].CopyTo(copy.Buffer.Span);
         return copy;
     }
+
+    /// <summary>
+    /// <paramref name="address"/> as a socket of <paramref name="family"/> names it: itself when it is of that family
+    /// already; an IPv4 address as its IPv4-mapped IPv6 form, or an IPv4-mapped IPv6 address as plain IPv4 (allocates:
+    /// once per peer socket, or for a stray datagram).
+    /// </summary>
+    /// <exception cref="ArgumentException">An IPv6 address that is not IPv4-mapped, for an IPv4 socket.</exception>
+    public static SocketAddress InFamily(this SocketAddress address, AddressFamily family)
+    {
+        if (address.Family == family)
+        {
+            return address;
+        }
+
+        var endPoint = address.ToIPEndPoint();
+        return new IPEndPoint(endPoint.Address.InFamily(family), endPoint.Port).Serialize();
+    }
+
+    /// <summary><paramref name="endPoint"/> as a socket of <paramref name="family"/> names it (see <see cref="InFamily(SocketAddress, AddressFamily)"/>).</summary>
+    /// <exception cref="ArgumentException">An IPv6 address that is not IPv4-mapped, for an IPv4 socket.</exception>
+    public static IPEndPoint InFamily(this IPEndPoint endPoint, AddressFamily family) =>
+        endPoint.AddressFamily == family ? endPoint : new IPEndPoint(endPoint.Address.InFamily(family), endPoint.Port);
+
+    private static IPAddress InFamily(this IPAddress address, AddressFamily family) => family switch
+    {
+        _ when address.AddressFamily == family => address,
+        AddressFamily.InterNetworkV6 => address.MapToIPv6(),
+        AddressFamily.InterNetwork when address.IsIPv4MappedToIPv6 => address.MapToIPv4(),
+        _ => throw new ArgumentException($"{address} has no {family} form.", nameof(address)),
+    };
 }
