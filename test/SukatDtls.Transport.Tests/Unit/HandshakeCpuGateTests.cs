@@ -72,6 +72,25 @@ public sealed class HandshakeCpuGateTests
     public async Task Never_more_than_the_passes_compute_at_once()
     {
         var gate = new HandshakeCpuGate(passes: 3);
+
+        // All three passes can be held at once (each Enter returns at once while a pass is free), and a fourth waits.
+        await Task.Run(() =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                gate.Enter(new HandshakeCpuGate.Waiter(), continuing: false);
+            }
+        }).WaitAsync(Wait);
+        var fourth = Task.Factory.StartNew(() => gate.Enter(new HandshakeCpuGate.Waiter(), continuing: false), TaskCreationOptions.LongRunning);
+        await Infrastructure.Wait.UntilAsync(() => gate.Waiting == 1);
+        Assert.False(fourth.IsCompleted);
+        gate.Exit();
+        await fourth.WaitAsync(Wait);
+        for (int i = 0; i < 3; i++)
+        {
+            gate.Exit();
+        }
+
         int inside = 0, most = 0;
         var tasks = Enumerable.Range(0, 24).Select(_ => Task.Factory.StartNew(() =>
         {
@@ -92,8 +111,10 @@ public sealed class HandshakeCpuGateTests
             }
         }, TaskCreationOptions.LongRunning)).ToArray();
 
+        // At most the passes; how many overlapped at once is the scheduler's (a loaded CI machine saw 2), so only the
+        // bound is asserted here and that all three can be held is shown above.
         await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(3, most);
+        Assert.InRange(most, 1, 3);
         Assert.Equal(0, gate.Waiting);
     }
 }
