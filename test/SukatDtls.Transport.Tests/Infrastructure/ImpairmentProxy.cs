@@ -70,11 +70,7 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
     /// <param name="seed">The seed of the impairment decisions.</param>
     public ImpairmentProxy(IPEndPoint server, int seed)
     {
-        if (!IPAddress.IsLoopback(server.Address))
-        {
-            throw new ArgumentException($"The proxy relays on loopback only, not to {server}.", nameof(server));
-        }
-
+        RequireLoopback(server, nameof(server));
         Server = server;
         Seed = seed;
         ClientToServer = new DirectionState("client→server", seed);
@@ -126,10 +122,7 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
     public void Rebind(int port = 0, IPEndPoint? via = null)
     {
         var server = via ?? Server;
-        if (!IPAddress.IsLoopback(server.Address))
-        {
-            throw new ArgumentException($"The proxy relays on loopback only, not to {server}.", nameof(via));
-        }
+        RequireLoopback(server, nameof(via));
 
         var loopback = server.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
         var fresh = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
@@ -145,6 +138,14 @@ internal sealed class ImpairmentProxy : IAsyncDisposable
         }
 
         old.Dispose();
+    }
+
+    private static void RequireLoopback(IPEndPoint server, string parameter)
+    {
+        if (!IPAddress.IsLoopback(server.Address))
+        {
+            throw new ArgumentException($"The proxy relays on loopback only, not to {server}.", parameter);
+        }
     }
 
     /// <summary>The client endpoint that last sent a datagram; null before the first.</summary>

@@ -124,7 +124,7 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
             try
             {
                 // A connected UDP socket can be connected anew: the kernel filters by the new 4-tuple from now on.
-                UdpSockets.Reconnect(_socket, newEndPoint);
+                UdpSockets.Connect(_socket, newEndPoint);
                 Volatile.Write(ref _socketPeerAddress, newAddress.InFamily(_socket.AddressFamily));
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)

@@ -245,8 +245,7 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
     /// <summary>Receives from <paramref name="socket"/> with .NET's socket engine until it closes (the connection ends, or it lost its address).</summary>
     private async Task ReceiveLoopAsync(Socket socket)
     {
-        var peer = Volatile.Read(ref _socketPeerAddress);
-        var from = new SocketAddress(peer.Family, peer.Size);
+        var from = new SocketAddress(socket.AddressFamily);
         try
         {
             while (!_closing)

@@ -133,7 +133,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
         ConnectionId = ConnectionIdGenerator.Next();
         RemoteEndPoint = remoteEndPoint;
-        LocalEndPoint = InRemoteFamily(socket.LocalEndPoint);
+        LocalEndPoint = InFamilyOf(socket.LocalEndPoint, remoteEndPoint);
 
         // Bounded both ways (ConnectionPipeOptions). Scheduling (each thread hop costs a wake-up, which on this path
         // costs more than the cryptography):
@@ -188,12 +188,12 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     public override EndPoint? LocalEndPoint { get; set; }
 
     /// <summary>
-    /// A local address in the form of <see cref="RemoteEndPoint"/>: an IPv4 peer socket of a dual-stack listener reports
+    /// A local address in the form of the remote one: an IPv4 peer socket of a dual-stack listener reports
     /// <c>127.0.0.1</c> where the peer is <c>::ffff:127.0.0.1</c>, and the application sees both as IPv4-mapped, as
     /// Kestrel's socket transport shows them.
     /// </summary>
-    private EndPoint? InRemoteFamily(EndPoint? local) =>
-        local is IPEndPoint ip && RemoteEndPoint is IPEndPoint remote ? ip.InFamily(remote.AddressFamily) : local;
+    private static EndPoint? InFamilyOf(EndPoint? local, IPEndPoint remote) =>
+        local is IPEndPoint ip ? ip.InFamily(remote.AddressFamily) : local;
 
     public override EndPoint? RemoteEndPoint { get; set; }
 

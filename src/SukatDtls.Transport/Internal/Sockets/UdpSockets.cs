@@ -80,7 +80,7 @@ internal static class UdpSockets
         {
             AllowReuse(socket, local);
             socket.Bind(local);
-            socket.Connect(peer.InFamily(local.AddressFamily));
+            Connect(socket, peer);
         });
     }
 
@@ -103,10 +103,10 @@ internal static class UdpSockets
             : listening;
 
     /// <summary>
-    /// <c>connect()</c>s a peer socket anew to <paramref name="peer"/> (in the listener's form: an IPv4 socket is given
-    /// the IPv4 form of an IPv4-mapped address), for a peer that moved within the socket's address family.
+    /// <c>connect()</c>s a peer socket to <paramref name="peer"/> (in the listener's form: an IPv4 socket is given the
+    /// IPv4 form of an IPv4-mapped address); again for a peer that moved within the socket's address family.
     /// </summary>
-    public static void Reconnect(Socket socket, IPEndPoint peer) => socket.Connect(peer.InFamily(socket.AddressFamily));
+    public static void Connect(Socket socket, IPEndPoint peer) => socket.Connect(peer.InFamily(socket.AddressFamily));
 
     /// <summary>A client's socket: an ephemeral local port, connected to the server.</summary>
     public static Socket ConnectClient(IPEndPoint server) => Create(server.AddressFamily, socket => socket.Connect(server));
