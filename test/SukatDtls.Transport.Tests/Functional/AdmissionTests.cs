@@ -135,7 +135,8 @@ public sealed class AdmissionTests : IDisposable
             {
                 sockets.Add(await SilentPeer.PassCookieAsync(server, IPAddress.Loopback));
                 int expected = i;
-                await Wait.UntilAsync(() => listener.Statistics.HandshakesRefused == expected);
+                // The statistic is counted before the metric is recorded: wait for both.
+                await Wait.UntilAsync(() => listener.Statistics.HandshakesRefused == expected && Refusals("handshake_capacity") == expected);
             }
 
             Assert.Equal(2, Refusals("handshake_capacity"));
@@ -145,7 +146,7 @@ public sealed class AdmissionTests : IDisposable
             // A second later, the next refusal is logged again.
             time.Advance(TimeSpan.FromSeconds(1));
             sockets.Add(await SilentPeer.PassCookieAsync(server, IPAddress.Loopback));
-            await Wait.UntilAsync(() => listener.Statistics.HandshakesRefused == 3);
+            await Wait.UntilAsync(() => listener.Statistics.HandshakesRefused == 3 && Refusals("handshake_capacity") == 3);
             Assert.Equal(3, Refusals("handshake_capacity"));
             Assert.Equal(2, Logged(8).Count);
             Assert.Equal(1, listener.Statistics.PeerSocketsCreated);
