@@ -103,26 +103,44 @@ internal sealed partial class DtlsConnection
             return true;
         }
 
+        SocketError error;
         try
         {
-            socket.Send(datagram, SocketFlags.None);
-            return true;
+            error = Send(socket, datagram);
         }
         catch (ObjectDisposedException) when (_detached)
         {
             return true;
         }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.MessageSize)
+
+        switch (error)
         {
-            int lower = Math.Min(DatagramSizes.PathPayload(socket) ?? datagram.Length * 3 / 4, datagram.Length - 1);
-            _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
-            _maxRecordSize = Math.Max(1, _records!.MaxPlaintext(_sendLimit));
-            return false;
+            case SocketError.Success:
+            case SocketError.ConnectionRefused or SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock:
+                return true;
+            case SocketError.MessageSize:
+                int lower = Math.Min(DatagramSizes.PathPayload(socket) ?? datagram.Length * 3 / 4, datagram.Length - 1);
+                _sendLimit = Math.Max(DatagramSizes.Minimum, Math.Min(_sendLimit, lower));
+                _maxRecordSize = Math.Max(1, _records!.MaxPlaintext(_sendLimit));
+                return false;
+            default:
+                throw new SocketException((int)error);
         }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.NoBufferSpaceAvailable or SocketError.WouldBlock)
+    }
+
+    /// <summary>One send system call; the error, not an exception, for what UDP reports (<see cref="TrySend"/> sorts them).</summary>
+    private SocketError Send(Socket socket, ReadOnlySpan<byte> datagram)
+    {
+        // Only with our receive loops: .NET's engine (the fallback) makes the descriptor non-blocking and then emulates a
+        // blocking send, which a direct call would not; ours never changes the descriptor's mode.
+        if (_receiveEngine is not null)
         {
-            return true;
+            int errno = LinuxSockets.Send(socket.SafeHandle, datagram);
+            return errno == 0 ? SocketError.Success : LinuxSockets.ToSocketError(errno);
         }
+
+        socket.Send(datagram, SocketFlags.None, out SocketError error);
+        return error;
     }
 
     /// <summary>Sends an alert record (close_notify); best effort, like any datagram.</summary>

@@ -5,7 +5,7 @@ namespace SukatDtls.Transport.Internal;
 
 /// <summary>
 /// The Linux system calls of the peer sockets' receive loops (<see cref="PeerReceiveEngine"/>): epoll and
-/// <c>recvmmsg</c>. Sockets are passed as <see cref="SafeHandle"/>s, so a socket closed on another thread can never have
+/// <c>recvmmsg</c>; and <c>send</c> for an established connection's records. Sockets are passed as <see cref="SafeHandle"/>s, so a socket closed on another thread can never have
 /// its descriptor number reused under a call (the call holds a reference, and fails on a closed handle).
 /// </summary>
 internal static unsafe partial class LinuxSockets
@@ -25,6 +25,7 @@ internal static unsafe partial class LinuxSockets
     // errno values (Linux; the loops run only there).
     public const int Interrupted = 4;       // EINTR
     public const int WouldBlock = 11;       // EAGAIN
+    public const int MessageTooLong = 90;   // EMSGSIZE
     public const int NetworkUnreachable = 101;
     public const int ConnectionRefused = 111;
     public const int HostUnreachable = 113;
@@ -81,10 +82,25 @@ internal static unsafe partial class LinuxSockets
         return received >= 0 ? received : -Marshal.GetLastPInvokeError();
     }
 
-    /// <summary>The socket error an ICMP report or a receive failure stands for (as .NET reports them).</summary>
+    /// <summary>
+    /// Sends one datagram on a connected socket; 0, or the errno. .NET's <see cref="Socket.Send(ReadOnlySpan{byte}, SocketFlags, out SocketError)"/>
+    /// does the same system call, but its checks, blocking-mode bookkeeping and errno translation cost about 2 % of an
+    /// echoed record's CPU (perf, native echo sample): this is every record's path.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    public static int Send(SafeHandle socket, ReadOnlySpan<byte> datagram)
+    {
+        fixed (byte* data = datagram)
+        {
+            return SendCall(socket, data, (nuint)datagram.Length, 0) >= 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+    }
+
+    /// <summary>The socket error an ICMP report or a receive or send failure stands for (as .NET reports them).</summary>
     public static SocketError ToSocketError(int errno) => errno switch
     {
         WouldBlock => SocketError.WouldBlock,
+        MessageTooLong => SocketError.MessageSize,
         Interrupted => SocketError.Interrupted,
         ConnectionRefused => SocketError.ConnectionRefused,
         HostUnreachable => SocketError.HostUnreachable,
@@ -125,6 +141,9 @@ internal static unsafe partial class LinuxSockets
 
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     private static partial int EpollWait(int epoll, byte* events, int maxEvents, int timeoutMillis);
+
+    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    private static partial nint SendCall(SafeHandle socket, byte* data, nuint length, int flags);
 
     [LibraryImport("libc", EntryPoint = "recvmmsg", SetLastError = true)]
     private static partial int RecvMMsg(SafeHandle socket, MessageHeader* messages, uint count, int flags, void* timeout);
