@@ -16,6 +16,9 @@ internal sealed class LoadRun
 
     public double CpuSeconds { get; set; }
 
+    /// <summary>The server's context switches over the run, voluntary and involuntary (see <c>ProcContextSwitches</c>).</summary>
+    public long ContextSwitches { get; set; }
+
     /// <summary>Our server's status-page figures after the run minus before it (empty for the reference).</summary>
     public Dictionary<string, double> ServerDelta { get; } = new(StringComparer.Ordinal);
 

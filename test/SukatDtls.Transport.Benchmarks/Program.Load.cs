@@ -18,16 +18,19 @@ internal static partial class Program
     private static LoadRun Measure(Tools t, Server s, string args, int timeoutSeconds)
     {
         var status0 = ReadStatus(s);
+        long switchesBefore = ProcContextSwitches(s.Pid);
         long before = ProcCpuTicks(s.Pid);
         var lr = Load(t, s, args, timeoutSeconds);
         long after = ProcCpuTicks(s.Pid);
+        long switchesAfter = ProcContextSwitches(s.Pid);
         var status1 = ReadStatus(s);
         lr.CpuSeconds = (after - before) / (double)t.ClkTck;
+        lr.ContextSwitches = switchesAfter - switchesBefore;
         Subtract(status0, status1, lr.ServerDelta);
         string runtime = lr.ServerDelta.Count == 0
             ? ""
             : FormattableString.Invariant($" alloc_mb={lr.Server(GcAllocatedBytes) / 1048576:F1} gcs={lr.Server(GcGen0Collections)} gen2_gcs={lr.Server(GcGen2Collections)} gc_pause_ms={lr.Server(GcPauseMilliseconds):F1} jit_methods={lr.Server(JitCompiledMethods)} jit_ms={lr.Server(JitCompilationMilliseconds):F0}");
-        Console.Error.WriteLine($"  {(s.Ours ? "ours" : "ref ")} {args}: {lr.Raw} server_cpu_s={lr.CpuSeconds:F2}{runtime}");
+        Console.Error.WriteLine($"  {(s.Ours ? "ours" : "ref ")} {args}: {lr.Raw} server_cpu_s={lr.CpuSeconds:F2} server_ctx_switches={lr.ContextSwitches}{runtime}");
         return lr;
     }
 

@@ -18,6 +18,35 @@ internal static partial class Program
         return long.Parse(f[14 - 3], Inv) + long.Parse(f[15 - 3], Inv);
     }
 
+    /// <summary>
+    /// Context switches of the process so far, voluntary and involuntary, summed over its live threads
+    /// (<c>/proc/PID/task/*/status</c>). A thread that has exited takes its count with it: over a measured run only
+    /// threads that end during it are missed (the handshake threads and thread-pool workers outlive a run).
+    /// </summary>
+    private static long ProcContextSwitches(int pid)
+    {
+        long switches = 0;
+        foreach (string task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                foreach (string line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                    {
+                        switches += long.Parse(line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim(), Inv);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The thread exited between the listing and the read.
+            }
+        }
+
+        return switches;
+    }
+
     private static (double Threads, double RssKb) ProcStatus(int pid)
     {
         double threads = 0, rss = 0;

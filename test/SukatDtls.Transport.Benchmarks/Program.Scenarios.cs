@@ -39,6 +39,7 @@ internal static partial class Program
             figs.Add(Fig("handshake", p + "_cpu_us", "µs CPU", m, r => r.CpuSeconds * 1e6 / r.Kv("ok"), lower: true));
             figs.Add(Fig("handshake", p + "_p50_us", "µs", m, r => r.Kv("hs_p50_us"), lower: true));
             figs.Add(Fig("handshake", p + "_p99_us", "µs", m, r => r.Kv("hs_p99_us"), lower: true));
+            figs.Add(Fig("handshake", p + "_ctx_switches", "switches", m, r => Math.Round((double)r.ContextSwitches / r.Kv("ok"), 1), lower: true));
 
             // Ours only, from the server's own counters (status page) over the measured run; the C reference has no GC.
             var ourRun = m[true];
