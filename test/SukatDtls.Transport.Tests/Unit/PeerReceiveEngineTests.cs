@@ -138,6 +138,53 @@ public sealed class PeerReceiveEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task Stopping_the_registration_of_a_closed_socket_throws_nothing()
+    {
+        // How a connection ends: its socket is closed first, then its registration stops. That must not cost an
+        // exception per connection (a caught ObjectDisposedException from epoll_ctl on the closed handle was one).
+        var (local, peer) = ConnectedPair();
+        var receiver = new RecordingReceiver(peer.LocalEndPoint!.Serialize());
+        var registration = PeerReceiveEngine.Shared!.Register(local, receiver);
+        peer.Send([1]);
+        await receiver.NextAsync();
+
+        int thread = Environment.CurrentManagedThreadId;
+        var thrown = new List<Exception>();
+        void OnFirstChance(object? sender, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e)
+        {
+            if (Environment.CurrentManagedThreadId == thread)
+            {
+                lock (thrown)
+                {
+                    thrown.Add(e.Exception);
+                }
+            }
+        }
+
+        local.Dispose();
+        AppDomain.CurrentDomain.FirstChanceException += OnFirstChance;
+        try
+        {
+            registration.Stop();
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.FirstChanceException -= OnFirstChance;
+        }
+
+        Assert.Empty(thrown);
+        await registration.Ended.WaitAsync(s_timeout);
+
+        // The loop goes on serving other sockets.
+        var (other, otherPeer) = ConnectedPair();
+        var otherReceiver = new RecordingReceiver(otherPeer.LocalEndPoint!.Serialize());
+        var otherRegistration = PeerReceiveEngine.Shared!.Register(other, otherReceiver);
+        otherPeer.Send([2]);
+        Assert.Equal([2], (await otherReceiver.NextAsync()).Bytes);
+        otherRegistration.Stop();
+    }
+
+    [Fact]
     public async Task A_socket_closed_and_a_new_one_given_its_descriptor_number_are_told_apart()
     {
         // Closing a socket takes it out of epoll; the next socket often gets its number. Its events must reach its own
