@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 
 namespace SukatDtls.Transport.Internal;
@@ -136,7 +137,15 @@ internal sealed partial class DtlsConnection
         if (_receiveEngine is not null)
         {
             int errno = LinuxSockets.Send(socket.SafeHandle, datagram);
-            return errno == 0 ? SocketError.Success : LinuxSockets.ToSocketError(errno);
+            if (errno == 0)
+            {
+                return SocketError.Success;
+            }
+
+            var known = LinuxSockets.ToSocketError(errno);
+            return known != SocketError.SocketError
+                ? known
+                : throw new SocketException((int)known, $"send(2) to the peer failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
         }
 
         socket.Send(datagram, SocketFlags.None, out SocketError error);

@@ -5,8 +5,9 @@ namespace SukatDtls.Transport.Internal;
 
 /// <summary>
 /// The Linux system calls of the peer sockets' receive loops (<see cref="PeerReceiveEngine"/>): epoll and
-/// <c>recvmmsg</c>; and <c>send</c> for an established connection's records. Sockets are passed as <see cref="SafeHandle"/>s, so a socket closed on another thread can never have
-/// its descriptor number reused under a call (the call holds a reference, and fails on a closed handle).
+/// <c>recvmmsg</c>; and <c>send</c> for an established connection's records. Sockets are passed as
+/// <see cref="SafeHandle"/>s, so a socket closed on another thread can never have its descriptor number reused under a
+/// call (the call holds a reference, and fails on a closed handle).
 /// </summary>
 internal static unsafe partial class LinuxSockets
 {
@@ -83,9 +84,10 @@ internal static unsafe partial class LinuxSockets
     }
 
     /// <summary>
-    /// Sends one datagram on a connected socket; 0, or the errno. .NET's <see cref="Socket.Send(ReadOnlySpan{byte}, SocketFlags, out SocketError)"/>
-    /// does the same system call, but its checks, blocking-mode bookkeeping and errno translation cost about 2 % of an
-    /// echoed record's CPU (perf, native echo sample): this is every record's path.
+    /// Sends one datagram on a connected socket; 0, or the errno. .NET's
+    /// <see cref="Socket.Send(ReadOnlySpan{byte}, SocketFlags, out SocketError)"/> does the same system call, but its
+    /// checks, blocking-mode bookkeeping and errno translation cost about 2 % of an echoed record's CPU (perf, native
+    /// echo sample): this is every record's path.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
     public static int Send(SafeHandle socket, ReadOnlySpan<byte> datagram)
