@@ -76,7 +76,7 @@ public sealed class ConnectionIdTests(ITestOutputHelper output)
     [Fact]
     public async Task An_ipv4_peer_of_a_dual_stack_listener_has_an_ipv4_socket_and_keeps_its_session_when_it_moves_to_ipv6()
     {
-        // An IPv4 peer of [::] gets an IPv4 socket (UdpSockets.PeerSocketBinding: an IPv6 socket paid a route lookup
+        // An IPv4 peer of [::] gets an IPv4 socket (UdpSockets.PeerSocketFamily: an IPv6 socket paid a route lookup
         // per datagram sent to an IPv4-mapped address); the application still sees both ends IPv4-mapped.
         await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer),
             dtlsAddresses: [IPAddress.IPv6Any]);

@@ -70,11 +70,11 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
         Socket? fresh = null;
 
         // A peer that moved to the other address family of a dual-stack listener gets a new socket of that family
-        // (UdpSockets.PeerSocketBinding), and the old one closes: an IPv4 socket cannot reach an IPv6 address, and an
+        // (UdpSockets.PeerSocketFamily), and the old one closes: an IPv4 socket cannot reach an IPv6 address, and an
         // IPv6 socket connected anew to an IPv4-mapped one keeps the IPv4 receive address its first connect() gave it
         // (none for IPv6 peers: the kernel then hands the peer's datagrams to the listener).
         var listening = ListeningEndPoint ?? (IPEndPoint)LocalEndPoint!;
-        bool replacing = !_detached && UdpSockets.PeerSocketBinding(listening, newEndPoint).AddressFamily != _socket.AddressFamily;
+        bool replacing = !_detached && UdpSockets.PeerSocketFamily(listening, newEndPoint) != _socket.AddressFamily;
         if ((_detached || replacing) && !_closing)
         {
             // The old socket is gone, and so is the old address: another connection's peer has it (or the old socket

@@ -60,7 +60,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private SocketAddress _peerAddress;
 
     // The peer's address as its socket names it: _peerAddress itself, or (an IPv4 socket for an IPv4 peer of a
-    // dual-stack listener, UdpSockets.PeerSocketBinding) its IPv4 form. What received datagrams are checked against; the
+    // dual-stack listener, UdpSockets.PeerSocketFamily) its IPv4 form. What received datagrams are checked against; the
     // connection and the listener's table keep the listener's form. Changes with _peerAddress (Migration).
     private SocketAddress _socketPeerAddress;
     private readonly int _maxDatagramSize;

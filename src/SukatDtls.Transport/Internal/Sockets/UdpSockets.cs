@@ -9,9 +9,10 @@ namespace SukatDtls.Transport.Internal;
 /// the client's connected sockets.
 /// </summary>
 /// <remarks>
-/// The listening socket and every per-peer socket are bound to the same address and port with SO_REUSEADDR and
-/// SO_REUSEPORT; a per-peer socket is then <c>connect()</c>ed, and the kernel prefers the connected (more specific)
-/// socket for that peer's datagrams, as TCP's <c>accept()</c> hands out one socket per client.
+/// The listening socket and every per-peer socket are bound to the same port (and address, but see
+/// <see cref="PeerSocketLocalEndPoint"/>) with SO_REUSEADDR and SO_REUSEPORT; a per-peer socket is then
+/// <c>connect()</c>ed, and the kernel prefers the connected (more specific) socket for that peer's datagrams, as TCP's
+/// <c>accept()</c> hands out one socket per client.
 /// </remarks>
 internal static class UdpSockets
 {
@@ -85,9 +86,8 @@ internal static class UdpSockets
     }
 
     /// <summary>
-    /// Where the socket for <paramref name="peer"/> binds: the listening address, except that an IPv4 peer of a
-    /// dual-stack listener (<c>[::]</c>, the peer as <c>::ffff:a.b.c.d</c>) gets an IPv4 socket on <c>0.0.0.0</c> and
-    /// the same port.
+    /// The address family of the socket for <paramref name="peer"/>: the listener's, except that an IPv4 peer of a
+    /// dual-stack listener (<c>[::]</c>, the peer as <c>::ffff:a.b.c.d</c>) gets an IPv4 socket.
     /// </summary>
     /// <remarks>
     /// Why: Linux sends from an IPv6 socket to an IPv4-mapped destination by handing the IPv4 code the destination as
@@ -97,22 +97,21 @@ internal static class UdpSockets
     /// the peer's datagrams to this socket: a connected socket matches more specifically than the listening one, of
     /// either family. An IPv4 socket does not join the IPv6 listener's SO_REUSEPORT group (groups are per family).
     /// </remarks>
-    public static IPEndPoint PeerSocketBinding(IPEndPoint listening, IPEndPoint peer) =>
+    public static AddressFamily PeerSocketFamily(IPEndPoint listening, IPEndPoint peer) =>
         listening.Address.Equals(IPAddress.IPv6Any) && peer.Address.IsIPv4MappedToIPv6
-            ? new IPEndPoint(IPAddress.Any, listening.Port)
-            : listening;
+            ? AddressFamily.InterNetwork
+            : listening.AddressFamily;
 
     /// <summary>
-    /// The address and port a socket for <paramref name="peer"/> binds to: <see cref="PeerSocketBinding"/>, with an IPv4
-    /// wildcard address replaced by the address the kernel sends from towards the peer (<see cref="SourceAddressTowards"/>).
+    /// The address and port the socket for <paramref name="peer"/> binds to: the listener's, except that an IPv4
+    /// socket behind a wildcard listener (<c>0.0.0.0</c>, or <c>[::]</c> for an IPv4 peer) binds to the address the
+    /// kernel sends from towards the peer (<see cref="SourceAddressTowards"/>).
     /// </summary>
-    public static IPEndPoint PeerSocketLocalEndPoint(IPEndPoint listening, IPEndPoint peer)
-    {
-        var local = PeerSocketBinding(listening, peer);
-        return local.Address.Equals(IPAddress.Any)
-            ? new IPEndPoint(SourceAddressTowards(peer.InFamily(AddressFamily.InterNetwork)), local.Port)
-            : local;
-    }
+    public static IPEndPoint PeerSocketLocalEndPoint(IPEndPoint listening, IPEndPoint peer) =>
+        PeerSocketFamily(listening, peer) == AddressFamily.InterNetwork
+            && (listening.AddressFamily == AddressFamily.InterNetworkV6 || listening.Address.Equals(IPAddress.Any))
+            ? new IPEndPoint(SourceAddressTowards(peer.InFamily(AddressFamily.InterNetwork)), listening.Port)
+            : listening;
 
     /// <summary>
     /// The local IPv4 address the kernel sends from towards <paramref name="peer"/> (a throwaway socket's
