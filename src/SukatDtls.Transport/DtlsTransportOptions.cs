@@ -56,6 +56,14 @@ public sealed class DtlsTransportOptions
     internal bool UseOwnReceiveLoops { get; set; } = true;
 
     /// <summary>
+    /// Whether full certificate handshakes of the common kind (ECDHE with X25519 or P-256, AEAD suites, the extended
+    /// master secret, no client certificate) run on the transport's own handshake (<c>EcdheServerHandshake</c>) rather
+    /// than BouncyCastle's; every other handshake is BouncyCastle's either way. Default true. Internal: the tests run
+    /// both paths with it.
+    /// </summary>
+    internal bool UseOwnServerHandshake { get; set; } = true;
+
+    /// <summary>
     /// How many handshakes may be in progress at once: computing, or waiting for the peer's next flight. Default 1,024.
     /// </summary>
     /// <remarks>

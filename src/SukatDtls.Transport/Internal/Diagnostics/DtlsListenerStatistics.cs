@@ -23,6 +23,7 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
     private long _refusedByRateLimit;
     private long _clientHellosReassembled;
     private long _clientHelloFragmentsHeld;
+    private long _ownHandshakesCompleted;
 
     public long DatagramsReceived => Interlocked.Read(ref _datagramsReceived);
 
@@ -109,9 +110,17 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
         metrics?.HandshakeStarted();
     }
 
-    public void OnHandshakeCompleted(TimeSpan duration, string cipherSuite, bool resumed)
+    /// <summary>Of <see cref="HandshakesCompleted"/>, those the transport's own handshake made (<c>EcdheServerHandshake</c>), not BouncyCastle's.</summary>
+    public long OwnHandshakesCompleted => Interlocked.Read(ref _ownHandshakesCompleted);
+
+    public void OnHandshakeCompleted(TimeSpan duration, string cipherSuite, bool resumed, bool own = false)
     {
         Interlocked.Increment(ref _handshakesCompleted);
+        if (own)
+        {
+            Interlocked.Increment(ref _ownHandshakesCompleted);
+        }
+
         metrics?.HandshakeEnded(duration, cipherSuite, resumed, errorType: null);
     }
 

@@ -14,13 +14,18 @@ namespace SukatDtls.Transport.Internal;
 internal sealed class CompletedHandshake
 {
     private CompletedHandshake(DtlsRecordLayer records, SecurityParameters parameters, TimeSpan duration)
+        : this(records, parameters.CipherSuite, duration)
     {
-        Records = records;
-        CipherSuite = parameters.CipherSuite;
-        CipherSuiteName = CipherSuiteNames.Get(parameters.CipherSuite);
         IsEncryptThenMac = parameters.IsEncryptThenMac;
         IsResumed = parameters.IsResumedSession;
         PskIdentity = parameters.PskIdentity is { Length: > 0 } psk ? System.Text.Encoding.UTF8.GetString(psk) : null;
+    }
+
+    private CompletedHandshake(DtlsRecordLayer records, int cipherSuite, TimeSpan duration)
+    {
+        Records = records;
+        CipherSuite = cipherSuite;
+        CipherSuiteName = CipherSuiteNames.Get(cipherSuite);
         Duration = duration;
     }
 
@@ -56,6 +61,16 @@ internal sealed class CompletedHandshake
 
     /// <summary>On a client: the session to offer for resumption next time.</summary>
     public DtlsResumableSession? ResumableSession { get; private init; }
+
+    /// <summary>
+    /// A server's full certificate handshake of our own (<see cref="Ecdhe.EcdheServerHandshake"/>): an AEAD suite, no
+    /// client authentication, nothing resumed.
+    /// </summary>
+    public static CompletedHandshake CreateFull(DtlsRecordLayer records, int cipherSuite, TimeSpan duration) =>
+        new(records, cipherSuite, duration) { IsOwnHandshake = true };
+
+    /// <summary>The transport's own handshake made it (<see cref="Ecdhe.EcdheServerHandshake"/>), not BouncyCastle's.</summary>
+    public bool IsOwnHandshake { get; private init; }
 
     /// <summary>Reads what the connection keeps from BouncyCastle's context (on the handshake thread, right after the handshake).</summary>
     /// <param name="context">BouncyCastle's context of the finished handshake.</param>

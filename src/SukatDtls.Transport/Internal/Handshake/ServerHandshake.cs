@@ -1,5 +1,6 @@
 using Org.BouncyCastle.Tls;
 using SukatDtls.Transport.Internal.BouncyCastle;
+using SukatDtls.Transport.Internal.Ecdhe;
 
 namespace SukatDtls.Transport.Internal;
 
@@ -19,11 +20,24 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
     /// <param name="slot">The handshake's place in the scheduler.</param>
     /// <param name="started">When the handshake started (<see cref="TimeProvider.GetTimestamp"/>), for its duration.</param>
     /// <exception cref="Exception">The handshake failed (<see cref="HandshakeFailure"/> names and describes why).</exception>
-    public CompletedHandshake Run(DtlsConnection connection, DtlsRequest request, HandshakeSlot slot, long started)
+    /// <param name="clientHello">The verified ClientHello as our own handshake reads it; null when it cannot (BouncyCastle's then runs).</param>
+    public CompletedHandshake Run(DtlsConnection connection, DtlsRequest request, ClientHelloMessage? clientHello, HandshakeSlot slot, long started)
     {
         var datagrams = connection.Datagrams;
         datagrams.Slot = slot;
         slot.EnterCpu(continuing: false);
+        if (clientHello is not null && EcdheServerPlan.For(settings, clientHello) is { } plan)
+        {
+            try
+            {
+                return EcdheServerHandshake.Run(settings, plan, clientHello, datagrams, connection, started, timeProvider);
+            }
+            finally
+            {
+                datagrams.Flush();
+            }
+        }
+
         var server = new DtlsServerPeer(settings, connection);
         try
         {

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Org.BouncyCastle.Tls;
 using Org.BouncyCastle.Tls.Crypto.Impl.BC;
 using SukatDtls.Transport.Internal.BouncyCastle;
+using SukatDtls.Transport.Internal.Ecdhe;
 
 namespace SukatDtls.Transport.Internal;
 
@@ -304,7 +305,9 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         slot.Evict = connection.AbortForEviction;
         try
         {
-            _handshakes.Run(slot, () => RunHandshake(connection, request, slot));
+            // Read here, while the ClientHello is at hand (the handshake thread gets its own copy).
+            var hello = _options.UseOwnServerHandshake && ClientHelloMessage.TryRead(clientHello, out var read) ? read : null;
+            _handshakes.Run(slot, () => RunHandshake(connection, request, hello, slot));
         }
         catch (ObjectDisposedException)
         {
@@ -314,14 +317,14 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
     }
 
     /// <summary>Runs on a handshake thread: the handshake, then the accept queue.</summary>
-    private void RunHandshake(DtlsConnection connection, DtlsRequest request, HandshakeSlot slot)
+    private void RunHandshake(DtlsConnection connection, DtlsRequest request, ClientHelloMessage? clientHello, HandshakeSlot slot)
     {
         long started = _timeProvider.GetTimestamp();
         Statistics.OnHandshakeStarted();
         CompletedHandshake handshake;
         try
         {
-            handshake = _serverHandshake.Run(connection, request, slot, started);
+            handshake = _serverHandshake.Run(connection, request, clientHello, slot, started);
             connection.OnHandshakeCompleted(handshake);
 
             // Done: its place is free for the next peer now, not after the accept queue.
@@ -348,7 +351,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
             return;
         }
 
-        Statistics.OnHandshakeCompleted(handshake.Duration, handshake.CipherSuiteName, handshake.IsResumed);
+        Statistics.OnHandshakeCompleted(handshake.Duration, handshake.CipherSuiteName, handshake.IsResumed, handshake.IsOwnHandshake);
         if (_logger.IsEnabled(LogLevel.Debug))
         {
             DtlsLog.HandshakeCompleted(_logger, connection.ConnectionId, connection.RemoteEndPoint!, handshake.CipherSuiteName, handshake.Duration.TotalMilliseconds);

@@ -12,6 +12,10 @@ internal enum DtlsHandshakeType : byte
     /// <summary>In a client's final flight when the server asked for a certificate.</summary>
     Certificate = 11,
 
+    ServerKeyExchange = 12,
+
+    ServerHelloDone = 14,
+
     /// <summary>In a client's final flight after its certificate.</summary>
     CertificateVerify = 15,
 

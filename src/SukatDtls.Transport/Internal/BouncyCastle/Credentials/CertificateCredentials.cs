@@ -199,6 +199,41 @@ internal sealed class CertificateCredentials
             : new BcDefaultTlsCredentialedSigner(new TlsCryptoParameters(context), crypto, PrivateKey, Chain, chosen);
     }
 
+    /// <summary>
+    /// The body of the Certificate message (RFC 5246 §7.4.2) that presents <see cref="Chain"/>, encoded on first use
+    /// and kept: the server's own handshake (<see cref="Ecdhe.EcdheServerHandshake"/>) sends the same bytes every time.
+    /// </summary>
+    public byte[] CertificateMessageBody => _certificateMessageBody ??= EncodeCertificateMessageBody(Chain);
+
+    private byte[]? _certificateMessageBody;
+
+    /// <summary>A signer through the platform's crypto for <paramref name="algorithm"/> (one <see cref="PlatformSigner.Supports"/>).</summary>
+    public PlatformSigner CreatePlatformSigner(SignatureAndHashAlgorithm algorithm) => new(_platformKeys, Chain, algorithm);
+
+    private static byte[] EncodeCertificateMessageBody(Certificate chain)
+    {
+        // certificate_list<0..2^24-1> of ASN.1Cert<1..2^24-1>.
+        var entries = new byte[chain.Length][];
+        int total = 0;
+        for (int i = 0; i < entries.Length; i++)
+        {
+            entries[i] = chain.GetCertificateAt(i).GetEncoded();
+            total += 3 + entries[i].Length;
+        }
+
+        var body = new byte[3 + total];
+        BigEndian.WriteUInt24(body, total);
+        int position = 3;
+        foreach (byte[] entry in entries)
+        {
+            BigEndian.WriteUInt24(body.AsSpan(position), entry.Length);
+            entry.CopyTo(body, position + 3);
+            position += 3 + entry.Length;
+        }
+
+        return body;
+    }
+
     private static bool IsSupportedHash(short hash) =>
         hash is HashAlgorithm.sha256 or HashAlgorithm.sha384 or HashAlgorithm.sha512;
 

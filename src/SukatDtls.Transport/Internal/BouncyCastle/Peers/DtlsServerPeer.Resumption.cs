@@ -89,37 +89,9 @@ internal sealed partial class DtlsServerPeer
     /// <summary>After a full handshake: keep the new session for later resumption.</summary>
     public void StoreNewSession()
     {
-        if (_settings.Sessions is not { } sessions
-            || m_context.SecurityParameters.IsResumedSession
-            || m_context.ResumableSession is not { IsResumable: true } session)
+        if (!m_context.SecurityParameters.IsResumedSession && m_context.ResumableSession is { } session)
         {
-            return;
-        }
-
-        var state = new DtlsSessionState(session, _settings.TimeProvider.GetUtcNow());
-        if (sessions is MemoryDtlsSessionCache memory)
-        {
-            memory.Set(session.SessionID, state);
-            return;
-        }
-
-        try
-        {
-            _events.OffCpu(() =>
-            {
-                using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
-                var store = sessions.SetAsync(session.SessionID, state, timeout.Token);
-                if (!store.IsCompletedSuccessfully)
-                {
-                    store.AsTask().GetAwaiter().GetResult();
-                }
-
-                return true;
-            });
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            OnSessionCacheFailed(sessions, "SetAsync", ex);
+            ServerSessionStore.Store(_settings, _events, session);
         }
     }
 
@@ -157,17 +129,6 @@ internal sealed partial class DtlsServerPeer
         }
     }
 
-    private void OnSessionCacheFailed(IDtlsSessionCache sessions, string operation, Exception ex)
-    {
-        if (operation == "GetAsync")
-        {
-            _settings.Metrics?.SessionLookup("error", ex is SessionStoreException store ? store.ErrorType : ex.GetType().Name);
-        }
-
-        // Our distributed store logs its own failures, in detail; an application's cache is logged here.
-        if (ex is not SessionStoreException && _settings.SessionCacheFailures.ShouldLog(out long failures))
-        {
-            DtlsSessionLog.CacheFailed(_settings.SessionLogger, sessions.GetType().Name, operation, failures, ex);
-        }
-    }
+    private void OnSessionCacheFailed(IDtlsSessionCache sessions, string operation, Exception ex) =>
+        ServerSessionStore.OnFailed(_settings, sessions, operation, ex);
 }

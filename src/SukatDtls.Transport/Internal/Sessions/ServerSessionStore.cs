@@ -1,0 +1,64 @@
+using Org.BouncyCastle.Tls;
+using SukatDtls.Transport.Internal.BouncyCastle;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// Puts a server's new session into the session cache after a full handshake — BouncyCastle's or our own
+/// (<see cref="Ecdhe.EcdheServerHandshake"/>) — and reports the cache's failures.
+/// </summary>
+/// <remarks>
+/// Runs on the handshake thread, off the CPU gate (a slow cache must not keep other handshakes from computing). The
+/// cache never fails a handshake: a session that cannot be stored is not kept, counted and logged (at most once a second).
+/// </remarks>
+internal static class ServerSessionStore
+{
+    public static void Store(ServerPeerSettings settings, IDtlsPeerEvents events, TlsSession session)
+    {
+        if (settings.Sessions is not { } sessions || !session.IsResumable)
+        {
+            return;
+        }
+
+        var state = new DtlsSessionState(session, settings.TimeProvider.GetUtcNow());
+        if (sessions is MemoryDtlsSessionCache memory)
+        {
+            // The default in-memory cache answers at once: no wait, so no CPU pass to give back and no timeout.
+            memory.Set(session.SessionID, state);
+            return;
+        }
+
+        try
+        {
+            events.OffCpu(() =>
+            {
+                using var timeout = new CancellationTokenSource(settings.Options.HandshakeTimeout);
+                var store = sessions.SetAsync(session.SessionID, state, timeout.Token);
+                if (!store.IsCompletedSuccessfully)
+                {
+                    store.AsTask().GetAwaiter().GetResult();
+                }
+
+                return true;
+            });
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OnFailed(settings, sessions, "SetAsync", ex);
+        }
+    }
+
+    /// <summary>Counts (lookups) and logs (an application's cache; ours logs its own, in detail) a failure of the cache.</summary>
+    public static void OnFailed(ServerPeerSettings settings, IDtlsSessionCache sessions, string operation, Exception ex)
+    {
+        if (operation == "GetAsync")
+        {
+            settings.Metrics?.SessionLookup("error", ex is SessionStoreException store ? store.ErrorType : ex.GetType().Name);
+        }
+
+        if (ex is not SessionStoreException && settings.SessionCacheFailures.ShouldLog(out long failures))
+        {
+            DtlsSessionLog.CacheFailed(settings.SessionLogger, sessions.GetType().Name, operation, failures, ex);
+        }
+    }
+}
