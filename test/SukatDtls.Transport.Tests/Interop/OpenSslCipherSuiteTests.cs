@@ -44,15 +44,26 @@ public sealed class OpenSslCipherSuiteTests
 
     [Theory]
     [MemberData(nameof(CertificateSuites))]
-    public async Task Openssl_s_client_exchanges_records_with_our_server_in_each_suite(string openSslName, string ianaName, bool rsa)
+    public Task Openssl_s_client_exchanges_records_with_our_server_in_each_suite(string openSslName, string ianaName, bool rsa) =>
+        ExchangeWithOurServerAsync(openSslName, ianaName, rsa, ownHandshake: true);
+
+    // The same suites through BouncyCastle's handshake, which still takes every handshake ours does not.
+    [Theory]
+    [MemberData(nameof(CertificateSuites))]
+    public Task Openssl_s_client_exchanges_records_with_our_server_in_each_suite_after_BouncyCastle_s_handshake(string openSslName, string ianaName,
+        bool rsa) => ExchangeWithOurServerAsync(openSslName, ianaName, rsa, ownHandshake: false);
+
+    private async Task ExchangeWithOurServerAsync(string openSslName, string ianaName, bool rsa, bool ownHandshake)
     {
-        await using var host = await StartServerAsync(rsa);
+        await using var host = await StartServerAsync(rsa, ownHandshake);
         await using var client = OpenSslCli.StartDtlsClient($"127.0.0.1:{host.DtlsEndPoint.Port}", _output,
             "-cipher", openSslName, "-CAfile", TestCertificates.CaPem, "-verify_return_error");
 
         await EchoThroughOpenSslClientAsync(client);
         var session = (await _observer.NextAsync(Step)).Connection.Features.Get<IDtlsSessionFeature>()!;
         Assert.Equal(ianaName, session.CipherSuiteName);
+        Assert.Equal(1, host.Listener.Statistics.HandshakesCompleted);
+        Assert.Equal(ownHandshake ? 1 : 0, host.Listener.Statistics.OwnHandshakesCompleted);
         AssertNoErrors(host);
     }
 
@@ -98,6 +109,9 @@ public sealed class OpenSslCipherSuiteTests
             "-groups", group, "-CAfile", TestCertificates.CaPem, "-verify_return_error");
 
         await EchoThroughOpenSslClientAsync(client);
+
+        // Our own handshake takes X25519 and P-256; BouncyCastle's the other curves.
+        Assert.Equal(group is "X25519" or "P-256" ? 1 : 0, host.Listener.Statistics.OwnHandshakesCompleted);
         AssertNoErrors(host);
     }
 
@@ -127,9 +141,10 @@ public sealed class OpenSslCipherSuiteTests
         }
     }
 
-    private Task<DtlsTestHost> StartServerAsync(bool rsa) =>
+    private Task<DtlsTestHost> StartServerAsync(bool rsa, bool ownHandshake = true) =>
         DtlsTestHost.StartAsync<EchoConnectionHandler>(_output, o =>
         {
+            o.UseOwnServerHandshake = ownHandshake;
             if (rsa)
             {
                 o.ServerCertificate = TestCertificates.RsaServer();
