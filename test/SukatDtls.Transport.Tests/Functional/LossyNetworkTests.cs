@@ -88,6 +88,39 @@ internal static class Lossy
         await connection.Transport.Output.WriteAsync(bytes);
         return Encoding.UTF8.GetString(await ReadExactlyAsync(connection.Transport.Input, bytes.Length));
     }
+
+    /// <summary>
+    /// An echo that survives lost datagrams: sends <paramref name="text"/> and, if no echo came back within
+    /// <paramref name="perAttempt"/>, sends it again, <paramref name="attempts"/> sends at most (each a record of its
+    /// own: DTLS application data is datagrams, and a lost one is the application's to resend). Returns the echo with
+    /// the number of sends, or no echo when none came back within <paramref name="attempts"/> × <paramref name="perAttempt"/>.
+    /// </summary>
+    /// <remarks>
+    /// One read waits for all the sends (a pipe takes one read at a time, and a cancelled one is not resumed): the first
+    /// echo to come back completes it, a late one of an earlier send included; a later echo stays in the pipe unread.
+    /// </remarks>
+    public static async Task<(string? Echoed, int Sends)> EchoResendingAsync(ConnectionContext connection, string text, int attempts, TimeSpan perAttempt)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var read = ReadExactlyAsync(connection.Transport.Input, bytes.Length, (int)(perAttempt * attempts).TotalMilliseconds);
+        for (int sends = 1; ; sends++)
+        {
+            await connection.Transport.Output.WriteAsync(bytes);
+            try
+            {
+                var echoed = sends < attempts ? await read.WaitAsync(perAttempt) : await read;
+                return (Encoding.UTF8.GetString(echoed), sends);
+            }
+            catch (TimeoutException) when (sends < attempts)
+            {
+                // Not back in time (the send or its echo was lost): send again.
+            }
+            catch (OperationCanceledException)
+            {
+                return (null, sends); // the read's own bound, attempts × perAttempt after the first send
+            }
+        }
+    }
 }
 
 /// <summary>Hands each connection to the test (through the observer) and holds it until the test sets its Ended.</summary>
