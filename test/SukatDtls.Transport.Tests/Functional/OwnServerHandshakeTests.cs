@@ -120,4 +120,30 @@ public sealed class OwnServerHandshakeTests(ITestOutputHelper output)
         Assert.Equal(1, host.Listener.Statistics.HandshakesStarted);
         Assert.Equal(1, host.Listener.Statistics.OwnHandshakesCompleted);
     }
+
+    // The same for an abbreviated handshake, whose flight ends with our ChangeCipherSpec and Finished: resent whole.
+    [Fact]
+    public async Task Our_abbreviated_handshake_recovers_a_lost_flight()
+    {
+        await using var host = await StartAsync(o => o.HandshakeRetransmissionTimeout = TimeSpan.FromMilliseconds(300));
+        await using var client = Client(o => o.HandshakeTimeout = TimeSpan.FromSeconds(20));
+        DtlsResumableSession session;
+        await using (var first = await client.ConnectAsync(host.DtlsEndPoint))
+        {
+            session = first.Features.Get<IDtlsSessionFeature>()!.ResumableSession!;
+        }
+
+        await using var proxy = new ImpairmentProxy(host.DtlsEndPoint, seed: 3);
+        proxy.Impair(Impairment.None, new Impairment { Drop = 1.0, PassFirst = 1 });
+        var connecting = client.ConnectAsync(proxy.EndPoint, session).AsTask();
+        await Wait.UntilAsync(() => proxy.ServerToClient.Dropped >= 1, timeoutMillis: 10_000);
+        proxy.Impair(Impairment.None, Impairment.None);
+
+        await using var connection = await connecting.WaitAsync(TimeSpan.FromSeconds(20));
+        await EchoAsync(connection, 100);
+        output.WriteLine(proxy.ToString());
+        Assert.True(connection.Features.Get<IDtlsSessionFeature>()!.IsResumed);
+        Assert.Equal(2, host.Listener.Statistics.HandshakesStarted);
+        Assert.Equal(2, host.Listener.Statistics.OwnHandshakesCompleted);
+    }
 }

@@ -38,7 +38,7 @@ internal sealed class CompletedHandshake
 
     public bool IsEncryptThenMac { get; }
 
-    public bool IsResumed { get; }
+    public bool IsResumed { get; private init; }
 
     public string? PskIdentity { get; }
 
@@ -63,11 +63,11 @@ internal sealed class CompletedHandshake
     public DtlsResumableSession? ResumableSession { get; private init; }
 
     /// <summary>
-    /// A server's full certificate handshake of our own (<see cref="Ecdhe.EcdheServerHandshake"/>): an AEAD suite, no
-    /// client authentication, nothing resumed.
+    /// A server's certificate handshake of our own (<see cref="Ecdhe.EcdheServerHandshake"/>), full or abbreviated: an
+    /// AEAD suite, no client authentication.
     /// </summary>
-    public static CompletedHandshake CreateFull(DtlsRecordLayer records, int cipherSuite, TimeSpan duration) =>
-        new(records, cipherSuite, duration) { IsOwnHandshake = true };
+    public static CompletedHandshake CreateOwn(DtlsRecordLayer records, int cipherSuite, bool resumed, TimeSpan duration) =>
+        new(records, cipherSuite, duration) { IsOwnHandshake = true, IsResumed = resumed };
 
     /// <summary>The transport's own handshake made it (<see cref="Ecdhe.EcdheServerHandshake"/>), not BouncyCastle's.</summary>
     public bool IsOwnHandshake { get; private init; }

@@ -26,19 +26,27 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         var datagrams = connection.Datagrams;
         datagrams.Slot = slot;
         slot.EnterCpu(continuing: false);
-        if (clientHello is not null && EcdheServerPlan.For(settings, clientHello) is { } plan)
+        // The certificate is taken now, once: one reloaded while the handshake runs (or waits for a session lookup) is
+        // for later handshakes.
+        var credentials = settings.Credentials;
+        (byte[] SessionId, DtlsSessionState? State)? lookedUp = null;
+        if (clientHello is not null && EcdheServerPlan.IsEligible(settings, credentials, clientHello))
         {
-            try
+            var plan = OwnPlan(connection, credentials!, clientHello, out lookedUp);
+            if (plan is not null)
             {
-                return EcdheServerHandshake.Run(settings, plan, clientHello, datagrams, connection, started, timeProvider);
-            }
-            finally
-            {
-                datagrams.Flush();
+                try
+                {
+                    return EcdheServerHandshake.Run(settings, plan, clientHello, datagrams, connection, started, timeProvider);
+                }
+                finally
+                {
+                    datagrams.Flush();
+                }
             }
         }
 
-        var server = new DtlsServerPeer(settings, connection);
+        var server = new DtlsServerPeer(settings, connection, credentials) { PreloadedSession = lookedUp };
         try
         {
             // BouncyCastle's DtlsTransport is not used: the connection's own record layer takes the records over.
@@ -53,5 +61,40 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         var handshake = CompletedHandshake.Create(server.Context, server.Keys!, datagrams, timeProvider.GetElapsedTime(started));
         server.StoreNewSession();
         return handshake;
+    }
+
+    /// <summary>
+    /// Our own handshake's plan: an abbreviated handshake when the client offers a session ours can resume, else a full
+    /// one when ours can make it; null leaves the handshake to BouncyCastle, with the session looked up here (if any)
+    /// in <paramref name="lookedUp"/> so that it is not asked for twice.
+    /// </summary>
+    private EcdheServerPlan? OwnPlan(DtlsConnection connection, CertificateCredentials credentials, ClientHelloMessage clientHello, out (byte[] SessionId, DtlsSessionState? State)? lookedUp)
+    {
+        lookedUp = null;
+        if (settings.Sessions is not null && !clientHello.SessionId.IsEmpty)
+        {
+            byte[] sessionId = clientHello.SessionId.ToArray();
+            var state = ServerSessionStore.Lookup(settings, connection, sessionId);
+            lookedUp = (sessionId, state);
+            if (state?.Session is { } session)
+            {
+                if (EcdheServerPlan.ForResumption(settings, clientHello, session) is not { } resumption)
+                {
+                    // A session only BouncyCastle's handshake resumes (or one it turns down, as it decides).
+                    return null;
+                }
+
+                settings.Metrics?.SessionLookup("hit");
+                return resumption;
+            }
+        }
+
+        var full = EcdheServerPlan.For(settings, credentials, clientHello);
+        if (full is not null && lookedUp is not null)
+        {
+            settings.Metrics?.SessionLookup("miss");
+        }
+
+        return full;
     }
 }

@@ -13,6 +13,72 @@ namespace SukatDtls.Transport.Internal;
 /// </remarks>
 internal static class ServerSessionStore
 {
+    /// <summary>
+    /// Looks a session up for resumption. Null when it is unknown, or when the cache failed (counted and logged): a
+    /// full handshake then follows. Counts no hit or miss: the caller decides whether the session is usable.
+    /// </summary>
+    public static DtlsSessionState? Lookup(ServerPeerSettings settings, IDtlsPeerEvents events, byte[] sessionId)
+    {
+        if (settings.Sessions is not { } sessions || sessionId.Length == 0)
+        {
+            return null;
+        }
+
+        // The default in-memory cache answers at once: no wait, so no CPU pass to give back, no task and no timeout.
+        if (sessions is MemoryDtlsSessionCache memory)
+        {
+            return memory.Get(sessionId);
+        }
+
+        try
+        {
+            return events.OffCpu(() =>
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(events.ConnectionClosed);
+                timeout.CancelAfter(settings.Options.HandshakeTimeout);
+                var lookup = sessions.GetAsync(sessionId, timeout.Token);
+                return lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
+            });
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OnFailed(settings, sessions, "GetAsync", ex);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// RFC 5246 §7.2.2: a session whose resumption ended with a fatal alert must not be resumed again; the cache is told
+    /// to remove it (and the removal logged).
+    /// </summary>
+    public static void Forget(ServerPeerSettings settings, IDtlsPeerEvents events, byte[] sessionId, short alertDescription)
+    {
+        if (settings.Sessions is not { } sessions)
+        {
+            return;
+        }
+
+        try
+        {
+            events.OffCpu(() =>
+            {
+                using var timeout = new CancellationTokenSource(settings.Options.HandshakeTimeout);
+                var remove = sessions.RemoveAsync(sessionId, timeout.Token);
+                if (!remove.IsCompletedSuccessfully)
+                {
+                    remove.AsTask().GetAwaiter().GetResult();
+                }
+
+                return true;
+            });
+            DtlsSessionLog.SessionRemoved(settings.SessionLogger, events.ConnectionId, Convert.ToHexString(sessionId), AlertDescription.GetText(alertDescription));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OnFailed(settings, sessions, "RemoveAsync", ex);
+        }
+    }
+
     public static void Store(ServerPeerSettings settings, IDtlsPeerEvents events, TlsSession session)
     {
         if (settings.Sessions is not { } sessions || !session.IsResumable)

@@ -18,6 +18,9 @@ internal sealed partial class DtlsServerPeer
     /// <summary>The cipher suite of the session this handshake resumes, or -1.</summary>
     private int _resumingCipherSuite = -1;
 
+    /// <summary>A session the server's own handshake looked up for this ClientHello (and left to BouncyCastle), or null.</summary>
+    public (byte[] SessionId, DtlsSessionState? State)? PreloadedSession { get; init; }
+
     public override byte[]? GetNewSessionID() => _settings.Sessions is null ? null : RandomNumberGenerator.GetBytes(32);
 
     public override TlsSession? GetSessionToResume(byte[] sessionID)
@@ -27,30 +30,10 @@ internal sealed partial class DtlsServerPeer
             return null;
         }
 
-        // The default in-memory cache answers at once: no wait, so no CPU pass to give back, no task and no timeout.
-        DtlsSessionState? state;
-        if (sessions is MemoryDtlsSessionCache memory)
-        {
-            state = memory.Get(sessionID);
-        }
-        else
-        {
-            try
-            {
-                state = _events.OffCpu(() =>
-                {
-                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_events.ConnectionClosed);
-                    timeout.CancelAfter(_settings.Options.HandshakeTimeout);
-                    var lookup = sessions.GetAsync(sessionID, timeout.Token);
-                    return lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
-                });
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                OnSessionCacheFailed(sessions, "GetAsync", ex);
-                return null;
-            }
-        }
+        // Looked up already by the server's own handshake, which left this one to BouncyCastle: not asked twice.
+        var state = PreloadedSession is { } preloaded && preloaded.SessionId.AsSpan().SequenceEqual(sessionID)
+            ? preloaded.State
+            : ServerSessionStore.Lookup(_settings, _events, sessionID);
 
         // RFC 5246 §7.4.1.3: an abbreviated handshake keeps the session's cipher suite, so the client must offer it
         // again; a client that does not gets a full handshake (as OpenSSL's server does, minus its fatal alert).
@@ -108,25 +91,7 @@ internal sealed partial class DtlsServerPeer
         }
 
         _resumingSessionId = null;
-        try
-        {
-            _events.OffCpu(() =>
-            {
-                using var timeout = new CancellationTokenSource(_settings.Options.HandshakeTimeout);
-                var remove = sessions.RemoveAsync(sessionId, timeout.Token);
-                if (!remove.IsCompletedSuccessfully)
-                {
-                    remove.AsTask().GetAwaiter().GetResult();
-                }
-
-                return true;
-            });
-            DtlsSessionLog.SessionRemoved(_settings.SessionLogger, _events.ConnectionId, Convert.ToHexString(sessionId), AlertDescription.GetText(alertDescription));
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            OnSessionCacheFailed(sessions, "RemoveAsync", ex);
-        }
+        ServerSessionStore.Forget(_settings, _events, sessionId, alertDescription);
     }
 
     private void OnSessionCacheFailed(IDtlsSessionCache sessions, string operation, Exception ex) =>

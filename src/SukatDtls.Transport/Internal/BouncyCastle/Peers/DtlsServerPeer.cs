@@ -24,12 +24,15 @@ internal sealed partial class DtlsServerPeer : DefaultTlsServer
     /// </summary>
     private readonly CertificateCredentials? _credentials;
 
-    public DtlsServerPeer(ServerPeerSettings settings, IDtlsPeerEvents events)
+    /// <param name="settings">The listener's settings.</param>
+    /// <param name="events">The connection.</param>
+    /// <param name="credentials">The certificate taken when the handshake started (<see cref="ServerPeerSettings.Credentials"/>).</param>
+    public DtlsServerPeer(ServerPeerSettings settings, IDtlsPeerEvents events, CertificateCredentials? credentials)
         : base(settings.Crypto)
     {
         _settings = settings;
         _events = events;
-        _credentials = settings.Credentials;
+        _credentials = credentials;
         _presented = _credentials;
     }
 

@@ -53,7 +53,9 @@ internal sealed class EcdheServerHandshake : IDisposable
     private readonly byte[] _record;
     private readonly byte[] _serverRandom = new byte[RandomLength];
     private readonly byte[] _sessionId;
-    private readonly EcdheKeyShare _keyShare;
+    private readonly EcdheKeyShare? _keyShare;
+    private readonly bool _resuming;
+    private readonly int _clientFinishedSequence;
     private readonly byte[] _masterSecret = new byte[MasterSecretLength];
     private readonly byte[] _clientVerifyData = new byte[VerifyDataLength];
 
@@ -66,6 +68,12 @@ internal sealed class EcdheServerHandshake : IDisposable
     private RecordCipher? _write;
     private bool _finished;
 
+    // The client showed it has our flight (its ClientKeyExchange came): no more resends of it.
+    private bool _clientAnswered;
+
+    // An abbreviated handshake's flight ends with ChangeCipherSpec and our Finished, kept protected for resends.
+    private byte[]? _finishedRecord;
+
     private EcdheServerHandshake(ServerPeerSettings settings, EcdheServerPlan plan, ClientHelloMessage clientHello, HandshakeTransport transport)
     {
         _settings = settings;
@@ -75,9 +83,22 @@ internal sealed class EcdheServerHandshake : IDisposable
         _record = ArrayPool<byte>.Shared.Rent(DtlsConnection.MaxRecordDatagramSize);
         _writeSequence = clientHello.RecordSequence;
         _nextMessageSequence = clientHello.MessageSequence;
-        _sessionId = settings.Sessions is null ? [] : RandomNumberGenerator.GetBytes(32);
         RandomNumberGenerator.Fill(_serverRandom);
-        _keyShare = EcdheKeyShare.Create(plan.NamedGroup);
+        _resuming = plan.ResumedSession is not null;
+        if (_resuming)
+        {
+            // RFC 5246 §7.4.1.3: the ServerHello of an abbreviated handshake repeats the session's ID.
+            _sessionId = clientHello.SessionId.ToArray();
+            plan.ResumedMasterSecret!.CopyTo(_masterSecret, 0);
+            CryptographicOperations.ZeroMemory(plan.ResumedMasterSecret);
+            _clientFinishedSequence = clientHello.MessageSequence + 1;
+        }
+        else
+        {
+            _sessionId = settings.Sessions is null ? [] : RandomNumberGenerator.GetBytes(32);
+            _keyShare = EcdheKeyShare.Create(plan.NamedGroup);
+            _clientFinishedSequence = clientHello.MessageSequence + 2;
+        }
     }
 
     /// <summary>Runs the handshake to its end on the handshake thread (the caller holds the handshake's CPU pass).</summary>
@@ -97,14 +118,46 @@ internal sealed class EcdheServerHandshake : IDisposable
         {
             handshake.SendAlert(alert.AlertDescription);
             events.OnAlertRaised(AlertLevel.fatal, alert.AlertDescription, alert.Message, alert);
+            ForgetResumedSession(settings, events, plan, alert.AlertDescription);
             throw;
+        }
+        catch (TlsFatalAlertReceived alert)
+        {
+            ForgetResumedSession(settings, events, plan, alert.AlertDescription);
+            throw;
+        }
+        catch (TlsTimeoutException timeout)
+        {
+            // As BouncyCastle's handshake ends on its timeout: with internal_error, so the client stops too.
+            handshake.SendAlert(AlertDescription.internal_error);
+            events.OnAlertRaised(AlertLevel.fatal, AlertDescription.internal_error, timeout.Message, null);
+            ForgetResumedSession(settings, events, plan, AlertDescription.internal_error);
+            throw;
+        }
+    }
+
+    /// <summary>RFC 5246 §7.2.2: a session whose resumption ended with a fatal alert is not resumed again.</summary>
+    private static void ForgetResumedSession(ServerPeerSettings settings, IDtlsPeerEvents events, EcdheServerPlan plan, short alertDescription)
+    {
+        if (plan.ResumedSession is { } session)
+        {
+            session.Invalidate();
+            ServerSessionStore.Forget(settings, events, session.SessionID, alertDescription);
         }
     }
 
     private CompletedHandshake Run(IDtlsPeerEvents events, long started, TimeProvider timeProvider)
     {
         _transcript.AddMessage(_clientHello.Message);
-        WriteServerFlight();
+        if (_resuming)
+        {
+            WriteResumedFlight();
+        }
+        else
+        {
+            WriteServerFlight();
+        }
+
         SendFlight();
 
         // The timeout counts from the handshake's start, as BouncyCastle's does: the flight's computing is part of it.
@@ -125,7 +178,7 @@ internal sealed class EcdheServerHandshake : IDisposable
                 int length = _transport.Receive(received, (int)Math.Max(1, Math.Min(resendAt, deadline) - now));
                 if (length < 0)
                 {
-                    if (Environment.TickCount64 >= resendAt && _read is null)
+                    if (Environment.TickCount64 >= resendAt && !_clientAnswered)
                     {
                         // The client's flight did not come: ours (or its) was lost.
                         SendFlight();
@@ -144,13 +197,59 @@ internal sealed class EcdheServerHandshake : IDisposable
             ArrayPool<byte>.Shared.Return(received);
         }
 
-        SendFinalFlight();
-        _transport.Flush();
-        StoreSession(events);
+        if (!_resuming)
+        {
+            // Our ChangeCipherSpec and Finished end a full handshake (an abbreviated one ended with the client's).
+            SendFinalFlight();
+            _transport.Flush();
+            StoreSession(events);
+        }
 
         var records = new DtlsRecordLayer(_read!, _write!, _transport.NextEpoch1Sequence, _transport.TakeFinalFlight());
         _read = _write = null; // the record layer owns them now
-        return CompletedHandshake.CreateFull(records, _plan.CipherSuite, timeProvider.GetElapsedTime(started));
+        return CompletedHandshake.CreateOwn(records, _plan.CipherSuite, _resuming, timeProvider.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// An abbreviated handshake's flight (RFC 5246 §7.3): ServerHello, then — the keys come from the session's master
+    /// secret — ChangeCipherSpec and our Finished at once.
+    /// </summary>
+    private void WriteResumedFlight()
+    {
+        AddFlightMessage(DtlsHandshakeType.ServerHello, ServerHelloBody());
+        DeriveKeys();
+
+        bool sha384 = _plan.UsesSha384;
+        Span<byte> hash = stackalloc byte[48];
+        hash = hash[.._transcript.Hash(sha384, hash)];
+        Span<byte> verifyData = stackalloc byte[VerifyDataLength];
+        Tls12Prf.Compute(sha384, _masterSecret, "server finished", hash, verifyData);
+        int sequence = _nextMessageSequence++;
+        _finishedRecord = ProtectedFinished(sequence, verifyData).ToArray();
+        _transcript.Add(DtlsHandshakeType.Finished, sequence, verifyData);
+
+        hash = stackalloc byte[48];
+        hash = hash[.._transcript.Hash(sha384, hash)];
+        Tls12Prf.Compute(sha384, _masterSecret, "client finished", hash, _clientVerifyData);
+    }
+
+    /// <summary>The key block from the master secret and both randoms (RFC 5246 §6.3), and the two record ciphers.</summary>
+    private void DeriveKeys()
+    {
+        byte[] keyBlock = new byte[_plan.RecordSuite.KeyBlockLength];
+        try
+        {
+            Span<byte> randoms = stackalloc byte[2 * RandomLength];
+            _serverRandom.CopyTo(randoms);
+            _clientHello.Random.Span.CopyTo(randoms[RandomLength..]);
+            Tls12Prf.Compute(_plan.UsesSha384, _masterSecret, "key expansion", randoms, keyBlock);
+            _read = _plan.RecordSuite.CreateCipher(keyBlock, client: true, encryptThenMac: false, connectionId: []);
+            _write = _plan.RecordSuite.CreateCipher(keyBlock, client: false, encryptThenMac: false, connectionId: []);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(keyBlock);
+        }
     }
 
     /// <summary>ServerHello, Certificate, ServerKeyExchange and ServerHelloDone (RFC 5246 §7.4.1.3–§7.4.5), into the transcript.</summary>
@@ -205,7 +304,7 @@ internal sealed class EcdheServerHandshake : IDisposable
     /// <summary>ServerECDHParams and their signature over both randoms (RFC 8422 §5.4, RFC 5246 §7.4.3).</summary>
     private byte[] ServerKeyExchangeBody()
     {
-        var publicKey = _keyShare.PublicKey;
+        var publicKey = _keyShare!.PublicKey;
         int paramsLength = 1 + 2 + 1 + publicKey.Length;
         Span<byte> signed = stackalloc byte[(2 * RandomLength) + 4 + 133];
         var signedWriter = new SpanWriter(signed);
@@ -247,6 +346,12 @@ internal sealed class EcdheServerHandshake : IDisposable
         foreach (var (type, sequence, body) in _flight)
         {
             SendHandshakeMessage(type, sequence, body);
+        }
+
+        if (_finishedRecord is not null)
+        {
+            SendChangeCipherSpec();
+            _transport.Send(_finishedRecord);
         }
 
         // The transport sends what it packed when we turn to receiving; a resend goes at once.
@@ -339,13 +444,13 @@ internal sealed class EcdheServerHandshake : IDisposable
             {
                 // The client resent its ClientHello: our flight was lost (RFC 6347 §4.2.4). Resend it once per
                 // ClientHello message (its first fragment), so a fragmented one does not multiply our answer.
-                if (_read is null && fragment.FragmentOffset == 0)
+                if (!_clientAnswered && fragment.FragmentOffset == 0)
                 {
                     SendFlight();
                 }
             }
             else if (fragment.MessageType == DtlsHandshakeType.ClientKeyExchange && fragment.MessageSequence == _clientHello.MessageSequence + 1
-                && _read is null)
+                && !_resuming && !_clientAnswered)
             {
                 OnClientKeyExchangeFragment(fragment);
             }
@@ -387,9 +492,8 @@ internal sealed class EcdheServerHandshake : IDisposable
             throw new TlsFatalAlert(AlertDescription.decode_error, "malformed ClientKeyExchange");
         }
 
-        Span<byte> premaster = stackalloc byte[_keyShare.SecretLength];
+        Span<byte> premaster = stackalloc byte[_keyShare!.SecretLength];
         Span<byte> sessionHash = stackalloc byte[48];
-        byte[] keyBlock = new byte[_plan.RecordSuite.KeyBlockLength];
         try
         {
             if (!_keyShare.TryAgree(body[1..], premaster))
@@ -401,13 +505,7 @@ internal sealed class EcdheServerHandshake : IDisposable
             bool sha384 = _plan.UsesSha384;
             sessionHash = sessionHash[.._transcript.Hash(sha384, sessionHash)];
             Tls12Prf.Compute(sha384, premaster, "extended master secret", sessionHash, _masterSecret);
-
-            Span<byte> randoms = stackalloc byte[2 * RandomLength];
-            _serverRandom.CopyTo(randoms);
-            _clientHello.Random.Span.CopyTo(randoms[RandomLength..]);
-            Tls12Prf.Compute(sha384, _masterSecret, "key expansion", randoms, keyBlock);
-            _read = _plan.RecordSuite.CreateCipher(keyBlock, client: true, encryptThenMac: false, connectionId: []);
-            _write = _plan.RecordSuite.CreateCipher(keyBlock, client: false, encryptThenMac: false, connectionId: []);
+            DeriveKeys();
 
             // No CertificateVerify comes between: the client's Finished covers the same messages as the session hash.
             Tls12Prf.Compute(sha384, _masterSecret, "client finished", sessionHash, _clientVerifyData);
@@ -415,9 +513,9 @@ internal sealed class EcdheServerHandshake : IDisposable
         finally
         {
             CryptographicOperations.ZeroMemory(premaster);
-            CryptographicOperations.ZeroMemory(keyBlock);
         }
 
+        _clientAnswered = true;
         _keyExchange = null;
         _keyExchangeReceived = null;
         foreach (byte[] early in _earlyProtected)
@@ -448,7 +546,7 @@ internal sealed class EcdheServerHandshake : IDisposable
         }
 
         if (contentType != DtlsContentType.Handshake || !DtlsHandshakeFragment.TryRead(content, out var finished)
-            || finished.MessageType != DtlsHandshakeType.Finished || finished.MessageSequence != _clientHello.MessageSequence + 2)
+            || finished.MessageType != DtlsHandshakeType.Finished || finished.MessageSequence != _clientFinishedSequence)
         {
             return;
         }
@@ -473,20 +571,33 @@ internal sealed class EcdheServerHandshake : IDisposable
         }
     }
 
-    /// <summary>ChangeCipherSpec and our Finished (the first record of epoch 1).</summary>
+    /// <summary>ChangeCipherSpec and our Finished (the first record of epoch 1), after the client's Finished.</summary>
     private void SendFinalFlight()
     {
-        PlaintextRecord(DtlsContentType.ChangeCipherSpec, 1)[DtlsRecord.HeaderLength] = 1;
-        _transport.Send(_record.AsSpan(0, DtlsRecord.HeaderLength + 1));
-
         Span<byte> transcriptHash = stackalloc byte[48];
         bool sha384 = _plan.UsesSha384;
         transcriptHash = transcriptHash[.._transcript.Hash(sha384, transcriptHash)];
+        Span<byte> verifyData = stackalloc byte[VerifyDataLength];
+        Tls12Prf.Compute(sha384, _masterSecret, "server finished", transcriptHash, verifyData);
+
+        SendChangeCipherSpec();
+        _transport.Send(ProtectedFinished(_nextMessageSequence++, verifyData));
+    }
+
+    private void SendChangeCipherSpec()
+    {
+        PlaintextRecord(DtlsContentType.ChangeCipherSpec, 1)[DtlsRecord.HeaderLength] = 1;
+        _transport.Send(_record.AsSpan(0, DtlsRecord.HeaderLength + 1));
+    }
+
+    /// <summary>Our Finished, protected as the first record of epoch 1, in the scratch buffer.</summary>
+    private Span<byte> ProtectedFinished(int messageSequence, ReadOnlySpan<byte> verifyData)
+    {
         var write = _write!;
         int plaintextLength = DtlsHandshakeFragment.HeaderLength + VerifyDataLength;
         var plaintext = _record.AsSpan(DtlsRecord.HeaderLength + write.PlaintextOffset, plaintextLength);
-        HandshakeTranscript.WriteHeader(plaintext, DtlsHandshakeType.Finished, VerifyDataLength, _nextMessageSequence, 0, VerifyDataLength);
-        Tls12Prf.Compute(sha384, _masterSecret, "server finished", transcriptHash, plaintext[DtlsHandshakeFragment.HeaderLength..]);
+        HandshakeTranscript.WriteHeader(plaintext, DtlsHandshakeType.Finished, VerifyDataLength, messageSequence, 0, VerifyDataLength);
+        verifyData.CopyTo(plaintext[DtlsHandshakeFragment.HeaderLength..]);
 
         const long epochAndSequence = (long)DtlsRecordLayer.Epoch << 48;
         int fragmentLength = write.Seal(_record.AsSpan(DtlsRecord.HeaderLength), plaintextLength, DtlsContentType.Handshake, epochAndSequence,
@@ -496,7 +607,7 @@ internal sealed class EcdheServerHandshake : IDisposable
         BinaryPrimitives.WriteUInt16BigEndian(record[1..], DtlsRecord.Dtls12);
         BinaryPrimitives.WriteInt64BigEndian(record[3..], epochAndSequence);
         BinaryPrimitives.WriteUInt16BigEndian(record[11..], (ushort)fragmentLength);
-        _transport.Send(record);
+        return record;
     }
 
     /// <summary>A fatal alert in the clear (the client has no keys of ours before our Finished).</summary>
@@ -545,7 +656,7 @@ internal sealed class EcdheServerHandshake : IDisposable
 
     public void Dispose()
     {
-        _keyShare.Dispose();
+        _keyShare?.Dispose();
         _transcript.Dispose();
         _read?.Dispose();
         _write?.Dispose();

@@ -18,16 +18,22 @@ namespace SukatDtls.Transport.Internal.Ecdhe;
 /// </remarks>
 internal sealed class EcdheServerPlan
 {
-    private EcdheServerPlan(CertificateCredentials credentials, int cipherSuite, RecordSuite recordSuite, int namedGroup, SignatureAndHashAlgorithm signature)
+    private EcdheServerPlan(CertificateCredentials? credentials, int cipherSuite, RecordSuite recordSuite, int namedGroup, SignatureAndHashAlgorithm? signature,
+        TlsSession? resumedSession = null)
     {
-        Credentials = credentials;
+        Credentials = credentials!;
         CipherSuite = cipherSuite;
         RecordSuite = recordSuite;
         NamedGroup = namedGroup;
-        Signature = signature;
+        Signature = signature!;
+        ResumedSession = resumedSession;
     }
 
+    /// <summary>The certificate presented (a full handshake; not used when resuming).</summary>
     public CertificateCredentials Credentials { get; }
+
+    /// <summary>The session an abbreviated handshake resumes (RFC 5246 §7.3); null for a full handshake.</summary>
+    public TlsSession? ResumedSession { get; }
 
     public int CipherSuite { get; }
 
@@ -41,15 +47,62 @@ internal sealed class EcdheServerPlan
     /// <summary>Whether the suite's PRF (and transcript hash) is SHA-384 rather than SHA-256.</summary>
     public bool UsesSha384 => CipherSuiteNames.Get(CipherSuite).EndsWith("_SHA384", StringComparison.Ordinal);
 
-    /// <summary>The plan for <paramref name="clientHello"/>, or null when BouncyCastle's handshake takes it.</summary>
-    public static EcdheServerPlan? For(ServerPeerSettings settings, ClientHelloMessage clientHello)
+    /// <summary>
+    /// Whether the server's own handshake may take <paramref name="clientHello"/> at all: a server with an X.509
+    /// certificate and no client authentication, a client with the extended master secret and nothing only
+    /// BouncyCastle answers.
+    /// </summary>
+    public static bool IsEligible(ServerPeerSettings settings, CertificateCredentials? credentials, ClientHelloMessage clientHello) =>
+        !clientHello.NeedsBouncyCastle && clientHello.OffersExtendedMasterSecret
+        && credentials is { IsRawPublicKey: false } && settings.RawPublicKey is null
+        && settings.Options.ClientCertificateMode == Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.NoCertificate;
+
+    /// <summary>
+    /// The plan of an abbreviated handshake resuming <paramref name="session"/>, or null when BouncyCastle's handshake
+    /// takes it. As BouncyCastle's: the session must be resumable, made with the extended master secret, and its suite
+    /// offered again (RFC 5246 §7.4.1.3); ours resumes only the sessions its own full handshake makes (an ECDHE suite
+    /// with a certificate, no client identity).
+    /// </summary>
+    public static EcdheServerPlan? ForResumption(ServerPeerSettings settings, ClientHelloMessage clientHello, TlsSession session)
+    {
+        if ( !session.IsResumable || session.ExportSessionParameters() is not { } parameters
+            || !parameters.IsExtendedMasterSecret || !ProtocolVersion.DTLSv12.Equals(parameters.NegotiatedVersion)
+            || parameters.PeerCertificate is { IsEmpty: false } || parameters.PskIdentity is not null
+            || Array.IndexOf(clientHello.CipherSuites, parameters.CipherSuite) < 0
+            || Array.IndexOf(CertificateCredentials.AllCipherSuites, parameters.CipherSuite) < 0
+            || RecordSuite.Of(parameters.CipherSuite) is not { Aead: not null } recordSuite)
+        {
+            return null;
+        }
+
+        // Extract destroys the secret it is called on: the bytes come from a copy, never from the session's own secret,
+        // which the cache still holds (and which an invalidation may destroy meanwhile).
+        byte[] masterSecret;
+        try
+        {
+            masterSecret = parameters.MasterSecret is { } secret && secret.IsAlive() ? settings.Crypto.AdoptSecret(secret).Extract() : [];
+        }
+        catch (InvalidOperationException)
+        {
+            masterSecret = [];
+        }
+
+        return masterSecret.Length == 48
+            ? new EcdheServerPlan(null, parameters.CipherSuite, recordSuite, namedGroup: 0, signature: null, session) { ResumedMasterSecret = masterSecret }
+            : null;
+    }
+
+    /// <summary>The resumed session's master secret (48 bytes; the handshake zeroes it); null for a full handshake.</summary>
+    public byte[]? ResumedMasterSecret { get; private init; }
+
+    /// <summary>The plan of a full handshake for <paramref name="clientHello"/>, or null when BouncyCastle's handshake takes it.</summary>
+    /// <param name="settings">The listener's settings.</param>
+    /// <param name="credentials">The certificate taken when the handshake started (one <see cref="IsEligible"/> accepted).</param>
+    /// <param name="clientHello">The verified ClientHello.</param>
+    public static EcdheServerPlan? For(ServerPeerSettings settings, CertificateCredentials credentials, ClientHelloMessage clientHello)
     {
         var options = settings.Options;
-        if (clientHello.NeedsBouncyCastle || !clientHello.OffersExtendedMasterSecret
-            || settings.Credentials is not { IsRawPublicKey: false } credentials || settings.RawPublicKey is not null
-            || options.ClientCertificateMode != Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.NoCertificate
-            || (settings.Sessions is not null && !clientHello.SessionId.IsEmpty)
-            || clientHello.SupportedGroups is not { } groups || clientHello.SignatureAlgorithms is not { } signatureAlgorithms)
+        if (clientHello.SupportedGroups is not { } groups || clientHello.SignatureAlgorithms is not { } signatureAlgorithms)
         {
             return null;
         }
