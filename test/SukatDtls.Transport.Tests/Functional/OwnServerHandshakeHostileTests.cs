@@ -1,0 +1,92 @@
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using SukatDtls.Transport.Tests.Infrastructure;
+
+namespace SukatDtls.Transport.Tests.Functional;
+
+/// <summary>
+/// The server's own ECDHE handshake (<c>EcdheServerHandshake</c>) against a scripted client
+/// (<see cref="ScriptedDtlsClient"/>): a Finished computed wrongly on purpose, an invalid key share, and a final flight
+/// that comes in an unusual order or in fragments. Honest clients (OpenSSL, BouncyCastle) are the interop tests'.
+/// </summary>
+public sealed class OwnServerHandshakeHostileTests(ITestOutputHelper output)
+{
+    private const byte Fatal = 2;
+    private const byte IllegalParameter = 47;
+    private const byte DecryptError = 51;
+    private const int HandshakeFailedEvent = 5;
+
+    private readonly ConnectionObserver _observer = new();
+
+    private Task<DtlsTestHost> StartAsync() =>
+        DtlsTestHost.StartAsync<EchoConnectionHandler>(output, configureServices: s => s.AddSingleton(_observer));
+
+    /// <summary>Runs the scripted handshake, asserts it completed, and echoes one record through the connection.</summary>
+    private static async Task HandshakeAndEchoAsync(DtlsTestHost host, ScriptedClientOptions options)
+    {
+        using var client = ScriptedDtlsClient.Create(host.DtlsEndPoint, options);
+        var result = await client.HandshakeAsync();
+        Assert.Equal(new ScriptedHandshakeResult(Completed: true), result);
+
+        await client.SendApplicationDataAsync("over the scripted client"u8);
+        Assert.Equal("over the scripted client", Encoding.UTF8.GetString(await client.ReceiveApplicationDataAsync()));
+
+        // Ours, not BouncyCastle's: the handshake this test is about.
+        await Wait.UntilAsync(() => host.Listener.Statistics.OwnHandshakesCompleted == 1);
+        Assert.Equal(1, host.Listener.Statistics.HandshakesCompleted);
+        Assert.Equal(0, host.Listener.Statistics.HandshakesFailed);
+    }
+
+    /// <summary>Runs the scripted handshake, asserts the server's fatal alert, and that the handshake failed for that reason.</summary>
+    private async Task HandshakeFailsAsync(DtlsTestHost host, ScriptedClientOptions options, byte alert, string alertName, string reason)
+    {
+        using var client = ScriptedDtlsClient.Create(host.DtlsEndPoint, options);
+        var result = await client.HandshakeAsync();
+        Assert.Equal(new ScriptedHandshakeResult(Completed: false, Fatal, alert), result);
+
+        await Wait.UntilAsync(() => host.Listener.Statistics.HandshakesFailed == 1 && host.Listener.PeerCount == 0);
+        Assert.Equal(0, host.Listener.Statistics.HandshakesCompleted);
+        Assert.Empty(_observer.All);
+        Assert.Contains(host.Logs.Entries, e => e.EventId.Id == HandshakeFailedEvent
+            && e.Message.Contains(alertName, StringComparison.Ordinal) && e.Message.Contains(reason, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_scripted_client_completes_the_handshake_and_its_data_is_echoed()
+    {
+        // Proves the client itself right, so that the failures below are the server's doing.
+        await using var host = await StartAsync();
+        await HandshakeAndEchoAsync(host, new ScriptedClientOptions());
+    }
+
+    [Fact]
+    public async Task A_Finished_that_authenticates_but_is_wrong_ends_the_handshake_with_decrypt_error()
+    {
+        await using var host = await StartAsync();
+        await HandshakeFailsAsync(host, new ScriptedClientOptions { CorruptFinished = true }, DecryptError, "decrypt_error",
+            "the client's Finished does not match the handshake");
+    }
+
+    [Fact]
+    public async Task An_all_zero_X25519_key_share_ends_the_handshake_with_illegal_parameter()
+    {
+        await using var host = await StartAsync();
+        await HandshakeFailsAsync(host, new ScriptedClientOptions { InvalidKeyShare = true }, IllegalParameter, "illegal_parameter",
+            "the client's ECDHE public key is not valid");
+    }
+
+    [Fact]
+    public async Task A_Finished_that_overtakes_the_key_exchange_is_kept_until_the_keys_are_there()
+    {
+        // The client sends nothing twice: if the server dropped the early Finished, the client's receive times out.
+        await using var host = await StartAsync();
+        await HandshakeAndEchoAsync(host, new ScriptedClientOptions { FinishedFirst = true, ReceiveTimeout = TimeSpan.FromSeconds(3) });
+    }
+
+    [Fact]
+    public async Task A_key_exchange_in_two_fragments_second_half_first_is_put_back_together()
+    {
+        await using var host = await StartAsync();
+        await HandshakeAndEchoAsync(host, new ScriptedClientOptions { FragmentKeyExchange = true, ReceiveTimeout = TimeSpan.FromSeconds(3) });
+    }
+}
