@@ -24,6 +24,9 @@ internal sealed record ScriptedClientOptions
     /// <summary>Sends the ClientKeyExchange as two fragments in two datagrams, its second half first.</summary>
     public bool FragmentKeyExchange { get; init; }
 
+    /// <summary>Sends the ClientKeyExchange and ChangeCipherSpec but never the Finished (as if its record were lost).</summary>
+    public bool OmitFinished { get; init; }
+
     /// <summary>How long each receive waits: the client retransmits nothing, so a lost or ignored flight ends in a timeout.</summary>
     public TimeSpan ReceiveTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
@@ -229,11 +232,12 @@ internal sealed class ScriptedDtlsClient : IDisposable
             datagrams.Add([keyExchangeRecords[0], changeCipherSpec]);
         }
 
-        if (_options.FinishedFirst)
+        // The Finished alone before the rest, or with the last of it; or nowhere, as if it were lost.
+        if (_options.FinishedFirst && !_options.OmitFinished)
         {
             datagrams.Insert(0, [finishedRecord]);
         }
-        else
+        else if (!_options.OmitFinished)
         {
             datagrams[^1] = [.. datagrams[^1], finishedRecord];
         }

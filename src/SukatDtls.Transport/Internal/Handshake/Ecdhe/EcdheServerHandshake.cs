@@ -175,7 +175,10 @@ internal sealed class EcdheServerHandshake : IDisposable
                     throw new TlsTimeoutException("Handshake timed out");
                 }
 
-                int length = _transport.Receive(received, (int)Math.Max(1, Math.Min(resendAt, deadline) - now));
+                // Once the key exchange came, our flight is not resent (a lost Finished comes again with the client's own
+                // resend): only the deadline is due. Waiting for the resend time then, long past, woke every millisecond.
+                long wakeAt = _read is null ? Math.Min(resendAt, deadline) : deadline;
+                int length = _transport.Receive(received, (int)Math.Max(1, wakeAt - now));
                 if (length < 0)
                 {
                     if (Environment.TickCount64 >= resendAt && !_clientAnswered)
