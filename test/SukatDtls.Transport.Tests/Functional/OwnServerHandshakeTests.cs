@@ -121,6 +121,32 @@ public sealed class OwnServerHandshakeTests(ITestOutputHelper output)
         Assert.Equal(1, host.Listener.Statistics.OwnHandshakesCompleted);
     }
 
+    // In an abbreviated handshake the client's Finished comes last: when it is lost, only the server's resend (on its
+    // timer) makes the client send it again.
+    [Fact]
+    public async Task Our_abbreviated_handshake_recovers_the_client_s_lost_Finished()
+    {
+        await using var host = await StartAsync(o => o.HandshakeRetransmissionTimeout = TimeSpan.FromMilliseconds(300));
+        await using var client = Client();
+        DtlsResumableSession session;
+        await using (var first = await client.ConnectAsync(host.DtlsEndPoint))
+        {
+            session = first.Features.Get<IDtlsSessionFeature>()!.ResumableSession!;
+        }
+
+        // Both ClientHellos pass; the client's final flight (ChangeCipherSpec and Finished) is lost once.
+        await using var proxy = new ImpairmentProxy(host.DtlsEndPoint, seed: 4);
+        proxy.Impair(new Impairment { Drop = 1.0, PassFirst = 2 }, Impairment.None);
+        await using var connection = await client.ConnectAsync(proxy.EndPoint, session);
+        await Wait.UntilAsync(() => proxy.ClientToServer.Dropped >= 1, timeoutMillis: 10_000);
+        proxy.Impair(Impairment.None, Impairment.None);
+
+        await EchoAsync(connection, 100);
+        output.WriteLine(proxy.ToString());
+        Assert.Equal(2, host.Listener.Statistics.OwnHandshakesCompleted);
+        Assert.True(connection.Features.Get<IDtlsSessionFeature>()!.IsResumed);
+    }
+
     // The same for an abbreviated handshake, whose flight ends with our ChangeCipherSpec and Finished: resent whole.
     [Fact]
     public async Task Our_abbreviated_handshake_recovers_a_lost_flight()

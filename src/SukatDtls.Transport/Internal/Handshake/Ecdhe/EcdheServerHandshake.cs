@@ -177,7 +177,7 @@ internal sealed class EcdheServerHandshake : IDisposable
 
                 // Once the key exchange came, our flight is not resent (a lost Finished comes again with the client's own
                 // resend): only the deadline is due. Waiting for the resend time then, long past, woke every millisecond.
-                long wakeAt = _read is null ? Math.Min(resendAt, deadline) : deadline;
+                long wakeAt = _clientAnswered ? deadline : Math.Min(resendAt, deadline);
                 int length = _transport.Receive(received, (int)Math.Max(1, wakeAt - now));
                 if (length < 0)
                 {
