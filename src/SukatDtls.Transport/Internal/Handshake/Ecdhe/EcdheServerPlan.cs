@@ -27,6 +27,9 @@ internal sealed class EcdheServerPlan
         NamedGroup = namedGroup;
         Signature = signature!;
         ResumedSession = resumedSession;
+
+        // Of the suites offered, those named ..._SHA384 (AES-256-GCM) have the SHA-384 PRF; all others SHA-256's.
+        UsesSha384 = CipherSuiteNames.Get(cipherSuite).EndsWith("_SHA384", StringComparison.Ordinal);
     }
 
     /// <summary>The certificate presented (a full handshake; not used when resuming).</summary>
@@ -45,7 +48,7 @@ internal sealed class EcdheServerPlan
     public SignatureAndHashAlgorithm Signature { get; }
 
     /// <summary>Whether the suite's PRF (and transcript hash) is SHA-384 rather than SHA-256.</summary>
-    public bool UsesSha384 => CipherSuiteNames.Get(CipherSuite).EndsWith("_SHA384", StringComparison.Ordinal);
+    public bool UsesSha384 { get; }
 
     /// <summary>
     /// Whether the server's own handshake may take <paramref name="clientHello"/> at all: a server with an X.509
