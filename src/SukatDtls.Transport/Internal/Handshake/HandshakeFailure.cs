@@ -19,7 +19,10 @@ internal static class HandshakeFailure
     {
         TlsTimeoutException => "timed out",
         TlsFatalAlertReceived received => $"the peer sent alert {AlertDescription.GetText(received.AlertDescription)}",
-        TlsFatalAlert alert => $"{AlertDescription.GetText(alert.AlertDescription)}: {alert.Message}",
+        // BouncyCastle's message starts with the alert's text already ("decrypt_error(51); why"): not said twice.
+        TlsFatalAlert alert => alert.Message.StartsWith(AlertDescription.GetText(alert.AlertDescription), StringComparison.Ordinal)
+            ? alert.Message
+            : $"{AlertDescription.GetText(alert.AlertDescription)}: {alert.Message}",
         _ => ex.Message,
     };
 
