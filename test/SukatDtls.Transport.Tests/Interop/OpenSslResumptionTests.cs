@@ -23,6 +23,31 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output) : IDisposab
         Assert.Contains("New, TLSv1.2", await OpenSslCli.RunEchoingClientAsync(target, output, Step, "-sess_out", _sessionFile));
         Assert.True(File.Exists(_sessionFile));
         Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync(target, output, Step, "-sess_in", _sessionFile));
+
+        // Both by the server's own handshake: the full one, then the abbreviated one.
+        Assert.Equal(2, host.Listener.Statistics.OwnHandshakesCompleted);
+    }
+
+    // The two server handshakes keep sessions in one format (BouncyCastle's TlsSession, SessionStateFormat in Redis):
+    // a session either one made, the other resumes.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_session_made_by_one_server_handshake_is_resumed_by_the_other(bool ownFirst)
+    {
+        await using var redis = await RedisServer.StartAsync(output);
+        await using var nodeA = await Functional.DistributedSessionTests.StartNodeAsync(redis, output, configureDtls: o => o.UseOwnServerHandshake = ownFirst);
+        await using var nodeB = await Functional.DistributedSessionTests.StartNodeAsync(redis, output, configureDtls: o => o.UseOwnServerHandshake = !ownFirst);
+        string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeA.DtlsEndPoint.Port}", output, Step, "-sess_out", _sessionFile);
+        Assert.Contains("New, TLSv1.2", first);
+        string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
+        var database = await redis.DatabaseAsync();
+        await Wait.UntilAsync(() => database.KeyExists(Functional.DistributedSessionTests.InstanceName + "dtls-session:" + sessionId));
+
+        Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", output, Step, "-sess_in", _sessionFile));
+        Assert.Equal(ownFirst ? 1 : 0, nodeA.Listener.Statistics.OwnHandshakesCompleted);
+        Assert.Equal(ownFirst ? 0 : 1, nodeB.Listener.Statistics.OwnHandshakesCompleted);
+        Assert.Equal(1, nodeB.Listener.Statistics.HandshakesCompleted);
     }
 
     [Fact]
