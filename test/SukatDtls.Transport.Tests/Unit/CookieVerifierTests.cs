@@ -30,7 +30,7 @@ public sealed class CookieVerifierTests : IDisposable
 
     public CookieVerifierTests()
     {
-        _verifier = new CookieVerifier(new BcTlsCrypto(new SecureRandom()), _time, s_rotationInterval, () => _rotations++);
+        _verifier = new CookieVerifier(_time, s_rotationInterval, () => _rotations++);
     }
 
     public void Dispose()
@@ -213,7 +213,7 @@ public sealed class CookieVerifierTests : IDisposable
     [Fact]
     public void Without_a_shared_secret_another_node_refuses_the_cookie()
     {
-        using var nodeB = new CookieVerifier(new BcTlsCrypto(new SecureRandom()), _time, s_rotationInterval);
+        using var nodeB = new CookieVerifier(_time, s_rotationInterval);
 
         var second = CookieClientHello(_verifier);
 
@@ -257,7 +257,7 @@ public sealed class CookieVerifierTests : IDisposable
     private static readonly byte[] s_secret = Convert.FromHexString("00112233445566778899aabbccddeeff0123456789abcdef");
 
     private CookieVerifier SharedSecretVerifier(byte[] secret) =>
-        new(new BcTlsCrypto(new SecureRandom()), _time, s_rotationInterval, sharedSecret: secret);
+        new(_time, s_rotationInterval, sharedSecret: secret);
 
     /// <summary>Runs the client through the cookie exchange; returns its second ClientHello, with the cookie for client A.</summary>
     private byte[] CookieClientHello(CookieVerifier? verifier = null)

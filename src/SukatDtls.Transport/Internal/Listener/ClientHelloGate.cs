@@ -23,11 +23,11 @@ internal sealed class ClientHelloGate : IDisposable
     private readonly DtlsListenerStatistics _statistics;
     private readonly ILogger _logger;
 
-    public ClientHelloGate(Socket listenSocket, TlsCrypto crypto, TimeProvider timeProvider, TimeSpan cookieKeyRotationInterval,
+    public ClientHelloGate(Socket listenSocket, TimeProvider timeProvider, TimeSpan cookieKeyRotationInterval,
         DtlsListenerStatistics statistics, ILogger logger, Action onCookieKeyRotated, byte[]? cookieSecret = null)
     {
         _helloVerifySender.Socket = listenSocket;
-        _cookies = new CookieVerifier(crypto, timeProvider, cookieKeyRotationInterval, onCookieKeyRotated, cookieSecret);
+        _cookies = new CookieVerifier(timeProvider, cookieKeyRotationInterval, onCookieKeyRotated, cookieSecret);
         // Bounded state before the cookie: 128 ClientHellos of at most 8 KiB in progress, 5 s each (about 1 MiB at worst).
         _reassembler = new ClientHelloReassembler(maxPeers: 128, maxMessageLength: 8192, TimeSpan.FromSeconds(5), timeProvider);
         _statistics = statistics;

@@ -18,24 +18,24 @@ namespace SukatDtls.Transport.Internal;
 /// </remarks>
 internal sealed class CookieVerifier : IDisposable
 {
-    private readonly TlsCrypto _crypto;
     private readonly TimeProvider _timeProvider;
     private readonly ITimer? _rotationTimer;
     private readonly SharedCookieKeys? _shared;
     private readonly CapturingSender _capture = new();
     private readonly CapturingSender _discard = new();
+
+    // The MAC input of a first ClientHello: the client's address and the body (the gate reassembles at most 8 KiB).
+    private readonly byte[] _scratch = new byte[DtlsConnection.MaxRecordDatagramSize + 64];
     private volatile Keys _keys;
 
     private readonly Action? _onRotated;
 
-    /// <param name="crypto">Computes the HMAC (random keys are drawn from its generator).</param>
     /// <param name="timeProvider">The clock of rotation.</param>
     /// <param name="rotationInterval">How long one key is the current one.</param>
     /// <param name="onRotated">Called after each rotation (for the log).</param>
     /// <param name="sharedSecret">A secret every node shares, or null for random keys of this listener's own.</param>
-    public CookieVerifier(TlsCrypto crypto, TimeProvider timeProvider, TimeSpan rotationInterval, Action? onRotated = null, byte[]? sharedSecret = null)
+    public CookieVerifier(TimeProvider timeProvider, TimeSpan rotationInterval, Action? onRotated = null, byte[]? sharedSecret = null)
     {
-        _crypto = crypto;
         _timeProvider = timeProvider;
         _onRotated = onRotated;
         if (sharedSecret is not null)
@@ -48,7 +48,7 @@ internal sealed class CookieVerifier : IDisposable
         }
         else
         {
-            var first = new DtlsVerifier(crypto);
+            var first = CookieKey.Random();
             _keys = new Keys(first, first, 0);
             _rotationTimer = timeProvider.CreateTimer(static state => ((CookieVerifier)state!).Rotate(), this, rotationInterval, rotationInterval);
         }
@@ -62,11 +62,25 @@ internal sealed class CookieVerifier : IDisposable
     public DtlsRequest? Verify(byte[] clientId, byte[] datagram, int length, DatagramSender sender, out bool helloVerifyRequestSent)
     {
         var keys = CurrentKeys();
+
+        // A first ClientHello (no cookie) is answered here, as BouncyCastle's verifier would answer it but without its
+        // parse; only a ClientHello that returns a cookie goes to the verifier, which makes the handshake's request.
+        switch (FirstClientHelloAnswer.TryAnswer(datagram.AsSpan(0, length), clientId, keys.Current.Key, _scratch, _capture.Buffer, out int answer))
+        {
+            case FirstClientHelloOutcome.Answered:
+                sender.Send(_capture.Buffer, 0, answer);
+                helloVerifyRequestSent = true;
+                return null;
+            case FirstClientHelloOutcome.Malformed:
+                helloVerifyRequestSent = false;
+                return null;
+        }
+
         _capture.Reset();
-        var request = keys.Current.VerifyRequest(clientId, datagram, 0, length, _capture);
+        var request = keys.Current.Verifier.VerifyRequest(clientId, datagram, 0, length, _capture);
         if (request is null && !ReferenceEquals(keys.Previous, keys.Current))
         {
-            request = keys.Previous.VerifyRequest(clientId, datagram, 0, length, _discard);
+            request = keys.Previous.Verifier.VerifyRequest(clientId, datagram, 0, length, _discard);
         }
 
         helloVerifyRequestSent = false;
@@ -105,7 +119,7 @@ internal sealed class CookieVerifier : IDisposable
     private void Rotate()
     {
         var keys = _keys;
-        _keys = new Keys(new DtlsVerifier(_crypto), keys.Current, 0);
+        _keys = new Keys(CookieKey.Random(), keys.Current, 0);
         _onRotated?.Invoke();
     }
 
@@ -114,7 +128,7 @@ internal sealed class CookieVerifier : IDisposable
     /// <param name="Current">The key cookies are made with.</param>
     /// <param name="Previous">The key before it, still accepted.</param>
     /// <param name="Period">The period of <paramref name="Current"/> (shared keys only).</param>
-    private sealed record Keys(DtlsVerifier Current, DtlsVerifier Previous, long Period);
+    private sealed record Keys(CookieKey Current, CookieKey Previous, long Period);
 
     /// <summary>Holds the HelloVerifyRequest that a verifier wanted to send, so that we decide whether to send it.</summary>
     private sealed class CapturingSender : DatagramSender

@@ -26,7 +26,6 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
 {
     private readonly DtlsEndPoint _requestedEndPoint;
     private readonly DtlsTransportOptions _options;
-    private readonly BcTlsCrypto _crypto;
     private readonly MemoryPool<byte> _memoryPool;
     private readonly TimeProvider _timeProvider;
 
@@ -83,7 +82,6 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
             SessionLogger = loggerFactory.CreateLogger(DtlsSessionLog.Category),
         };
         _serverHandshake = new ServerHandshake(peerSettings, timeProvider);
-        _crypto = crypto;
         _memoryPool = memoryPool;
         _timeProvider = timeProvider;
         _logger = loggerFactory.CreateLogger("SukatDtls.Transport.Listener");
@@ -130,7 +128,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         _listenSocket = socket;
         _boundEndPoint = (IPEndPoint)socket.LocalEndPoint!;
         EndPoint = new DtlsEndPoint(_boundEndPoint);
-        _gate = new ClientHelloGate(socket, _crypto, _timeProvider, _options.CookieKeyRotationInterval, Statistics, _logger,
+        _gate = new ClientHelloGate(socket, _timeProvider, _options.CookieKeyRotationInterval, Statistics, _logger,
             () => DtlsLog.CookieKeyRotated(_logger, _boundEndPoint), CookieSecret(_options));
 
         if (_options.IdleTimeout != Timeout.InfiniteTimeSpan)

@@ -1,9 +1,5 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using Org.BouncyCastle.Crypto.Prng;
-using Org.BouncyCastle.Security;
-using Org.BouncyCastle.Tls;
-using SukatDtls.Transport.Internal.BouncyCastle;
 
 namespace SukatDtls.Transport.Internal;
 
@@ -32,49 +28,6 @@ internal sealed class SharedCookieKeys(byte[] secret, TimeSpan interval)
         return HMACSHA256.HashData(_secret, input);
     }
 
-    /// <summary>
-    /// BouncyCastle's verifier with the period's key. <see cref="DtlsVerifier"/> takes its key from its crypto's random
-    /// generator and has no other way in, so it gets a crypto whose generator yields this key once, and refuses any
-    /// further use (a key must never stand in for randomness).
-    /// </summary>
-    public DtlsVerifier CreateVerifier(long period)
-    {
-        var crypto = new PlatformTlsCrypto(new SecureRandom(new OneKeyGenerator(KeyOf(period))));
-        return new DtlsVerifier(crypto);
-    }
-
-    /// <summary>A "random" generator that hands out one given key, once, then throws.</summary>
-    private sealed class OneKeyGenerator(byte[] key) : IRandomGenerator
-    {
-        private byte[]? _key = key;
-
-        public void AddSeedMaterial(byte[] seed)
-        {
-        }
-
-        public void AddSeedMaterial(ReadOnlySpan<byte> seed)
-        {
-        }
-
-        public void AddSeedMaterial(long seed)
-        {
-        }
-
-        public void NextBytes(byte[] bytes) => NextBytes(bytes.AsSpan());
-
-        public void NextBytes(byte[] bytes, int start, int len) => NextBytes(bytes.AsSpan(start, len));
-
-        public void NextBytes(Span<byte> bytes)
-        {
-            var key = Interlocked.Exchange(ref _key, null)
-                ?? throw new InvalidOperationException("A cookie key generator was asked for random bytes a second time.");
-            if (bytes.Length != key.Length)
-            {
-                throw new InvalidOperationException($"A cookie key has {key.Length} bytes; {bytes.Length} were asked for.");
-            }
-
-            key.CopyTo(bytes);
-            CryptographicOperations.ZeroMemory(key);
-        }
-    }
+    /// <summary>The period's key, with BouncyCastle's verifier of it.</summary>
+    public CookieKey CreateVerifier(long period) => CookieKey.From(KeyOf(period));
 }
