@@ -275,7 +275,8 @@ public sealed class CookieVerifierTests : IDisposable
     private static DtlsRequest? Verify(CookieVerifier verifier, byte[] clientId, byte[] datagram, out byte[]? helloVerifyRequest)
     {
         var sender = new CapturingSender();
-        var request = verifier.Verify(clientId, datagram, datagram.Length, sender, out bool sent);
+        // A verified ClientHello must also make BouncyCastle's request (its verifier, same key, agrees with ours).
+        var request = verifier.Verify(clientId, datagram, datagram.Length, sender, out bool sent)?.CreateRequest();
         Assert.Equal(sent, sender.Sent.Count > 0);
         Assert.True(sender.Sent.Count <= 1);
         helloVerifyRequest = sender.Sent.Count > 0 ? sender.Sent[0] : null;

@@ -16,12 +16,12 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
 {
     /// <summary>Runs the handshake to its end.</summary>
     /// <param name="connection">The peer's connection, in handshake.</param>
-    /// <param name="request">The verified ClientHello.</param>
+    /// <param name="request">The verified ClientHello (BouncyCastle's request is made from it only for its handshake).</param>
     /// <param name="slot">The handshake's place in the scheduler.</param>
     /// <param name="started">When the handshake started (<see cref="TimeProvider.GetTimestamp"/>), for its duration.</param>
     /// <exception cref="Exception">The handshake failed (<see cref="HandshakeFailure"/> names and describes why).</exception>
     /// <param name="clientHello">The verified ClientHello as our own handshake reads it; null when it cannot (BouncyCastle's then runs).</param>
-    public CompletedHandshake Run(DtlsConnection connection, DtlsRequest request, ClientHelloMessage? clientHello, HandshakeSlot slot, long started)
+    public CompletedHandshake Run(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot, long started)
     {
         var datagrams = connection.Datagrams;
         datagrams.Slot = slot;
@@ -50,7 +50,7 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         try
         {
             // BouncyCastle's DtlsTransport is not used: the connection's own record layer takes the records over.
-            _ = new DtlsServerProtocol().Accept(server, datagrams, request);
+            _ = new DtlsServerProtocol().Accept(server, datagrams, request.CreateRequest());
         }
         finally
         {

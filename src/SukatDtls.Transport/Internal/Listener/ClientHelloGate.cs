@@ -39,7 +39,7 @@ internal sealed class ClientHelloGate : IDisposable
     /// is a ClientHello with a valid cookie; <paramref name="clientHello"/> is then the (reassembled) ClientHello.
     /// Otherwise the datagram was answered with a HelloVerifyRequest, kept as a fragment, or dropped, and null is returned.
     /// </summary>
-    public DtlsRequest? Pass(byte[] buffer, int length, SocketAddress from, out ReadOnlySpan<byte> clientHello)
+    public VerifiedClientHello? Pass(byte[] buffer, int length, SocketAddress from, out ReadOnlySpan<byte> clientHello)
     {
         clientHello = default;
         var datagram = buffer.AsSpan(0, length);
@@ -81,18 +81,18 @@ internal sealed class ClientHelloGate : IDisposable
     /// The cookie check alone, for a ClientHello that arrived on an established peer's socket (the peer restarted on
     /// the same port): the request when its cookie is valid, else null (a HelloVerifyRequest went out).
     /// </summary>
-    public DtlsRequest? VerifyCookie(ReadOnlySpan<byte> clientHello, SocketAddress from)
+    public VerifiedClientHello? VerifyCookie(ReadOnlySpan<byte> clientHello, SocketAddress from)
     {
         clientHello.CopyTo(_copy);
         return VerifyCookie(_copy, clientHello.Length, from);
     }
 
-    private DtlsRequest? VerifyCookie(byte[] buffer, int length, SocketAddress from)
+    private VerifiedClientHello? VerifyCookie(byte[] buffer, int length, SocketAddress from)
     {
         // Stateless until the cookie checks out: the client id and BouncyCastle's parse are transient.
         byte[] clientId = from.Buffer.Span[..from.Size].ToArray();
         _helloVerifySender.Target = from;
-        DtlsRequest? request;
+        VerifiedClientHello? request;
         bool cookieSent;
         try
         {

@@ -7,7 +7,7 @@ using SukatDtls.Transport.Internal.BouncyCastle;
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// One cookie key: its bytes, which answer a first ClientHello without BouncyCastle (<see cref="FirstClientHelloAnswer"/>),
+/// One cookie key: its bytes, which answer a first ClientHello without BouncyCastle (<see cref="ClientHelloCookie"/>),
 /// and BouncyCastle's <see cref="DtlsVerifier"/> with the same key, which checks the cookie a ClientHello returns and
 /// makes the request its handshake goes on from.
 /// </summary>

@@ -1,5 +1,5 @@
 using Org.BouncyCastle.Tls;
-using Org.BouncyCastle.Tls.Crypto;
+
 
 namespace SukatDtls.Transport.Internal;
 
@@ -21,8 +21,7 @@ internal sealed class CookieVerifier : IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly ITimer? _rotationTimer;
     private readonly SharedCookieKeys? _shared;
-    private readonly CapturingSender _capture = new();
-    private readonly CapturingSender _discard = new();
+    private readonly byte[] _answer = new byte[ClientHelloCookie.MaxLength];
 
     // The MAC input of a first ClientHello: the client's address and the body (the gate reassembles at most 8 KiB).
     private readonly byte[] _scratch = new byte[DtlsConnection.MaxRecordDatagramSize + 64];
@@ -55,43 +54,31 @@ internal sealed class CookieVerifier : IDisposable
     }
 
     /// <summary>
-    /// Checks the cookie in a ClientHello. Returns the request to continue the handshake with when the cookie is valid
-    /// under the current or previous key; otherwise sends a HelloVerifyRequest with a fresh cookie through
-    /// <paramref name="sender"/> and returns null (a ClientHello BouncyCastle cannot parse gets neither).
+    /// Checks the cookie in a ClientHello. Returns the verified ClientHello when its cookie is valid under the current or
+    /// previous key; otherwise sends a HelloVerifyRequest with a cookie of the current key through
+    /// <paramref name="sender"/> and returns null (a ClientHello BouncyCastle's verifier would not read gets neither).
     /// </summary>
-    public DtlsRequest? Verify(byte[] clientId, byte[] datagram, int length, DatagramSender sender, out bool helloVerifyRequestSent)
+    public VerifiedClientHello? Verify(byte[] clientId, byte[] datagram, int length, DatagramSender sender, out bool helloVerifyRequestSent)
     {
         var keys = CurrentKeys();
-
-        // A first ClientHello (no cookie) is answered here, as BouncyCastle's verifier would answer it but without its
-        // parse; only a ClientHello that returns a cookie goes to the verifier, which makes the handshake's request.
-        switch (FirstClientHelloAnswer.TryAnswer(datagram.AsSpan(0, length), clientId, keys.Current.Key, _scratch, _capture.Buffer, out int answer))
+        var previousKey = ReferenceEquals(keys.Previous, keys.Current) ? default : keys.Previous.Key.AsSpan();
+        var outcome = ClientHelloCookie.TryAnswer(datagram.AsSpan(0, length), clientId, keys.Current.Key, previousKey, _scratch, _answer,
+            out int answer);
+        helloVerifyRequestSent = false;
+        switch (outcome)
         {
-            case FirstClientHelloOutcome.Answered:
-                sender.Send(_capture.Buffer, 0, answer);
+            case ClientHelloCookieOutcome.Answered:
+                // The current key's HelloVerifyRequest, so the client's next cookie lives as long as possible.
+                sender.Send(_answer, 0, answer);
                 helloVerifyRequestSent = true;
                 return null;
-            case FirstClientHelloOutcome.Malformed:
-                helloVerifyRequestSent = false;
+            case ClientHelloCookieOutcome.Verified or ClientHelloCookieOutcome.VerifiedByPreviousKey:
+                // The key matters to BouncyCastle's handshake only, whose request that key's verifier makes.
+                var key = outcome == ClientHelloCookieOutcome.Verified ? keys.Current : keys.Previous;
+                return new VerifiedClientHello(key, clientId, datagram.AsSpan(0, length).ToArray());
+            default:
                 return null;
         }
-
-        _capture.Reset();
-        var request = keys.Current.Verifier.VerifyRequest(clientId, datagram, 0, length, _capture);
-        if (request is null && !ReferenceEquals(keys.Previous, keys.Current))
-        {
-            request = keys.Previous.Verifier.VerifyRequest(clientId, datagram, 0, length, _discard);
-        }
-
-        helloVerifyRequestSent = false;
-        if (request is null && _capture.Length > 0)
-        {
-            // The current key's HelloVerifyRequest, so the client's next cookie lives as long as possible.
-            sender.Send(_capture.Buffer, 0, _capture.Length);
-            helloVerifyRequestSent = true;
-        }
-
-        return request;
     }
 
     private Keys CurrentKeys()
@@ -129,27 +116,4 @@ internal sealed class CookieVerifier : IDisposable
     /// <param name="Previous">The key before it, still accepted.</param>
     /// <param name="Period">The period of <paramref name="Current"/> (shared keys only).</param>
     private sealed record Keys(CookieKey Current, CookieKey Previous, long Period);
-
-    /// <summary>Holds the HelloVerifyRequest that a verifier wanted to send, so that we decide whether to send it.</summary>
-    private sealed class CapturingSender : DatagramSender
-    {
-        public byte[] Buffer { get; } = new byte[512];
-
-        public int Length { get; private set; }
-
-        public void Reset() => Length = 0;
-
-        public int GetSendLimit() => Buffer.Length;
-
-        public void Send(byte[] buf, int off, int len) => Send(buf.AsSpan(off, len));
-
-        public void Send(ReadOnlySpan<byte> buffer)
-        {
-            if (buffer.Length <= Buffer.Length)
-            {
-                buffer.CopyTo(Buffer);
-                Length = buffer.Length;
-            }
-        }
-    }
 }

@@ -269,7 +269,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         }
     }
 
-    private void StartHandshake(SocketAddress from, DtlsRequest request, ReadOnlySpan<byte> clientHello, HandshakeSlot slot)
+    private void StartHandshake(SocketAddress from, VerifiedClientHello request, ReadOnlySpan<byte> clientHello, HandshakeSlot slot)
     {
         var peerAddress = from.Clone();
         var remoteEndPoint = peerAddress.ToIPEndPoint();
@@ -315,7 +315,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
     }
 
     /// <summary>Runs on a handshake thread: the handshake, then the accept queue.</summary>
-    private void RunHandshake(DtlsConnection connection, DtlsRequest request, ClientHelloMessage? clientHello, HandshakeSlot slot)
+    private void RunHandshake(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot)
     {
         long started = _timeProvider.GetTimestamp();
         Statistics.OnHandshakeStarted();

@@ -3,29 +3,32 @@ using System.Security.Cryptography;
 
 namespace SukatDtls.Transport.Internal;
 
-/// <summary>What <see cref="FirstClientHelloAnswer.TryAnswer"/> made of a datagram.</summary>
-internal enum FirstClientHelloOutcome
+/// <summary>What <see cref="ClientHelloCookie.TryAnswer"/> made of a datagram.</summary>
+internal enum ClientHelloCookieOutcome
 {
-    /// <summary>A well-formed ClientHello without a cookie: the HelloVerifyRequest is written.</summary>
+    /// <summary>A well-formed ClientHello without the key's cookie (none, or another): the HelloVerifyRequest is written.</summary>
     Answered,
 
-    /// <summary>A ClientHello that carries a cookie: BouncyCastle's verifier checks it.</summary>
-    HasCookie,
+    /// <summary>A well-formed ClientHello that returns the current key's cookie: the peer proved its address.</summary>
+    Verified,
+
+    /// <summary>A well-formed ClientHello that returns the previous key's cookie: the peer proved its address.</summary>
+    VerifiedByPreviousKey,
 
     /// <summary>Not a ClientHello BouncyCastle's verifier would answer: no HelloVerifyRequest.</summary>
     Malformed,
 }
 
 /// <summary>
-/// The HelloVerifyRequest for a client's first ClientHello (the one without a cookie), made without BouncyCastle: the
-/// same checks as BouncyCastle's <c>DtlsVerifier</c>, the same cookie — HMAC-SHA256 under the verifier's key of the
-/// client's address and the ClientHello's body without its cookie field — and the same record, byte for byte, so a
-/// client's second ClientHello passes BouncyCastle's check of it. Without BouncyCastle's parse (its objects, arrays and
-/// streams) answering a first ClientHello allocates nothing, which every handshake and every spoofed ClientHello of a
-/// flood costs.
+/// The stateless cookie check (RFC 6347 §4.2.1) made without BouncyCastle, exactly as BouncyCastle's <c>DtlsVerifier</c>
+/// makes it: the same checks of the ClientHello, the same cookie — HMAC-SHA256 under the verifier's key of the client's
+/// address and the ClientHello's body without its cookie field — and the same HelloVerifyRequest record, byte for
+/// byte. So either one's cookie passes the other's check, and BouncyCastle's verifier is needed only to make the
+/// request its own handshake goes on from. Without BouncyCastle's parse (its objects, arrays and streams) the check
+/// allocates nothing: every handshake pays it twice, and every spoofed ClientHello of a flood once.
 /// </summary>
 /// <remarks>Not thread-safe: the caller (the listener's dispatch, one at a time) owns the scratch buffer.</remarks>
-internal static class FirstClientHelloAnswer
+internal static class ClientHelloCookie
 {
     private const byte HelloVerifyRequestType = 3;
     private const int MinimumBodyLength = 39; // BouncyCastle's: the shortest syntactically valid ClientHello body
@@ -36,17 +39,18 @@ internal static class FirstClientHelloAnswer
 
     /// <param name="datagram">The datagram (its first record is what BouncyCastle reads).</param>
     /// <param name="clientId">The client's address as the cookie binds it (the socket address bytes).</param>
-    /// <param name="key">The verifier's current HMAC key.</param>
+    /// <param name="key">The verifier's current HMAC key: the HelloVerifyRequest's cookie is made with it.</param>
+    /// <param name="previousKey">The key before it, whose cookies are still accepted; empty for none.</param>
     /// <param name="scratch">Room for the MAC input: the address and the ClientHello's body.</param>
     /// <param name="helloVerifyRequest">Where the datagram to send is written (<see cref="MaxLength"/> bytes).</param>
     /// <param name="length">The HelloVerifyRequest's length when answered.</param>
-    public static FirstClientHelloOutcome TryAnswer(ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> clientId, ReadOnlySpan<byte> key, Span<byte> scratch,
-        Span<byte> helloVerifyRequest, out int length)
+    public static ClientHelloCookieOutcome TryAnswer(ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> clientId, ReadOnlySpan<byte> key,
+        ReadOnlySpan<byte> previousKey, Span<byte> scratch, Span<byte> helloVerifyRequest, out int length)
     {
         length = 0;
         if (!TryReadBody(datagram, out var body, out long recordSequence))
         {
-            return FirstClientHelloOutcome.Malformed;
+            return ClientHelloCookieOutcome.Malformed;
         }
 
         // version (2), random (32), session_id<0..32>, then the cookie.
@@ -54,31 +58,48 @@ internal static class FirstClientHelloAnswer
         int sessionIdLength = body[cookieAt];
         if (sessionIdLength > 32)
         {
-            return FirstClientHelloOutcome.Malformed;
+            return ClientHelloCookieOutcome.Malformed;
         }
 
         cookieAt += 1 + sessionIdLength;
         if (cookieAt >= body.Length)
         {
-            return FirstClientHelloOutcome.Malformed;
+            return ClientHelloCookieOutcome.Malformed;
         }
 
-        if (body[cookieAt] != 0)
+        // RFC 6347 raised the cookie's limit to 255 bytes; a client of an earlier DTLS has 32 (as BouncyCastle reads it).
+        int presentedLength = body[cookieAt];
+        bool dtls12 = body[0] == DtlsRecord.MajorVersion && body[1] <= 0xFD;
+        int afterCookie = cookieAt + 1 + presentedLength;
+        if (presentedLength > (dtls12 ? 255 : 32) || afterCookie > body.Length || !IsWellFormedAfterCookie(body[afterCookie..])
+            || clientId.Length + body.Length - 1 - presentedLength > scratch.Length)
         {
-            return FirstClientHelloOutcome.HasCookie;
+            return ClientHelloCookieOutcome.Malformed;
         }
 
-        if (!IsWellFormedAfterCookie(body[(cookieAt + 1)..]) || clientId.Length + body.Length - 1 > scratch.Length)
-        {
-            return FirstClientHelloOutcome.Malformed;
-        }
-
-        // The MAC input as BouncyCastle's verifier tees it: the address, then the body without the cookie's length byte.
+        // The MAC input as BouncyCastle's verifier tees it: the address, then the body without the cookie field.
         clientId.CopyTo(scratch);
         body[..cookieAt].CopyTo(scratch[clientId.Length..]);
-        body[(cookieAt + 1)..].CopyTo(scratch[(clientId.Length + cookieAt)..]);
+        body[afterCookie..].CopyTo(scratch[(clientId.Length + cookieAt)..]);
+        var macInput = scratch[..(clientId.Length + body.Length - 1 - presentedLength)];
         var cookie = helloVerifyRequest[(DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength + 3)..];
-        int cookieLength = HMACSHA256.HashData(key, scratch[..(clientId.Length + body.Length - 1)], cookie);
+        int cookieLength = HMACSHA256.HashData(key, macInput, cookie);
+        if (presentedLength > 0)
+        {
+            var presented = body.Slice(cookieAt + 1, presentedLength);
+            if (CryptographicOperations.FixedTimeEquals(presented, cookie[..cookieLength]))
+            {
+                return ClientHelloCookieOutcome.Verified;
+            }
+
+            // A cookie of the previous key is still good (the client answered a HelloVerifyRequest just before a rotation).
+            Span<byte> previous = stackalloc byte[HMACSHA256.HashSizeInBytes];
+            if (!previousKey.IsEmpty && HMACSHA256.HashData(previousKey, macInput, previous) == presentedLength
+                && CryptographicOperations.FixedTimeEquals(presented, previous))
+            {
+                return ClientHelloCookieOutcome.VerifiedByPreviousKey;
+            }
+        }
 
         // RFC 6347 §4.2.1: the HelloVerifyRequest goes in a DTLS 1.0 record with the ClientHello's sequence number.
         int messageLength = 3 + cookieLength;
@@ -95,7 +116,7 @@ internal static class FirstClientHelloAnswer
         BigEndian.WriteUInt24(message[9..], messageLength);
         BinaryPrimitives.WriteUInt16BigEndian(message[DtlsHandshakeFragment.HeaderLength..], 0xFEFF);
         message[DtlsHandshakeFragment.HeaderLength + 2] = (byte)cookieLength;
-        return FirstClientHelloOutcome.Answered;
+        return ClientHelloCookieOutcome.Answered;
     }
 
     /// <summary>The first record's ClientHello body, where BouncyCastle's verifier would read one (one whole message).</summary>

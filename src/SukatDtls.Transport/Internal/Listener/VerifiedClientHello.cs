@@ -1,0 +1,33 @@
+using Org.BouncyCastle.Tls;
+
+namespace SukatDtls.Transport.Internal;
+
+/// <summary>
+/// A ClientHello whose cookie checked out (<see cref="CookieVerifier"/>): the peer proved its address. BouncyCastle's
+/// handshake needs the request its verifier makes, which parses the ClientHello again; the transport's own handshake
+/// does not, so the request is made only when BouncyCastle's handshake runs (<see cref="CreateRequest"/>).
+/// </summary>
+internal sealed class VerifiedClientHello(CookieKey key, byte[] clientId, byte[] datagram)
+{
+    /// <summary>BouncyCastle's request, from the verifier of the key whose cookie the ClientHello returned.</summary>
+    /// <exception cref="InvalidOperationException">BouncyCastle's verifier refused what ours accepted (a defect).</exception>
+    public DtlsRequest CreateRequest() =>
+        key.Verifier.VerifyRequest(clientId, datagram, 0, datagram.Length, NoHelloVerifyRequest.Instance)
+        ?? throw new InvalidOperationException("BouncyCastle's cookie check refused a ClientHello the transport's accepted.");
+
+    /// <summary>A verified ClientHello gets no HelloVerifyRequest: nothing is sent.</summary>
+    private sealed class NoHelloVerifyRequest : DatagramSender
+    {
+        public static readonly NoHelloVerifyRequest Instance = new();
+
+        public int GetSendLimit() => 1500;
+
+        public void Send(byte[] buf, int off, int len)
+        {
+        }
+
+        public void Send(ReadOnlySpan<byte> buffer)
+        {
+        }
+    }
+}
