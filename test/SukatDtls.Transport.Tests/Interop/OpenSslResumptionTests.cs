@@ -38,11 +38,7 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output) : IDisposab
         await using var redis = await RedisServer.StartAsync(output);
         await using var nodeA = await Functional.DistributedSessionTests.StartNodeAsync(redis, output, configureDtls: o => o.UseOwnServerHandshake = ownFirst);
         await using var nodeB = await Functional.DistributedSessionTests.StartNodeAsync(redis, output, configureDtls: o => o.UseOwnServerHandshake = !ownFirst);
-        string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeA.DtlsEndPoint.Port}", output, Step, "-sess_out", _sessionFile);
-        Assert.Contains("New, TLSv1.2", first);
-        string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
-        var database = await redis.DatabaseAsync();
-        await Wait.UntilAsync(() => database.KeyExists(Functional.DistributedSessionTests.InstanceName + "dtls-session:" + sessionId));
+        await NewSessionStoredAsync(nodeA, redis);
 
         Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", output, Step, "-sess_in", _sessionFile));
         Assert.Equal(ownFirst ? 1 : 0, nodeA.Listener.Statistics.OwnHandshakesCompleted);
@@ -73,15 +69,21 @@ public sealed class OpenSslResumptionTests(ITestOutputHelper output) : IDisposab
         await using var redis = await RedisServer.StartAsync(output);
         await using var nodeA = await Functional.DistributedSessionTests.StartNodeAsync(redis, output);
         await using var nodeB = await Functional.DistributedSessionTests.StartNodeAsync(redis, output);
-        string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeA.DtlsEndPoint.Port}", output, Step, "-sess_out", _sessionFile);
+        await NewSessionStoredAsync(nodeA, redis);
+
+        Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", output, Step, "-sess_in", _sessionFile));
+    }
+
+    /// <summary>A full handshake of openssl with <paramref name="node"/>, its session saved to the file and stored in Redis.</summary>
+    private async Task NewSessionStoredAsync(DtlsTestHost node, RedisServer redis)
+    {
+        string first = await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{node.DtlsEndPoint.Port}", output, Step, "-sess_out", _sessionFile);
         Assert.Contains("New, TLSv1.2", first);
 
-        // Node A stores the session in the background, after the handshake: wait (bounded) until Redis has it.
+        // The node stores the session in the background, after the handshake: wait (bounded) until Redis has it.
         string sessionId = first.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("Session-ID:", StringComparison.Ordinal))["Session-ID:".Length..].Trim();
         var database = await redis.DatabaseAsync();
         await Wait.UntilAsync(() => database.KeyExists(Functional.DistributedSessionTests.InstanceName + "dtls-session:" + sessionId));
-
-        Assert.Contains("Reused, TLSv1.2", await OpenSslCli.RunEchoingClientAsync($"127.0.0.1:{nodeB.DtlsEndPoint.Port}", output, Step, "-sess_in", _sessionFile));
     }
 
     [Fact]
