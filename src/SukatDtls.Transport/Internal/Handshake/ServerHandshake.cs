@@ -19,8 +19,8 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
     /// <param name="request">The verified ClientHello (BouncyCastle's request is made from it only for its handshake).</param>
     /// <param name="slot">The handshake's place in the scheduler.</param>
     /// <param name="started">When the handshake started (<see cref="TimeProvider.GetTimestamp"/>), for its duration.</param>
-    /// <exception cref="Exception">The handshake failed (<see cref="HandshakeFailure"/> names and describes why).</exception>
     /// <param name="clientHello">The verified ClientHello as our own handshake reads it; null when it cannot (BouncyCastle's then runs).</param>
+    /// <exception cref="Exception">The handshake failed (<see cref="HandshakeFailure"/> names and describes why).</exception>
     public CompletedHandshake Run(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot, long started)
     {
         var datagrams = connection.Datagrams;
@@ -29,7 +29,7 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         // The certificate is taken now, once: one reloaded while the handshake runs (or waits for a session lookup) is
         // for later handshakes.
         var credentials = settings.Credentials;
-        (byte[] SessionId, DtlsSessionState? State)? lookedUp = null;
+        (byte[] SessionId, DtlsSessionState? State, bool Failed)? lookedUp = null;
         if (clientHello is not null && EcdheServerPlan.IsEligible(settings, credentials, clientHello))
         {
             var plan = OwnPlan(connection, credentials!, clientHello, out lookedUp);
@@ -68,14 +68,15 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
     /// one when ours can make it; null leaves the handshake to BouncyCastle, with the session looked up here (if any)
     /// in <paramref name="lookedUp"/> so that it is not asked for twice.
     /// </summary>
-    private EcdheServerPlan? OwnPlan(DtlsConnection connection, CertificateCredentials credentials, ClientHelloMessage clientHello, out (byte[] SessionId, DtlsSessionState? State)? lookedUp)
+    private EcdheServerPlan? OwnPlan(DtlsConnection connection, CertificateCredentials credentials, ClientHelloMessage clientHello,
+        out (byte[] SessionId, DtlsSessionState? State, bool Failed)? lookedUp)
     {
         lookedUp = null;
         if (settings.Sessions is not null && !clientHello.SessionId.IsEmpty)
         {
             byte[] sessionId = clientHello.SessionId.ToArray();
-            var state = ServerSessionStore.Lookup(settings, connection, sessionId);
-            lookedUp = (sessionId, state);
+            var state = ServerSessionStore.Lookup(settings, connection, sessionId, out bool failed);
+            lookedUp = (sessionId, state, failed);
             if (state?.Session is { } session)
             {
                 if (EcdheServerPlan.ForResumption(settings, clientHello, session) is not { } resumption)
@@ -90,7 +91,7 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         }
 
         var full = EcdheServerPlan.For(settings, credentials, clientHello);
-        if (full is not null && lookedUp is not null)
+        if (full is not null && lookedUp is { Failed: false })
         {
             settings.Metrics?.SessionLookup("miss");
         }

@@ -14,11 +14,13 @@ namespace SukatDtls.Transport.Internal;
 internal static class ServerSessionStore
 {
     /// <summary>
-    /// Looks a session up for resumption. Null when it is unknown, or when the cache failed (counted and logged): a
-    /// full handshake then follows. Counts no hit or miss: the caller decides whether the session is usable.
+    /// Looks a session up for resumption. Null when it is unknown, or when the cache failed (<paramref name="failed"/>;
+    /// counted as an error and logged): a full handshake then follows. Counts no hit or miss: the caller decides whether
+    /// the session is usable.
     /// </summary>
-    public static DtlsSessionState? Lookup(ServerPeerSettings settings, IDtlsPeerEvents events, byte[] sessionId)
+    public static DtlsSessionState? Lookup(ServerPeerSettings settings, IDtlsPeerEvents events, byte[] sessionId, out bool failed)
     {
+        failed = false;
         if (settings.Sessions is not { } sessions || sessionId.Length == 0)
         {
             return null;
@@ -43,6 +45,7 @@ internal static class ServerSessionStore
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             OnFailed(settings, sessions, "GetAsync", ex);
+            failed = true;
             return null;
         }
     }

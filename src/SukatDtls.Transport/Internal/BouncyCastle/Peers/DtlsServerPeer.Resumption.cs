@@ -19,7 +19,7 @@ internal sealed partial class DtlsServerPeer
     private int _resumingCipherSuite = -1;
 
     /// <summary>A session the server's own handshake looked up for this ClientHello (and left to BouncyCastle), or null.</summary>
-    public (byte[] SessionId, DtlsSessionState? State)? PreloadedSession { get; init; }
+    public (byte[] SessionId, DtlsSessionState? State, bool Failed)? PreloadedSession { get; init; }
 
     public override byte[]? GetNewSessionID() => _settings.Sessions is null ? null : RandomNumberGenerator.GetBytes(32);
 
@@ -31,9 +31,21 @@ internal sealed partial class DtlsServerPeer
         }
 
         // Looked up already by the server's own handshake, which left this one to BouncyCastle: not asked twice.
-        var state = PreloadedSession is { } preloaded && preloaded.SessionId.AsSpan().SequenceEqual(sessionID)
-            ? preloaded.State
-            : ServerSessionStore.Lookup(_settings, _events, sessionID);
+        bool failed;
+        DtlsSessionState? state;
+        if (PreloadedSession is { } preloaded && preloaded.SessionId.AsSpan().SequenceEqual(sessionID))
+        {
+            (state, failed) = (preloaded.State, preloaded.Failed);
+        }
+        else
+        {
+            state = ServerSessionStore.Lookup(_settings, _events, sessionID, out failed);
+        }
+
+        if (failed)
+        {
+            return null; // counted as an error, not a miss
+        }
 
         // RFC 5246 §7.4.1.3: an abbreviated handshake keeps the session's cipher suite, so the client must offer it
         // again; a client that does not gets a full handshake (as OpenSSL's server does, minus its fatal alert).
@@ -93,7 +105,4 @@ internal sealed partial class DtlsServerPeer
         _resumingSessionId = null;
         ServerSessionStore.Forget(_settings, _events, sessionId, alertDescription);
     }
-
-    private void OnSessionCacheFailed(IDtlsSessionCache sessions, string operation, Exception ex) =>
-        ServerSessionStore.OnFailed(_settings, sessions, operation, ex);
 }
