@@ -7,10 +7,12 @@ using SukatDtls.Transport.Internal.BouncyCastle;
 namespace SukatDtls.Transport.Internal.Ecdhe;
 
 /// <summary>
-/// The server's own full ECDHE handshake (RFC 5246 §7.3 with RFC 6347's DTLS framing, RFC 8422, RFC 7627), for what
-/// <see cref="EcdheServerPlan"/> accepts: it goes on from the verified ClientHello, sends ServerHello, Certificate,
-/// ServerKeyExchange and ServerHelloDone as one flight, reads the client's ClientKeyExchange, ChangeCipherSpec and
-/// Finished, and answers with ChangeCipherSpec and Finished. The records after it are the connection's record layer's.
+/// The server's own ECDHE handshake (RFC 5246 §7.3 with RFC 6347's DTLS framing, RFC 8422, RFC 7627), for what
+/// <see cref="EcdheServerPlan"/> accepts. A full handshake goes on from the verified ClientHello, sends ServerHello,
+/// Certificate, ServerKeyExchange and ServerHelloDone as one flight, reads the client's ClientKeyExchange,
+/// ChangeCipherSpec and Finished, and answers with ChangeCipherSpec and Finished. An abbreviated one (a session it
+/// made, resumed) sends ServerHello, ChangeCipherSpec and Finished, and reads the client's ChangeCipherSpec and
+/// Finished. The records after it are the connection's record layer's.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -23,8 +25,10 @@ namespace SukatDtls.Transport.Internal.Ecdhe;
 /// <para>
 /// Reliability (RFC 6347 §4.2.4): the flight is sent again when the client's does not come within the retransmission
 /// timeout (doubling, at most 60 s) or when the client resends its ClientHello (it lost ours), until the handshake
-/// timeout. Fragments of the ClientKeyExchange are put back together; a protected Finished that overtakes it is kept
-/// until the keys are there. The final flight, if lost, is resent by the record layer (the client resends its Finished).
+/// timeout; in an abbreviated handshake also until the client's Finished comes (it ends the handshake, and only our
+/// resend makes a client whose Finished was lost send it again). Fragments of the ClientKeyExchange are put back
+/// together; a protected Finished that overtakes it is kept until the keys are there. A full handshake's final flight,
+/// if lost, is resent by the record layer (the client resends its Finished).
 /// </para>
 /// <para>
 /// Anything that does not authenticate is dropped silently (RFC 6347 §4.1.2.7). A fatal alert from the client ends the
