@@ -73,6 +73,66 @@ internal static class DtlsRecords
         return Record((byte)ContentType.handshake, 0, 1, HandshakeMessage((byte)HandshakeType.client_hello, 1, newBody));
     }
 
+    /// <summary>
+    /// A ClientHello datagram made to order (one DTLS 1.0 record holding the whole message): the fields the tests of
+    /// the transport's own ClientHello readers vary. <paramref name="extensions"/> null: no extensions block at all.
+    /// </summary>
+    public static byte[] MakeClientHello(byte[] random, byte[] cookie, ushort[] suites, (ushort Type, byte[] Data)[]? extensions, byte[]? sessionId = null,
+        ushort version = 0xFEFD, byte[]? compression = null, byte[]? trailing = null, ushort messageSequence = 0, ulong recordSequence = 0)
+    {
+        var body = new List<byte> { (byte)(version >> 8), (byte)version };
+        body.AddRange(random);
+        sessionId ??= [];
+        body.Add((byte)sessionId.Length);
+        body.AddRange(sessionId);
+        body.Add((byte)cookie.Length);
+        body.AddRange(cookie);
+        body.AddRange([(byte)(suites.Length * 2 >> 8), (byte)(suites.Length * 2)]);
+        foreach (ushort suite in suites)
+        {
+            body.AddRange([(byte)(suite >> 8), (byte)suite]);
+        }
+
+        compression ??= [0];
+        body.Add((byte)compression.Length);
+        body.AddRange(compression);
+        if (extensions is not null)
+        {
+            var encoded = new List<byte>();
+            foreach (var (type, data) in extensions)
+            {
+                encoded.AddRange([(byte)(type >> 8), (byte)type, (byte)(data.Length >> 8), (byte)data.Length]);
+                encoded.AddRange(data);
+            }
+
+            body.AddRange([(byte)(encoded.Count >> 8), (byte)encoded.Count]);
+            body.AddRange(encoded);
+        }
+
+        body.AddRange(trailing ?? []);
+        return Record((byte)ContentType.handshake, 0, recordSequence, HandshakeMessage((byte)HandshakeType.client_hello, messageSequence, body.ToArray()),
+            version: 0xFEFF);
+    }
+
+    /// <summary>
+    /// Sets a ClientHello datagram's record length, message length and fragment fields to what it holds (after a test
+    /// cut or changed it), so that only the body's own lengths are wrong; a datagram too short for both headers stays.
+    /// </summary>
+    public static void FixLengths(byte[] datagram)
+    {
+        if (datagram.Length < HandshakeBodyOffset)
+        {
+            return;
+        }
+
+        int fragment = datagram.Length - RecordHeaderLength;
+        BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(11), (ushort)fragment);
+        int body = fragment - HandshakeHeaderLength;
+        WriteUInt24(datagram.AsSpan(RecordHeaderLength + 1), body);
+        WriteUInt24(datagram.AsSpan(RecordHeaderLength + 6), 0);
+        WriteUInt24(datagram.AsSpan(RecordHeaderLength + 9), body);
+    }
+
     /// <summary>Whether <paramref name="datagram"/> is a HelloVerifyRequest record; returns its cookie.</summary>
     public static bool TryReadHelloVerifyRequest(ReadOnlySpan<byte> datagram, out byte[] cookie)
     {

@@ -1,6 +1,6 @@
-using System.Buffers.Binary;
 using Org.BouncyCastle.Tls;
 using SukatDtls.Transport.Internal;
+using SukatDtls.Transport.Tests.Infrastructure;
 
 namespace SukatDtls.Transport.Tests.Unit;
 
@@ -12,6 +12,8 @@ namespace SukatDtls.Transport.Tests.Unit;
 /// </summary>
 public sealed class ClientHelloCookieTests
 {
+    private static readonly byte[] s_random = Enumerable.Range(0, 32).Select(i => (byte)(i * 7)).ToArray();
+
     private static readonly byte[] s_clientId = [2, 0, 0x13, 0x88, 192, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0];
 
     [Fact]
@@ -105,7 +107,7 @@ public sealed class ClientHelloCookieTests
 
                 if (random.Next(2) == 0)
                 {
-                    FixLengths(hello);
+                    DtlsRecords.FixLengths(hello);
                 }
             }
 
@@ -152,54 +154,9 @@ public sealed class ClientHelloCookieTests
         }
     }
 
-    private static void FixLengths(byte[] datagram)
-    {
-        if (datagram.Length < DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength)
-        {
-            return;
-        }
-
-        int fragment = datagram.Length - DtlsRecord.HeaderLength;
-        BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(11), (ushort)fragment);
-        int body = fragment - DtlsHandshakeFragment.HeaderLength;
-        BigEndian.WriteUInt24(datagram.AsSpan(DtlsRecord.HeaderLength + 1), body);
-        BigEndian.WriteUInt24(datagram.AsSpan(DtlsRecord.HeaderLength + 6), 0);
-        BigEndian.WriteUInt24(datagram.AsSpan(DtlsRecord.HeaderLength + 9), body);
-    }
-
-    private static byte[] ClientHello(byte[] cookie, (ushort Type, byte[] Data)[] extensions, byte[]? sessionId = null, int messageSequence = 0)
-    {
-        var body = new List<byte> { 0xFE, 0xFD };
-        body.AddRange(Enumerable.Range(0, 32).Select(i => (byte)(i * 7)));
-        sessionId ??= [];
-        body.Add((byte)sessionId.Length);
-        body.AddRange(sessionId);
-        body.Add((byte)cookie.Length);
-        body.AddRange(cookie);
-        body.AddRange([0, 4, 0xC0, 0x2B, 0xC0, 0x2F, 1, 0]);
-        var encoded = new List<byte>();
-        foreach (var (type, data) in extensions)
-        {
-            encoded.AddRange([(byte)(type >> 8), (byte)type, (byte)(data.Length >> 8), (byte)data.Length]);
-            encoded.AddRange(data);
-        }
-
-        if (extensions.Length > 0)
-        {
-            body.AddRange([(byte)(encoded.Count >> 8), (byte)encoded.Count]);
-            body.AddRange(encoded);
-        }
-
-        byte[] datagram = new byte[DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength + body.Count];
-        datagram[0] = (byte)DtlsContentType.Handshake;
-        BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(1), 0xFEFF);
-        BigEndian.WriteUInt48(datagram.AsSpan(5), 9 + messageSequence);
-        datagram[DtlsRecord.HeaderLength] = (byte)DtlsHandshakeType.ClientHello;
-        BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(DtlsRecord.HeaderLength + 4), (ushort)messageSequence);
-        body.CopyTo(datagram, DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength);
-        FixLengths(datagram);
-        return datagram;
-    }
+    private static byte[] ClientHello(byte[] cookie, (ushort Type, byte[] Data)[] extensions, byte[]? sessionId = null, int messageSequence = 0) =>
+        DtlsRecords.MakeClientHello(s_random, cookie, [0xC02B, 0xC02F], extensions.Length > 0 ? extensions : null, sessionId,
+            messageSequence: (ushort)messageSequence, recordSequence: (ulong)(9 + messageSequence));
 
     private sealed class Capture : DatagramSender
     {

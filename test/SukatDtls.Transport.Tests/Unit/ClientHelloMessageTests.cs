@@ -1,6 +1,6 @@
-using System.Buffers.Binary;
 using SukatDtls.Transport.Internal;
 using SukatDtls.Transport.Internal.Ecdhe;
+using SukatDtls.Transport.Tests.Infrastructure;
 
 namespace SukatDtls.Transport.Tests.Unit;
 
@@ -10,6 +10,8 @@ namespace SukatDtls.Transport.Tests.Unit;
 /// </summary>
 public sealed class ClientHelloMessageTests
 {
+    private static readonly byte[] s_random = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
+
     private static readonly (ushort Type, byte[] Data)[] s_usualExtensions =
     [
         (23, []), // extended_master_secret
@@ -40,7 +42,7 @@ public sealed class ClientHelloMessageTests
         Assert.Equal(Enumerable.Range(0, 32).Select(i => (byte)i), hello.Random.ToArray());
 
         // The transcript's copy: the whole message, header included, as it came.
-        Assert.Equal(datagram.AsSpan(DtlsRecord.HeaderLength).ToArray(), hello.Message);
+        Assert.Equal(datagram.AsSpan(DtlsRecord.HeaderLength).ToArray(), hello.Message.ToArray());
     }
 
     public static TheoryData<string, ushort, byte[]> WhatOnlyBouncyCastleAnswers => new()
@@ -96,7 +98,7 @@ public sealed class ClientHelloMessageTests
         byte[] longer = Datagram(s_usualExtensions, trailing: [0]);
         Assert.False(ClientHelloMessage.TryRead(longer, out _));
         byte[] cut = valid[..^1];
-        FixLengths(cut);
+        DtlsRecords.FixLengths(cut);
         Assert.False(ClientHelloMessage.TryRead(cut, out _));
 
         // A fragment, not the whole message.
@@ -122,7 +124,7 @@ public sealed class ClientHelloMessageTests
                 damaged[at] = (byte)random.Next(256);
             }
 
-            FixLengths(damaged);
+            DtlsRecords.FixLengths(damaged);
             if (ClientHelloMessage.TryRead(damaged, out var hello))
             {
                 read++;
@@ -136,55 +138,8 @@ public sealed class ClientHelloMessageTests
         Assert.InRange(read, 1, 19_999);
     }
 
-    private static void FixLengths(byte[] datagram)
-    {
-        int fragment = datagram.Length - DtlsRecord.HeaderLength;
-        BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(11), (ushort)fragment);
-        int body = fragment - DtlsHandshakeFragment.HeaderLength;
-        BigEndian.WriteUInt24(datagram.AsSpan(DtlsRecord.HeaderLength + 1), body);
-        BigEndian.WriteUInt24(datagram.AsSpan(DtlsRecord.HeaderLength + 9), body);
-    }
-
     private static byte[] Datagram((ushort Type, byte[] Data)[] extensions, byte[]? sessionId = null, ushort[]? suites = null, int messageSequence = 1,
-        long recordSequence = 1, ushort version = 0xFEFD, byte[]? compression = null, byte[]? trailing = null)
-    {
-        var body = new List<byte>();
-        body.AddRange([(byte)(version >> 8), (byte)version]);
-        body.AddRange(Enumerable.Range(0, 32).Select(i => (byte)i));
-        sessionId ??= [];
-        body.Add((byte)sessionId.Length);
-        body.AddRange(sessionId);
-        body.AddRange([4, 1, 2, 3, 4]); // cookie
-        suites ??= [0xC02B];
-        body.AddRange([(byte)(suites.Length * 2 >> 8), (byte)(suites.Length * 2)]);
-        foreach (ushort suite in suites)
-        {
-            body.AddRange([(byte)(suite >> 8), (byte)suite]);
-        }
-
-        compression ??= [0];
-        body.Add((byte)compression.Length);
-        body.AddRange(compression);
-        var encoded = new List<byte>();
-        foreach (var (type, data) in extensions)
-        {
-            encoded.AddRange([(byte)(type >> 8), (byte)type, (byte)(data.Length >> 8), (byte)data.Length]);
-            encoded.AddRange(data);
-        }
-
-        body.AddRange([(byte)(encoded.Count >> 8), (byte)encoded.Count]);
-        body.AddRange(encoded);
-        body.AddRange(trailing ?? []);
-
-        byte[] datagram = new byte[DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength + body.Count];
-        datagram[0] = (byte)DtlsContentType.Handshake;
-        BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(1), 0xFEFF);
-        BigEndian.WriteUInt48(datagram.AsSpan(5), recordSequence);
-        var handshake = datagram.AsSpan(DtlsRecord.HeaderLength);
-        handshake[0] = (byte)DtlsHandshakeType.ClientHello;
-        BinaryPrimitives.WriteUInt16BigEndian(handshake[4..], (ushort)messageSequence);
-        body.CopyTo(datagram, DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength);
-        FixLengths(datagram);
-        return datagram;
-    }
+        long recordSequence = 1, ushort version = 0xFEFD, byte[]? compression = null, byte[]? trailing = null) =>
+        DtlsRecords.MakeClientHello(s_random, cookie: [1, 2, 3, 4], suites ?? [0xC02B], extensions, sessionId, version, compression, trailing,
+            (ushort)messageSequence, (ulong)recordSequence);
 }

@@ -30,7 +30,7 @@ internal enum ClientHelloCookieOutcome
 /// <remarks>Not thread-safe: the caller (the listener's dispatch, one at a time) owns the scratch buffer.</remarks>
 internal static class ClientHelloCookie
 {
-    private const byte HelloVerifyRequestType = 3;
+    private const ushort Dtls10 = 0xFEFF;
     private const int MinimumBodyLength = 39; // BouncyCastle's: the shortest syntactically valid ClientHello body
     private const ushort PreSharedKeyExtension = 41;
 
@@ -104,17 +104,10 @@ internal static class ClientHelloCookie
         // RFC 6347 §4.2.1: the HelloVerifyRequest goes in a DTLS 1.0 record with the ClientHello's sequence number.
         int messageLength = 3 + cookieLength;
         length = DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength + messageLength;
-        var record = helloVerifyRequest[..length];
-        record[0] = (byte)DtlsContentType.Handshake;
-        BinaryPrimitives.WriteUInt16BigEndian(record[1..], 0xFEFF);
-        BinaryPrimitives.WriteInt64BigEndian(record[3..], recordSequence); // epoch 0
-        BinaryPrimitives.WriteUInt16BigEndian(record[11..], (ushort)(DtlsHandshakeFragment.HeaderLength + messageLength));
-        var message = record[DtlsRecord.HeaderLength..];
-        message[0] = HelloVerifyRequestType;
-        BigEndian.WriteUInt24(message[1..], messageLength);
-        message[4..9].Clear(); // message_seq 0, fragment_offset 0
-        BigEndian.WriteUInt24(message[9..], messageLength);
-        BinaryPrimitives.WriteUInt16BigEndian(message[DtlsHandshakeFragment.HeaderLength..], 0xFEFF);
+        DtlsRecord.WriteHeader(helloVerifyRequest, DtlsContentType.Handshake, Dtls10, recordSequence, DtlsHandshakeFragment.HeaderLength + messageLength);
+        var message = helloVerifyRequest[DtlsRecord.HeaderLength..];
+        DtlsHandshakeFragment.WriteHeader(message, DtlsHandshakeType.HelloVerifyRequest, messageLength, messageSequence: 0, fragmentOffset: 0, messageLength);
+        BinaryPrimitives.WriteUInt16BigEndian(message[DtlsHandshakeFragment.HeaderLength..], Dtls10);
         message[DtlsHandshakeFragment.HeaderLength + 2] = (byte)cookieLength;
         return ClientHelloCookieOutcome.Answered;
     }
@@ -124,29 +117,16 @@ internal static class ClientHelloCookie
     {
         body = default;
         recordSequence = 0;
-        if (datagram.Length < DtlsRecord.HeaderLength || datagram[0] != (byte)DtlsContentType.Handshake || datagram[1] != DtlsRecord.MajorVersion
-            || BinaryPrimitives.ReadUInt16BigEndian(datagram[3..]) != 0)
+        if (!DtlsRecord.TryRead(datagram, out var record) || record.ContentType != DtlsContentType.Handshake || record.Epoch != 0
+            || record.Fragment.Length > DtlsRecordLayer.MaxPlaintextLength
+            || !DtlsHandshakeFragment.TryRead(record.Fragment, out var message) || message.MessageType != DtlsHandshakeType.ClientHello
+            || !message.IsWholeMessage || message.TotalLength != record.Fragment.Length || message.MessageLength < MinimumBodyLength)
         {
             return false;
         }
 
-        int recordLength = BinaryPrimitives.ReadUInt16BigEndian(datagram[11..]);
-        if (recordLength < DtlsHandshakeFragment.HeaderLength || recordLength > DtlsRecordLayer.MaxPlaintextLength
-            || datagram.Length < DtlsRecord.HeaderLength + recordLength)
-        {
-            return false;
-        }
-
-        var message = datagram.Slice(DtlsRecord.HeaderLength, recordLength);
-        int messageLength = BigEndian.ReadUInt24(message[1..]);
-        if (message[0] != (byte)DtlsHandshakeType.ClientHello || DtlsHandshakeFragment.HeaderLength + messageLength != recordLength
-            || BigEndian.ReadUInt24(message[6..]) != 0 || BigEndian.ReadUInt24(message[9..]) != messageLength || messageLength < MinimumBodyLength)
-        {
-            return false;
-        }
-
-        recordSequence = BigEndian.ReadUInt48(datagram[5..]);
-        body = message[DtlsHandshakeFragment.HeaderLength..];
+        recordSequence = record.SequenceNumber;
+        body = message.Body;
         return true;
     }
 

@@ -35,13 +35,11 @@ internal sealed class ClientHelloGate : IDisposable
     }
 
     /// <summary>
-    /// Takes a datagram from a peer the listener does not know. Returns the request to start a handshake with when it
-    /// is a ClientHello with a valid cookie; <paramref name="clientHello"/> is then the (reassembled) ClientHello.
-    /// Otherwise the datagram was answered with a HelloVerifyRequest, kept as a fragment, or dropped, and null is returned.
+    /// Takes a datagram from a peer the listener does not know. Returns the verified ClientHello (reassembled if it came
+    /// in fragments) to start a handshake with when it is a ClientHello with a valid cookie. Otherwise the datagram was answered with a HelloVerifyRequest, kept as a fragment, or dropped, and null is returned.
     /// </summary>
-    public VerifiedClientHello? Pass(byte[] buffer, int length, SocketAddress from, out ReadOnlySpan<byte> clientHello)
+    public VerifiedClientHello? Pass(byte[] buffer, int length, SocketAddress from)
     {
-        clientHello = default;
         var datagram = buffer.AsSpan(0, length);
         if (!ClientHelloRecord.IsClientHello(datagram))
         {
@@ -68,18 +66,12 @@ internal sealed class ClientHelloGate : IDisposable
             buffer = _reassembled;
         }
 
-        var request = VerifyCookie(buffer, length, from);
-        if (request is not null)
-        {
-            clientHello = buffer.AsSpan(0, length);
-        }
-
-        return request;
+        return VerifyCookie(buffer, length, from);
     }
 
     /// <summary>
     /// The cookie check alone, for a ClientHello that arrived on an established peer's socket (the peer restarted on
-    /// the same port): the request when its cookie is valid, else null (a HelloVerifyRequest went out).
+    /// the same port): the verified ClientHello when its cookie is valid, else null (a HelloVerifyRequest went out).
     /// </summary>
     public VerifiedClientHello? VerifyCookie(ReadOnlySpan<byte> clientHello, SocketAddress from)
     {
@@ -89,8 +81,8 @@ internal sealed class ClientHelloGate : IDisposable
 
     private VerifiedClientHello? VerifyCookie(byte[] buffer, int length, SocketAddress from)
     {
-        // Stateless until the cookie checks out: the client id and BouncyCastle's parse are transient.
-        byte[] clientId = from.Buffer.Span[..from.Size].ToArray();
+        // Stateless until the cookie checks out: nothing is kept, or allocated, for a ClientHello that fails it.
+        var clientId = from.Buffer.Span[..from.Size];
         _helloVerifySender.Target = from;
         VerifiedClientHello? request;
         bool cookieSent;

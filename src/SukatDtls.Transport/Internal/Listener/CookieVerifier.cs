@@ -58,7 +58,7 @@ internal sealed class CookieVerifier : IDisposable
     /// previous key; otherwise sends a HelloVerifyRequest with a cookie of the current key through
     /// <paramref name="sender"/> and returns null (a ClientHello BouncyCastle's verifier would not read gets neither).
     /// </summary>
-    public VerifiedClientHello? Verify(byte[] clientId, byte[] datagram, int length, DatagramSender sender, out bool helloVerifyRequestSent)
+    public VerifiedClientHello? Verify(ReadOnlySpan<byte> clientId, byte[] datagram, int length, DatagramSender sender, out bool helloVerifyRequestSent)
     {
         var keys = CurrentKeys();
         var previousKey = ReferenceEquals(keys.Previous, keys.Current) ? default : keys.Previous.Key.AsSpan();
@@ -75,7 +75,8 @@ internal sealed class CookieVerifier : IDisposable
             case ClientHelloCookieOutcome.Verified or ClientHelloCookieOutcome.VerifiedByPreviousKey:
                 // The key matters to BouncyCastle's handshake only, whose request that key's verifier makes.
                 var key = outcome == ClientHelloCookieOutcome.Verified ? keys.Current : keys.Previous;
-                return new VerifiedClientHello(key, clientId, datagram.AsSpan(0, length).ToArray());
+                // Copied only now: what fails the check (every spoofed ClientHello) allocates nothing.
+                return new VerifiedClientHello(key, clientId.ToArray(), datagram.AsSpan(0, length).ToArray());
             default:
                 return null;
         }

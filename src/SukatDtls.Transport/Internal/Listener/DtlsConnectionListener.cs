@@ -225,10 +225,10 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
             return;
         }
 
-        var request = _gate!.Pass(buffer, length, from, out var clientHello);
+        var request = _gate!.Pass(buffer, length, from);
         if (request is not null && _admission.TryAdmit(from, _peers.Count) is { } slot)
         {
-            StartHandshake(from, request, clientHello, slot);
+            StartHandshake(from, request, slot);
         }
     }
 
@@ -264,12 +264,12 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
             connection.AbortForReplacement();
             if (_admission.TryAdmit(from, _peers.Count) is { } slot)
             {
-                StartHandshake(from, request, datagram, slot);
+                StartHandshake(from, request, slot);
             }
         }
     }
 
-    private void StartHandshake(SocketAddress from, VerifiedClientHello request, ReadOnlySpan<byte> clientHello, HandshakeSlot slot)
+    private void StartHandshake(SocketAddress from, VerifiedClientHello request, HandshakeSlot slot)
     {
         var peerAddress = from.Clone();
         var remoteEndPoint = peerAddress.ToIPEndPoint();
@@ -284,7 +284,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
             connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics,
                 _options.UnsafePreferInlineScheduling, _options.MaxDatagramSize, _options.UseOwnReceiveLoops ? PeerReceiveEngine.Shared : null)
             {
-                ClientHelloRandom = ClientHelloRecord.Random(clientHello).ToArray(),
+                ClientHelloRandom = ClientHelloRecord.Random(request.Datagram.Span).ToArray(),
                 ListeningEndPoint = _boundEndPoint,
             };
         }
@@ -303,8 +303,8 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         slot.Evict = connection.AbortForEviction;
         try
         {
-            // Read here, while the ClientHello is at hand (the handshake thread gets its own copy).
-            var hello = _options.UseOwnServerHandshake && ClientHelloMessage.TryRead(clientHello, out var read) ? read : null;
+            // Read on the listener's thread, from the verified ClientHello's copy (our own handshake's transcript starts with it).
+            var hello = _options.UseOwnServerHandshake && ClientHelloMessage.TryRead(request.Datagram, out var read) ? read : null;
             _handshakes.Run(slot, () => RunHandshake(connection, request, hello, slot));
         }
         catch (ObjectDisposedException)

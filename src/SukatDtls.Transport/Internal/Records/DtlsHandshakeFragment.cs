@@ -3,7 +3,7 @@ namespace SukatDtls.Transport.Internal;
 /// <summary>
 /// One handshake message fragment read from the front of a handshake record's fragment (RFC 6347 §4.2.2): the
 /// 12-byte header — type, message length, message sequence, fragment offset, fragment length — and the body bytes.
-/// The only reader of handshake headers in the transport.
+/// The only reader of handshake headers in the transport (<see cref="WriteHeader"/> the only writer).
 /// </summary>
 /// <remarks>
 /// <see cref="TryRead"/> refuses a header that lies: fewer than 12 bytes, a fragment length that runs past the input,
@@ -42,6 +42,18 @@ internal readonly ref struct DtlsHandshakeFragment
 
     /// <summary>Whether this fragment is the whole message.</summary>
     public bool IsWholeMessage => FragmentOffset == 0 && Body.Length == MessageLength;
+
+    /// <summary>Writes a handshake header (RFC 6347 §4.2.2); the fragment's body follows it.</summary>
+    public static void WriteHeader(Span<byte> destination, DtlsHandshakeType type, int messageLength, int messageSequence, int fragmentOffset,
+        int fragmentLength)
+    {
+        destination[0] = (byte)type;
+        BigEndian.WriteUInt24(destination[1..], messageLength);
+        destination[4] = (byte)(messageSequence >> 8);
+        destination[5] = (byte)messageSequence;
+        BigEndian.WriteUInt24(destination[6..], fragmentOffset);
+        BigEndian.WriteUInt24(destination[9..], fragmentLength);
+    }
 
     /// <summary>Reads the fragment at the front of <paramref name="input"/> (a handshake record's fragment).</summary>
     public static bool TryRead(ReadOnlySpan<byte> input, out DtlsHandshakeFragment fragment)

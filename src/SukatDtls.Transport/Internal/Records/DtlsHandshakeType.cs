@@ -9,6 +9,9 @@ internal enum DtlsHandshakeType : byte
     /// <summary>Opens the server's flight.</summary>
     ServerHello = 2,
 
+    /// <summary>The server's cookie for a ClientHello (RFC 6347 §4.2.1).</summary>
+    HelloVerifyRequest = 3,
+
     /// <summary>In a client's final flight when the server asked for a certificate.</summary>
     Certificate = 11,
 

@@ -5,7 +5,8 @@ namespace SukatDtls.Transport.Internal;
 /// <summary>
 /// One DTLS 1.2 record read from the front of a datagram (RFC 6347 §4.1): the 13-byte header — type, version, epoch,
 /// 48-bit sequence number, length — and the fragment the length covers. The only reader of record headers in the
-/// transport: everything that looks at records before or besides BouncyCastle goes through <see cref="TryRead"/>.
+/// transport: everything that looks at records before or besides BouncyCastle goes through <see cref="TryRead"/>;
+/// <see cref="WriteHeader"/> writes the plain headers of the records made outside the record layer.
 /// </summary>
 /// <remarks>
 /// <see cref="TryRead"/> refuses what cannot be a DTLS record: fewer than 13 bytes, a major version other than DTLS's
@@ -61,6 +62,23 @@ internal readonly ref struct DtlsRecord
 
     /// <summary>What the length field covers: the (possibly protected) payload.</summary>
     public ReadOnlySpan<byte> Fragment => Whole[HeaderSize..];
+
+    /// <summary>
+    /// Writes the 13-byte header of a record without a Connection ID (the writer for the records the transport makes
+    /// outside its record layer: handshake flights, HelloVerifyRequests).
+    /// </summary>
+    /// <param name="destination">Where the header goes; the fragment follows it.</param>
+    /// <param name="contentType">The record's type.</param>
+    /// <param name="version">The record version (DTLS 1.2's; a HelloVerifyRequest uses DTLS 1.0's).</param>
+    /// <param name="epochAndSequence">Epoch (16 bits) and sequence number (48 bits).</param>
+    /// <param name="fragmentLength">The length of the fragment that follows.</param>
+    public static void WriteHeader(Span<byte> destination, DtlsContentType contentType, ushort version, long epochAndSequence, int fragmentLength)
+    {
+        destination[0] = (byte)contentType;
+        BinaryPrimitives.WriteUInt16BigEndian(destination[1..], version);
+        BinaryPrimitives.WriteInt64BigEndian(destination[EpochOffset..], epochAndSequence);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[(HeaderLength - 2)..], (ushort)fragmentLength);
+    }
 
     /// <summary>
     /// Reads the record at the front of <paramref name="input"/>. False when the input is too short for a header, is

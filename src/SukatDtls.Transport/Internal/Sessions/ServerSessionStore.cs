@@ -63,17 +63,7 @@ internal static class ServerSessionStore
 
         try
         {
-            events.OffCpu(() =>
-            {
-                using var timeout = new CancellationTokenSource(settings.Options.HandshakeTimeout);
-                var remove = sessions.RemoveAsync(sessionId, timeout.Token);
-                if (!remove.IsCompletedSuccessfully)
-                {
-                    remove.AsTask().GetAwaiter().GetResult();
-                }
-
-                return true;
-            });
+            WaitOffCpu(settings, events, cancel => sessions.RemoveAsync(sessionId, cancel));
             DtlsSessionLog.SessionRemoved(settings.SessionLogger, events.ConnectionId, Convert.ToHexString(sessionId), AlertDescription.GetText(alertDescription));
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -99,17 +89,7 @@ internal static class ServerSessionStore
 
         try
         {
-            events.OffCpu(() =>
-            {
-                using var timeout = new CancellationTokenSource(settings.Options.HandshakeTimeout);
-                var store = sessions.SetAsync(session.SessionID, state, timeout.Token);
-                if (!store.IsCompletedSuccessfully)
-                {
-                    store.AsTask().GetAwaiter().GetResult();
-                }
-
-                return true;
-            });
+            WaitOffCpu(settings, events, cancel => sessions.SetAsync(session.SessionID, state, cancel));
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -117,8 +97,25 @@ internal static class ServerSessionStore
         }
     }
 
+    /// <summary>
+    /// Waits for a cache operation on the handshake thread, off the CPU gate, bounded by the handshake timeout (the
+    /// handshake thread is a dedicated one: waiting there blocks no pool thread).
+    /// </summary>
+    private static void WaitOffCpu(ServerPeerSettings settings, IDtlsPeerEvents events, Func<CancellationToken, ValueTask> operation) =>
+        events.OffCpu(() =>
+        {
+            using var timeout = new CancellationTokenSource(settings.Options.HandshakeTimeout);
+            var pending = operation(timeout.Token);
+            if (!pending.IsCompletedSuccessfully)
+            {
+                pending.AsTask().GetAwaiter().GetResult();
+            }
+
+            return true;
+        });
+
     /// <summary>Counts (lookups) and logs (an application's cache; ours logs its own, in detail) a failure of the cache.</summary>
-    public static void OnFailed(ServerPeerSettings settings, IDtlsSessionCache sessions, string operation, Exception ex)
+    private static void OnFailed(ServerPeerSettings settings, IDtlsSessionCache sessions, string operation, Exception ex)
     {
         if (operation == "GetAsync")
         {

@@ -36,26 +36,36 @@ internal static class SessionStateFormat
     private const byte HasPeerCertificate = 4;
     private const byte HasServerExtensions = 8;
 
+    /// <summary>
+    /// The bytes of a session's master secret, or null when it has none left (the session was invalidated, which
+    /// destroys it). Extract destroys the secret it is called on: the bytes come from a copy, never from the session's
+    /// own secret, which BouncyCastle, a memory cache and later resumptions still use. The caller zeroes them.
+    /// </summary>
+    public static byte[]? CopyMasterSecret(SessionParameters parameters, TlsCrypto crypto)
+    {
+        if (parameters.MasterSecret is not { } secret || !secret.IsAlive())
+        {
+            return null;
+        }
+
+        try
+        {
+            return crypto.AdoptSecret(secret).Extract();
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // destroyed meanwhile (the session was invalidated)
+        }
+    }
+
     /// <summary>The session as bytes, or null when it cannot be kept outside the process (no secret left, SRP).</summary>
     public static byte[]? Write(DtlsSessionState state, TlsCrypto crypto)
     {
         var parameters = state.Session.ExportSessionParameters();
         if (parameters is null || parameters.SrpIdentity is not null || parameters.NegotiatedVersion is null
-            || parameters.MasterSecret is not { } secret || !secret.IsAlive())
+            || CopyMasterSecret(parameters, crypto) is not { } masterSecret)
         {
             return null;
-        }
-
-        // Extract destroys the secret it is called on: take the bytes from a copy, never from the session's own secret,
-        // which BouncyCastle (and a memory cache) still use.
-        byte[] masterSecret;
-        try
-        {
-            masterSecret = crypto.AdoptSecret(secret).Extract();
-        }
-        catch (InvalidOperationException)
-        {
-            return null; // destroyed meanwhile (the session was invalidated)
         }
 
         try

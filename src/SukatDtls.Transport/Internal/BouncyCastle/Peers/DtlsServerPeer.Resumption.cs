@@ -25,7 +25,7 @@ internal sealed partial class DtlsServerPeer
 
     public override TlsSession? GetSessionToResume(byte[] sessionID)
     {
-        if (_settings.Sessions is not { } sessions || sessionID.Length == 0)
+        if (_settings.Sessions is null || sessionID.Length == 0)
         {
             return null;
         }
@@ -96,8 +96,7 @@ internal sealed partial class DtlsServerPeer
     /// </summary>
     private void ForgetSessionAfterFatalAlert(short alertLevel, short alertDescription)
     {
-        if (alertLevel != AlertLevel.fatal || _resumingSessionId is not { } sessionId || _settings.Sessions is not { } sessions
-            || !m_context.SecurityParameters.IsResumedSession)
+        if (alertLevel != AlertLevel.fatal || _resumingSessionId is not { } sessionId || !m_context.SecurityParameters.IsResumedSession)
         {
             return;
         }

@@ -27,16 +27,16 @@ internal sealed class ClientHelloMessage
     private const ushort RenegotiationInfoExtension = 0xFF01;
     private const int EmptyRenegotiationInfoScsv = 0x00FF;
 
-    private ClientHelloMessage(byte[] message)
+    private ClientHelloMessage(ReadOnlyMemory<byte> message)
     {
         Message = message;
     }
 
     /// <summary>The whole message, 12-byte header (unfragmented) and body: what the handshake transcript starts with.</summary>
-    public byte[] Message { get; }
+    public ReadOnlyMemory<byte> Message { get; }
 
     /// <summary>The message sequence number of the ClientHello (1 after a HelloVerifyRequest).</summary>
-    public int MessageSequence => (Message[4] << 8) | Message[5];
+    public int MessageSequence => BinaryPrimitives.ReadUInt16BigEndian(Message.Span[4..]);
 
     /// <summary>The record sequence number the ClientHello came in.</summary>
     public long RecordSequence { get; private init; }
@@ -73,19 +73,20 @@ internal sealed class ClientHelloMessage
 
     /// <summary>
     /// Reads the ClientHello at the front of <paramref name="datagram"/> (one record holding the whole message, as the
-    /// listener's gate hands it over, reassembled if it came in fragments). False when it is not that.
+    /// listener's gate hands it over, reassembled if it came in fragments). False when it is not that. The message and
+    /// its fields stay in <paramref name="datagram"/>'s memory: nothing is copied.
     /// </summary>
-    public static bool TryRead(ReadOnlySpan<byte> datagram, out ClientHelloMessage? clientHello)
+    public static bool TryRead(ReadOnlyMemory<byte> datagram, out ClientHelloMessage? clientHello)
     {
         clientHello = null;
-        if (!DtlsRecord.TryRead(datagram, out var record) || record.ContentType != DtlsContentType.Handshake || record.Epoch != 0
+        if (!DtlsRecord.TryRead(datagram.Span, out var record) || record.ContentType != DtlsContentType.Handshake || record.Epoch != 0
             || !DtlsHandshakeFragment.TryRead(record.Fragment, out var fragment)
             || fragment.MessageType != DtlsHandshakeType.ClientHello || !fragment.IsWholeMessage)
         {
             return false;
         }
 
-        byte[] message = record.Fragment[..fragment.TotalLength].ToArray();
+        var message = datagram.Slice(DtlsRecord.HeaderLength, fragment.TotalLength);
         var body = fragment.Body;
         try
         {
@@ -99,12 +100,12 @@ internal sealed class ClientHelloMessage
         }
     }
 
-    private static ClientHelloMessage? Parse(byte[] message, ReadOnlySpan<byte> body, long recordSequence)
+    private static ClientHelloMessage? Parse(ReadOnlyMemory<byte> message, ReadOnlySpan<byte> body, long recordSequence)
     {
         int position = 0;
         ushort version = BinaryPrimitives.ReadUInt16BigEndian(body);
         position += 2;
-        var random = new ReadOnlyMemory<byte>(message, DtlsHandshakeFragment.HeaderLength + position, 32);
+        var random = message.Slice(DtlsHandshakeFragment.HeaderLength + position, 32);
         position += 32;
         int sessionIdLength = body[position++];
         if (sessionIdLength > 32)
@@ -113,7 +114,7 @@ internal sealed class ClientHelloMessage
         }
 
         _ = body.Slice(position, sessionIdLength); // throws when it runs past the message
-        var sessionId = new ReadOnlyMemory<byte>(message, DtlsHandshakeFragment.HeaderLength + position, sessionIdLength);
+        var sessionId = message.Slice(DtlsHandshakeFragment.HeaderLength + position, sessionIdLength);
         position += sessionIdLength;
         int cookieLength = body[position++];
         _ = body.Slice(position, cookieLength);

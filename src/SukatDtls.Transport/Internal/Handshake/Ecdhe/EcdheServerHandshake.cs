@@ -120,39 +120,43 @@ internal sealed class EcdheServerHandshake : IDisposable
         }
         catch (TlsFatalAlert alert)
         {
-            handshake.SendAlert(alert.AlertDescription);
-            events.OnAlertRaised(AlertLevel.fatal, alert.AlertDescription, alert.Message, alert);
-            ForgetResumedSession(settings, events, plan, alert.AlertDescription);
+            handshake.Fail(events, alert.AlertDescription, alert.Message, alert);
             throw;
         }
         catch (TlsFatalAlertReceived alert)
         {
-            ForgetResumedSession(settings, events, plan, alert.AlertDescription);
+            handshake.ForgetResumedSession(events, alert.AlertDescription);
             throw;
         }
         catch (TlsTimeoutException timeout)
         {
             // As BouncyCastle's handshake ends on its timeout: with internal_error, so the client stops too.
-            handshake.SendAlert(AlertDescription.internal_error);
-            events.OnAlertRaised(AlertLevel.fatal, AlertDescription.internal_error, timeout.Message, null);
-            ForgetResumedSession(settings, events, plan, AlertDescription.internal_error);
+            handshake.Fail(events, AlertDescription.internal_error, timeout.Message, cause: null);
             throw;
         }
     }
 
-    /// <summary>RFC 5246 §7.2.2: a session whose resumption ended with a fatal alert is not resumed again.</summary>
-    private static void ForgetResumedSession(ServerPeerSettings settings, IDtlsPeerEvents events, EcdheServerPlan plan, short alertDescription)
+    /// <summary>Our fatal alert ends the handshake: sent, reported to the connection, and the resumed session forgotten.</summary>
+    private void Fail(IDtlsPeerEvents events, short alertDescription, string message, Exception? cause)
     {
-        if (plan.ResumedSession is { } session)
+        SendAlert(alertDescription);
+        events.OnAlertRaised(AlertLevel.fatal, alertDescription, message, cause);
+        ForgetResumedSession(events, alertDescription);
+    }
+
+    /// <summary>RFC 5246 §7.2.2: a session whose resumption ended with a fatal alert is not resumed again.</summary>
+    private void ForgetResumedSession(IDtlsPeerEvents events, short alertDescription)
+    {
+        if (_plan.ResumedSession is { } session)
         {
             session.Invalidate();
-            ServerSessionStore.Forget(settings, events, session.SessionID, alertDescription);
+            ServerSessionStore.Forget(_settings, events, session.SessionID, alertDescription);
         }
     }
 
     private CompletedHandshake Run(IDtlsPeerEvents events, long started, TimeProvider timeProvider)
     {
-        _transcript.AddMessage(_clientHello.Message);
+        _transcript.AddMessage(_clientHello.Message.Span);
         if (_resuming)
         {
             WriteResumedFlight();
@@ -243,7 +247,8 @@ internal sealed class EcdheServerHandshake : IDisposable
     /// <summary>The key block from the master secret and both randoms (RFC 5246 §6.3), and the two record ciphers.</summary>
     private void DeriveKeys()
     {
-        byte[] keyBlock = new byte[_plan.RecordSuite.KeyBlockLength];
+        // AEAD suites only: two keys of at most 32 bytes and two implicit IVs of at most 12.
+        Span<byte> keyBlock = stackalloc byte[_plan.RecordSuite.KeyBlockLength];
         try
         {
             Span<byte> randoms = stackalloc byte[2 * RandomLength];
@@ -263,7 +268,7 @@ internal sealed class EcdheServerHandshake : IDisposable
     private void WriteServerFlight()
     {
         AddFlightMessage(DtlsHandshakeType.ServerHello, ServerHelloBody());
-        AddFlightMessage(DtlsHandshakeType.Certificate, _plan.Credentials.CertificateMessageBody);
+        AddFlightMessage(DtlsHandshakeType.Certificate, _plan.Credentials!.CertificateMessageBody);
         AddFlightMessage(DtlsHandshakeType.ServerKeyExchange, ServerKeyExchangeBody());
         AddFlightMessage(DtlsHandshakeType.ServerHelloDone, []);
     }
@@ -275,10 +280,31 @@ internal sealed class EcdheServerHandshake : IDisposable
         _flight.Add((type, sequence, body));
     }
 
+    /// <summary>
+    /// The ServerHello's extensions, which answer what the client offered (RFC 5746 §3.6, RFC 7627 §5.1, RFC 8422 §5.2)
+    /// and nothing else; a stored session keeps the same.
+    /// </summary>
+    private Dictionary<int, byte[]> ServerExtensions()
+    {
+        var extensions = new Dictionary<int, byte[]>(3);
+        if (_clientHello.OffersSecureRenegotiation)
+        {
+            extensions[ExtensionType.renegotiation_info] = [0]; // renegotiated_connection: empty in an initial handshake
+        }
+
+        extensions[ExtensionType.extended_master_secret] = [];
+        if (_clientHello.SentPointFormats)
+        {
+            extensions[ExtensionType.ec_point_formats] = [1, (byte)ECPointFormat.uncompressed];
+        }
+
+        return extensions;
+    }
+
     private byte[] ServerHelloBody()
     {
-        // The extensions answer what the client offered (RFC 5746 §3.6, RFC 7627 §5.1, RFC 8422 §5.2); nothing else.
-        int extensionsLength = (_clientHello.OffersSecureRenegotiation ? 5 : 0) + 4 + (_clientHello.SentPointFormats ? 6 : 0);
+        var extensions = ServerExtensions();
+        int extensionsLength = extensions.Values.Sum(static data => 4 + data.Length);
         byte[] body = new byte[2 + RandomLength + 1 + _sessionId.Length + 2 + 1 + 2 + extensionsLength];
         var writer = new SpanWriter(body);
         writer.UInt16(DtlsRecord.Dtls12);
@@ -288,21 +314,11 @@ internal sealed class EcdheServerHandshake : IDisposable
         writer.UInt16((ushort)_plan.CipherSuite);
         writer.Byte(0); // null compression
         writer.UInt16((ushort)extensionsLength);
-        if (_clientHello.OffersSecureRenegotiation)
+        foreach (var (type, data) in extensions)
         {
-            writer.UInt16((ushort)ExtensionType.renegotiation_info);
-            writer.UInt16(1);
-            writer.Byte(0); // renegotiated_connection: empty in an initial handshake
-        }
-
-        writer.UInt16((ushort)ExtensionType.extended_master_secret);
-        writer.UInt16(0);
-        if (_clientHello.SentPointFormats)
-        {
-            writer.UInt16((ushort)ExtensionType.ec_point_formats);
-            writer.UInt16(2);
-            writer.Byte(1);
-            writer.Byte((byte)ECPointFormat.uncompressed);
+            writer.UInt16((ushort)type);
+            writer.UInt16((ushort)data.Length);
+            writer.Bytes(data);
         }
 
         return body;
@@ -311,7 +327,9 @@ internal sealed class EcdheServerHandshake : IDisposable
     /// <summary>ServerECDHParams and their signature over both randoms (RFC 8422 §5.4, RFC 5246 §7.4.3).</summary>
     private byte[] ServerKeyExchangeBody()
     {
+        // A full handshake's plan has a key share, a certificate and a signature scheme.
         var publicKey = _keyShare!.PublicKey;
+        var signatureScheme = _plan.Signature!;
         int paramsLength = 1 + 2 + 1 + publicKey.Length;
         Span<byte> signed = stackalloc byte[(2 * RandomLength) + 4 + 133];
         var signedWriter = new SpanWriter(signed);
@@ -324,19 +342,19 @@ internal sealed class EcdheServerHandshake : IDisposable
         var toSign = signed[..signedWriter.Position];
 
         Span<byte> hash = stackalloc byte[64];
-        int hashLength = _plan.Signature.Hash switch
+        int hashLength = signatureScheme.Hash switch
         {
             Org.BouncyCastle.Tls.HashAlgorithm.sha256 => SHA256.HashData(toSign, hash),
             Org.BouncyCastle.Tls.HashAlgorithm.sha384 => SHA384.HashData(toSign, hash),
             _ => SHA512.HashData(toSign, hash),
         };
 
-        byte[] signature = _plan.Credentials.CreatePlatformSigner(_plan.Signature).GenerateRawSignature(hash[..hashLength].ToArray());
+        byte[] signature = _plan.Credentials!.CreatePlatformSigner(signatureScheme).GenerateRawSignature(hash[..hashLength].ToArray());
         byte[] body = new byte[paramsLength + 2 + 2 + signature.Length];
         toSign[(2 * RandomLength)..].CopyTo(body);
         var writer = new SpanWriter(body.AsSpan(paramsLength));
-        writer.Byte((byte)_plan.Signature.Hash);
-        writer.Byte((byte)_plan.Signature.Signature);
+        writer.Byte((byte)signatureScheme.Hash);
+        writer.Byte((byte)signatureScheme.Signature);
         writer.UInt16((ushort)signature.Length);
         writer.Bytes(signature);
         return body;
@@ -373,7 +391,7 @@ internal sealed class EcdheServerHandshake : IDisposable
         {
             int fragmentLength = Math.Min(maxFragment, body.Length - offset);
             var record = PlaintextRecord(DtlsContentType.Handshake, DtlsHandshakeFragment.HeaderLength + fragmentLength);
-            HandshakeTranscript.WriteHeader(record[DtlsRecord.HeaderLength..], type, body.Length, sequence, offset, fragmentLength);
+            DtlsHandshakeFragment.WriteHeader(record[DtlsRecord.HeaderLength..], type, body.Length, sequence, offset, fragmentLength);
             body.Slice(offset, fragmentLength).CopyTo(record[(DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength)..]);
             _transport.Send(record);
             offset += fragmentLength;
@@ -385,10 +403,7 @@ internal sealed class EcdheServerHandshake : IDisposable
     private Span<byte> PlaintextRecord(DtlsContentType type, int length)
     {
         var record = _record.AsSpan(0, DtlsRecord.HeaderLength + length);
-        record[0] = (byte)type;
-        BinaryPrimitives.WriteUInt16BigEndian(record[1..], DtlsRecord.Dtls12);
-        BinaryPrimitives.WriteInt64BigEndian(record[3..], _writeSequence++); // epoch 0
-        BinaryPrimitives.WriteUInt16BigEndian(record[11..], (ushort)length);
+        DtlsRecord.WriteHeader(record, type, DtlsRecord.Dtls12, _writeSequence++, length); // epoch 0
         return record;
     }
 
@@ -603,17 +618,14 @@ internal sealed class EcdheServerHandshake : IDisposable
         var write = _write!;
         int plaintextLength = DtlsHandshakeFragment.HeaderLength + VerifyDataLength;
         var plaintext = _record.AsSpan(DtlsRecord.HeaderLength + write.PlaintextOffset, plaintextLength);
-        HandshakeTranscript.WriteHeader(plaintext, DtlsHandshakeType.Finished, VerifyDataLength, messageSequence, 0, VerifyDataLength);
+        DtlsHandshakeFragment.WriteHeader(plaintext, DtlsHandshakeType.Finished, VerifyDataLength, messageSequence, 0, VerifyDataLength);
         verifyData.CopyTo(plaintext[DtlsHandshakeFragment.HeaderLength..]);
 
         const long epochAndSequence = (long)DtlsRecordLayer.Epoch << 48;
         int fragmentLength = write.Seal(_record.AsSpan(DtlsRecord.HeaderLength), plaintextLength, DtlsContentType.Handshake, epochAndSequence,
             DtlsRecord.Dtls12);
         var record = _record.AsSpan(0, DtlsRecord.HeaderLength + fragmentLength);
-        record[0] = (byte)DtlsContentType.Handshake;
-        BinaryPrimitives.WriteUInt16BigEndian(record[1..], DtlsRecord.Dtls12);
-        BinaryPrimitives.WriteInt64BigEndian(record[3..], epochAndSequence);
-        BinaryPrimitives.WriteUInt16BigEndian(record[11..], (ushort)fragmentLength);
+        DtlsRecord.WriteHeader(record, DtlsContentType.Handshake, DtlsRecord.Dtls12, epochAndSequence, fragmentLength);
         return record;
     }
 
@@ -629,7 +641,7 @@ internal sealed class EcdheServerHandshake : IDisposable
 
     /// <summary>
     /// Keeps the session for resumption, as BouncyCastle's handshake would have: a <see cref="TlsSession"/> with the
-    /// same parameters, so BouncyCastle's handshake resumes it (abbreviated handshakes stay BouncyCastle's).
+    /// same parameters, so either handshake resumes it (ours through <see cref="EcdheServerPlan.ForResumption"/>).
     /// </summary>
     private void StoreSession(IDtlsPeerEvents events)
     {
@@ -638,25 +650,13 @@ internal sealed class EcdheServerHandshake : IDisposable
             return;
         }
 
-        var extensions = new Dictionary<int, byte[]>();
-        if (_clientHello.OffersSecureRenegotiation)
-        {
-            extensions[ExtensionType.renegotiation_info] = [0];
-        }
-
-        extensions[ExtensionType.extended_master_secret] = [];
-        if (_clientHello.SentPointFormats)
-        {
-            extensions[ExtensionType.ec_point_formats] = [1, (byte)ECPointFormat.uncompressed];
-        }
-
         var parameters = new SessionParameters.Builder()
             .SetCipherSuite(_plan.CipherSuite)
             .SetExtendedMasterSecret(true)
-            .SetLocalCertificate(_plan.Credentials.Chain)
+            .SetLocalCertificate(_plan.Credentials!.Chain)
             .SetMasterSecret(_settings.Crypto.CreateSecret(_masterSecret))
             .SetNegotiatedVersion(ProtocolVersion.DTLSv12)
-            .SetServerExtensions(extensions)
+            .SetServerExtensions(ServerExtensions())
             .Build();
         ServerSessionStore.Store(_settings, events, TlsUtilities.ImportSession(_sessionId, parameters));
     }

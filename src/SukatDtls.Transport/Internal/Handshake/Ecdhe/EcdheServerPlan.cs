@@ -21,19 +21,19 @@ internal sealed class EcdheServerPlan
     private EcdheServerPlan(CertificateCredentials? credentials, int cipherSuite, RecordSuite recordSuite, int namedGroup, SignatureAndHashAlgorithm? signature,
         TlsSession? resumedSession = null)
     {
-        Credentials = credentials!;
+        Credentials = credentials;
         CipherSuite = cipherSuite;
         RecordSuite = recordSuite;
         NamedGroup = namedGroup;
-        Signature = signature!;
+        Signature = signature;
         ResumedSession = resumedSession;
 
         // Of the suites offered, those named ..._SHA384 (AES-256-GCM) have the SHA-384 PRF; all others SHA-256's.
         UsesSha384 = CipherSuiteNames.Get(cipherSuite).EndsWith("_SHA384", StringComparison.Ordinal);
     }
 
-    /// <summary>The certificate presented (a full handshake; not used when resuming).</summary>
-    public CertificateCredentials Credentials { get; }
+    /// <summary>The certificate presented in a full handshake; null when resuming (no certificate is sent).</summary>
+    public CertificateCredentials? Credentials { get; }
 
     /// <summary>The session an abbreviated handshake resumes (RFC 5246 §7.3); null for a full handshake.</summary>
     public TlsSession? ResumedSession { get; }
@@ -45,7 +45,8 @@ internal sealed class EcdheServerPlan
     /// <summary>The ECDHE group: <see cref="Org.BouncyCastle.Tls.NamedGroup.x25519"/> or <see cref="Org.BouncyCastle.Tls.NamedGroup.secp256r1"/>.</summary>
     public int NamedGroup { get; }
 
-    public SignatureAndHashAlgorithm Signature { get; }
+    /// <summary>The ServerKeyExchange's signature scheme in a full handshake; null when resuming.</summary>
+    public SignatureAndHashAlgorithm? Signature { get; }
 
     /// <summary>Whether the suite's PRF (and transcript hash) is SHA-384 rather than SHA-256.</summary>
     public bool UsesSha384 { get; }
@@ -68,26 +69,15 @@ internal sealed class EcdheServerPlan
     /// </summary>
     public static EcdheServerPlan? ForResumption(ServerPeerSettings settings, ClientHelloMessage clientHello, TlsSession session)
     {
-        if ( !session.IsResumable || session.ExportSessionParameters() is not { } parameters
+        if (!session.IsResumable || session.ExportSessionParameters() is not { } parameters
             || !parameters.IsExtendedMasterSecret || !ProtocolVersion.DTLSv12.Equals(parameters.NegotiatedVersion)
             || parameters.PeerCertificate is { IsEmpty: false } || parameters.PskIdentity is not null
             || Array.IndexOf(clientHello.CipherSuites, parameters.CipherSuite) < 0
             || Array.IndexOf(CertificateCredentials.AllCipherSuites, parameters.CipherSuite) < 0
-            || RecordSuite.Of(parameters.CipherSuite) is not { Aead: not null } recordSuite)
+            || RecordSuite.Of(parameters.CipherSuite) is not { Aead: not null } recordSuite
+            || SessionStateFormat.CopyMasterSecret(parameters, settings.Crypto) is not { } masterSecret)
         {
             return null;
-        }
-
-        // Extract destroys the secret it is called on: the bytes come from a copy, never from the session's own secret,
-        // which the cache still holds (and which an invalidation may destroy meanwhile).
-        byte[] masterSecret;
-        try
-        {
-            masterSecret = parameters.MasterSecret is { } secret && secret.IsAlive() ? settings.Crypto.AdoptSecret(secret).Extract() : [];
-        }
-        catch (InvalidOperationException)
-        {
-            masterSecret = [];
         }
 
         return masterSecret.Length == 48

@@ -24,24 +24,13 @@ internal sealed class HandshakeTranscript : IDisposable
     public void Add(DtlsHandshakeType type, int messageSequence, ReadOnlySpan<byte> body)
     {
         var destination = Reserve(DtlsHandshakeFragment.HeaderLength + body.Length);
-        WriteHeader(destination, type, body.Length, messageSequence, 0, body.Length);
+        DtlsHandshakeFragment.WriteHeader(destination, type, body.Length, messageSequence, 0, body.Length);
         body.CopyTo(destination[DtlsHandshakeFragment.HeaderLength..]);
     }
 
     /// <summary>The hash of every message so far (SHA-384 for the suites whose PRF is SHA-384, else SHA-256); returns its length.</summary>
     public int Hash(bool sha384, Span<byte> destination) =>
         sha384 ? SHA384.HashData(_buffer.AsSpan(0, _length), destination) : SHA256.HashData(_buffer.AsSpan(0, _length), destination);
-
-    /// <summary>Writes a handshake header (RFC 6347 §4.2.2).</summary>
-    public static void WriteHeader(Span<byte> destination, DtlsHandshakeType type, int length, int messageSequence, int fragmentOffset, int fragmentLength)
-    {
-        destination[0] = (byte)type;
-        BigEndian.WriteUInt24(destination[1..], length);
-        destination[4] = (byte)(messageSequence >> 8);
-        destination[5] = (byte)messageSequence;
-        BigEndian.WriteUInt24(destination[6..], fragmentOffset);
-        BigEndian.WriteUInt24(destination[9..], fragmentLength);
-    }
 
     private Span<byte> Reserve(int length)
     {
