@@ -4,6 +4,10 @@ namespace SukatDtls.Transport.Internal;
 /// Running totals of one listener, updated with interlocked increments, and forwarded to the metrics instruments when
 /// metrics are on. Tests read the totals to assert what was (and, above all, what was not) allocated for hostile peers.
 /// </summary>
+/// <remarks>
+/// Each event is recorded in the metrics first and counted in the totals last, so whoever waits for a total to move
+/// (a test, then checking the metric) finds everything else about that event already recorded.
+/// </remarks>
 internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
 {
     private long _datagramsReceived;
@@ -77,14 +81,14 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
 
     public void OnRefusedByConnectionLimit()
     {
-        Interlocked.Increment(ref _refusedByConnectionLimit);
         metrics?.PeerRefused("connection_limit");
+        Interlocked.Increment(ref _refusedByConnectionLimit);
     }
 
     public void OnRefusedByRateLimit()
     {
-        Interlocked.Increment(ref _refusedByRateLimit);
         metrics?.PeerRefused("rate_limit");
+        Interlocked.Increment(ref _refusedByRateLimit);
     }
 
     public void OnDatagramReceived() => Interlocked.Increment(ref _datagramsReceived);
@@ -92,22 +96,22 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
     /// <param name="reason">Metric tag: <c>not_client_hello</c>, <c>bad_client_hello</c> or <c>unknown_connection_id</c>.</param>
     public void OnDatagramDropped(string reason)
     {
-        Interlocked.Increment(ref _datagramsDropped);
         metrics?.DatagramDropped(reason);
+        Interlocked.Increment(ref _datagramsDropped);
     }
 
     public void OnCookieSent()
     {
-        Interlocked.Increment(ref _cookiesSent);
         metrics?.CookieSent();
+        Interlocked.Increment(ref _cookiesSent);
     }
 
     public void OnPeerSocketCreated() => Interlocked.Increment(ref _peerSocketsCreated);
 
     public void OnHandshakeStarted()
     {
-        Interlocked.Increment(ref _handshakesStarted);
         metrics?.HandshakeStarted();
+        Interlocked.Increment(ref _handshakesStarted);
     }
 
     /// <summary>Of <see cref="HandshakesCompleted"/>, those the transport's own handshake made (<c>EcdheServerHandshake</c>), not BouncyCastle's.</summary>
@@ -115,42 +119,43 @@ internal sealed class DtlsListenerStatistics(DtlsMetrics? metrics = null)
 
     public void OnHandshakeCompleted(TimeSpan duration, string cipherSuite, bool resumed, bool own = false)
     {
-        Interlocked.Increment(ref _handshakesCompleted);
+        metrics?.HandshakeEnded(duration, cipherSuite, resumed, errorType: null);
         if (own)
         {
             Interlocked.Increment(ref _ownHandshakesCompleted);
         }
 
-        metrics?.HandshakeEnded(duration, cipherSuite, resumed, errorType: null);
+        Interlocked.Increment(ref _handshakesCompleted);
     }
 
     /// <param name="duration">How long it ran, when it ran (null: it failed before it started).</param>
     /// <param name="errorType">Metric tag: what failed (<c>timeout</c>, an alert name, an exception type).</param>
     public void OnHandshakeFailed(TimeSpan? duration, string errorType)
     {
-        Interlocked.Increment(ref _handshakesFailed);
         if (duration is { } ran)
         {
             metrics?.HandshakeEnded(ran, cipherSuite: null, resumed: false, errorType);
         }
+
+        Interlocked.Increment(ref _handshakesFailed);
     }
 
     public void OnHandshakeRefused()
     {
-        Interlocked.Increment(ref _handshakesRefused);
         metrics?.PeerRefused("handshake_capacity");
+        Interlocked.Increment(ref _handshakesRefused);
     }
 
     public void OnHandshakeEvicted()
     {
-        Interlocked.Increment(ref _handshakesEvicted);
         metrics?.HandshakeEvicted();
+        Interlocked.Increment(ref _handshakesEvicted);
     }
 
     public void OnConnectionRefused()
     {
-        Interlocked.Increment(ref _connectionsRefused);
         metrics?.PeerRefused("accept_queue_full");
+        Interlocked.Increment(ref _connectionsRefused);
     }
 
     public void OnConnectionClosed() => Interlocked.Increment(ref _connectionsClosed);
