@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Org.BouncyCastle.Tls;
 using SukatDtls.Transport.Internal;
 using SukatDtls.Transport.Tests.Infrastructure;
@@ -60,6 +61,16 @@ public sealed class ClientHelloCookieTests
         var key = CookieKey.Random();
         byte[] hello = ClientHello(cookie: [], extensions: []);
         hello[^1] = 1; // the one compression method: deflate, not null
+        Assert.Null(BouncyCastleAnswer(key, hello));
+        Assert.Equal(ClientHelloCookieOutcome.Malformed, Answer(key, hello, out _));
+    }
+
+    [Fact]
+    public void A_record_holding_more_than_its_ClientHello_gets_no_answer_as_from_BouncyCastle()
+    {
+        var key = CookieKey.Random();
+        byte[] hello = [.. ClientHello(cookie: [], extensions: []), 0];
+        BinaryPrimitives.WriteUInt16BigEndian(hello.AsSpan(11), (ushort)(hello.Length - DtlsRecord.HeaderLength)); // the record covers the extra byte
         Assert.Null(BouncyCastleAnswer(key, hello));
         Assert.Equal(ClientHelloCookieOutcome.Malformed, Answer(key, hello, out _));
     }

@@ -54,6 +54,25 @@ public sealed class CookieVerifierTests : IDisposable
         Assert.NotEmpty(HelloVerifyRequestCookie(helloVerifyRequest));
     }
 
+    // Every spoofed ClientHello of a flood takes this path: it must cost no garbage.
+    [Fact]
+    public void A_client_hello_without_a_cookie_is_answered_without_allocating()
+    {
+        var first = _client.NextSent();
+        var sender = new CountingSender();
+        _verifier.Verify(s_clientA, first, first.Length, sender, out _); // warm: first calls allocate what the runtime caches
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.Null(_verifier.Verify(s_clientA, first, first.Length, sender, out bool sent));
+            Assert.True(sent);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(101, sender.Count);
+    }
+
     [Fact]
     public void The_client_hello_answering_the_hello_verify_request_is_accepted_without_another()
     {
@@ -336,6 +355,18 @@ public sealed class CookieVerifierTests : IDisposable
     /// <summary>The HelloVerifyRequest body: server_version (2), cookie length (1), cookie.</summary>
     private static byte[] HelloVerifyRequestCookie(byte[] helloVerifyRequest) =>
         helloVerifyRequest.AsSpan(HandshakeBodyOffset + 3, helloVerifyRequest[HandshakeBodyOffset + 2]).ToArray();
+
+    /// <summary>Counts what is sent and keeps nothing (allocates nothing).</summary>
+    private sealed class CountingSender : DatagramSender
+    {
+        public int Count { get; private set; }
+
+        public int GetSendLimit() => 1_400;
+
+        public void Send(byte[] buf, int off, int len) => Count++;
+
+        public void Send(ReadOnlySpan<byte> buffer) => Count++;
+    }
 
     private sealed class CapturingSender : DatagramSender
     {
