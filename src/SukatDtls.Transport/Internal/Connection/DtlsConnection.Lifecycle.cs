@@ -56,6 +56,9 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         CloseProtocol();
         Volatile.Read(ref _datagrams)?.Shutdown();
 
+        // A handshake between datagrams ends now (its socket is closing); read with a full fence, see ReceiveForHandshake.
+        Interlocked.CompareExchange(ref _loopHandshake, null, null)?.OnConnectionAborted();
+
         // Closing the socket ends the receive loop, which then completes the input with the abort reason (the input
         // pipe's writer belongs to that loop); the send loop ends on the cancelled read.
         CloseSocket(Volatile.Read(ref _socket));

@@ -25,12 +25,18 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
     {
         if (!IsEstablished)
         {
-            if (from is null)
+            if (from is not null)
             {
-                Volatile.Read(ref _datagrams)?.Enqueue(datagram);
+                return;
             }
 
-            return;
+            if (Volatile.Read(ref _loopHandshake) is null)
+            {
+                Volatile.Read(ref _datagrams)?.Enqueue(datagram);
+                return;
+            }
+
+            // A handshake between datagrams takes it on the receive path, below.
         }
 
         // Not inline: this runs on the listener's loop, which must never wait for one connection.
@@ -440,6 +446,19 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
     private bool OnDatagram(Span<byte> datagram, SocketAddress? from = null)
     {
         var records = Volatile.Read(ref _records);
+        if (records is null && Volatile.Read(ref _loopHandshake) is { } handshake)
+        {
+            // During our handshake between datagrams: its records; what follows the client's Finished, the record layer's.
+            int used = handshake.OnDatagram(datagram);
+            records = Volatile.Read(ref _records);
+            if (records is null || used >= datagram.Length)
+            {
+                return false;
+            }
+
+            datagram = datagram[used..];
+        }
+
         if (records is null)
         {
             // During the handshake: BouncyCastle's. A full queue drops, as a full socket buffer would; a closed one

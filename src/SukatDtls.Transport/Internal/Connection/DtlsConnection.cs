@@ -103,6 +103,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     private CompletedHandshake? _handshake;
 
+    // Our own server handshake while it runs between datagrams: the receive loop hands it the peer's datagrams.
+    private IDatagramHandshake? _loopHandshake;
+
     public DtlsConnection(
         Socket socket,
         SocketAddress peerAddress,
@@ -265,7 +268,33 @@ internal sealed partial class DtlsConnection : ConnectionContext,
             ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Connection.ProcessQueuedAsync(state.Queued), (Connection: this, Queued: queued), preferLocal: false);
         }
 
-        // The handshake thread read the socket until now; from here on the receive loop does.
+        if (Volatile.Read(ref _loopHandshake) is null)
+        {
+            // The handshake thread read the socket until now; from here on the receive loop does. (A handshake that ran
+            // between datagrams was on the loop already.)
+            Volatile.Write(ref _receiveLoop, StartReceiving(_socket));
+        }
+    }
+
+    /// <summary>Whether the receive loops of our own read this connection's socket (not .NET's socket engine).</summary>
+    public bool ReceivesOnLoops => _receiveEngine is not null;
+
+    /// <summary>
+    /// Our handshake has sent its first flight and waits between datagrams: the receive loop starts reading the peer's
+    /// socket now and hands the handshake what comes, until the record layer takes over. A connection aborted before
+    /// (evicted, the listener unbound) ends the handshake at once.
+    /// </summary>
+    public void ReceiveForHandshake(IDatagramHandshake handshake)
+    {
+        // A full fence (the exchange) between this write and the _closing read; Abort fences the other way, so one of
+        // the two tells the handshake.
+        Interlocked.Exchange(ref _loopHandshake, handshake);
+        if (_closing)
+        {
+            handshake.OnConnectionAborted();
+            return;
+        }
+
         Volatile.Write(ref _receiveLoop, StartReceiving(_socket));
     }
 
@@ -279,6 +308,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     {
         Debug.Assert(Volatile.Read(ref _records) is not null, "released before the record layer was published");
         Volatile.Write(ref _datagrams, null);
+        Volatile.Write(ref _loopHandshake, null);
     }
 
     /// <summary>Ends the connection when the peer has been silent for longer than <paramref name="idleTimeout"/>.</summary>

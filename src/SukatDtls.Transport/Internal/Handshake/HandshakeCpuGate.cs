@@ -73,6 +73,24 @@ internal sealed class HandshakeCpuGate
         }
     }
 
+    /// <summary>
+    /// Takes a pass only if one is free and nobody waits for one (a receive loop, which must never block, computes a
+    /// handshake's first flight itself only then; else a handshake thread waits its turn).
+    /// </summary>
+    public bool TryEnter()
+    {
+        lock (_lock)
+        {
+            if (_free > 0 && _continuing.Count == 0 && _new.Count == 0)
+            {
+                _free--;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
     /// <summary>Gives a pass back: to the next waiter if there is one.</summary>
     public void Exit()
     {

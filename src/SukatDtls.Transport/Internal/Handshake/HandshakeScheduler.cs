@@ -112,19 +112,34 @@ internal sealed class HandshakeScheduler : IDisposable
     }
 
     /// <summary>Runs an admitted handshake on a handshake thread; the slot is finished when <paramref name="handshake"/> returns.</summary>
-    public void Run(HandshakeSlot slot, Action handshake)
+    public void Run(HandshakeSlot slot, Action handshake) => RunOrHandOff(slot, () =>
+    {
+        handshake();
+        return true;
+    });
+
+    /// <summary>
+    /// Runs an admitted handshake on a handshake thread. The slot is finished when <paramref name="handshake"/> returns
+    /// true or throws; false means the handshake goes on between datagrams (<see cref="Ecdhe.ReceiveLoopHandshake"/>),
+    /// whose end finishes the slot.
+    /// </summary>
+    public void RunOrHandOff(HandshakeSlot slot, Func<bool> handshake)
     {
         try
         {
             _threads.Run(() =>
             {
+                bool ended = true;
                 try
                 {
-                    handshake();
+                    ended = handshake();
                 }
                 finally
                 {
-                    slot.Finish();
+                    if (ended)
+                    {
+                        slot.Finish();
+                    }
                 }
             });
         }

@@ -8,7 +8,9 @@ namespace SukatDtls.Transport.Internal;
 /// </summary>
 /// <remarks>
 /// Only the handshake's own thread calls <see cref="EnterCpu"/>, <see cref="WaitForPeer"/>, <see cref="PeerAnswered"/>,
-/// <see cref="OffCpu{T}"/> and <see cref="Finish"/>; the scheduler's lock guards what the admission of other peers reads.
+/// <see cref="OffCpu{T}"/> and <see cref="Finish"/> — or, for a handshake that runs between datagrams
+/// (<see cref="Ecdhe.ReceiveLoopHandshake"/>), whoever holds its lock; the scheduler's lock guards what the admission of
+/// other peers reads.
 /// </remarks>
 internal sealed class HandshakeSlot
 {
@@ -58,6 +60,17 @@ internal sealed class HandshakeSlot
         }
     }
 
+    /// <summary>Takes a CPU pass if one is free now, without waiting (on a receive loop).</summary>
+    public bool TryEnterCpu()
+    {
+        if (!_holdsPass && _scheduler.Gate.TryEnter())
+        {
+            _holdsPass = true;
+        }
+
+        return _holdsPass;
+    }
+
     /// <summary>The handshake blocks for the peer's next flight: its pass goes to another, and it may be evicted.</summary>
     public void WaitForPeer()
     {
@@ -66,10 +79,17 @@ internal sealed class HandshakeSlot
     }
 
     /// <summary>A datagram from the peer came: the handshake computes again (after a pass is free).</summary>
-    public void PeerAnswered()
+    /// <param name="takePass">
+    /// Whether to wait for a CPU pass: not on a receive loop, which computes the peer's flight without one (it bounds
+    /// itself: one thread) and must never wait.
+    /// </param>
+    public void PeerAnswered(bool takePass = true)
     {
         _scheduler.OnWaitingForPeer(this, waiting: false);
-        EnterCpu(continuing: true);
+        if (takePass)
+        {
+            EnterCpu(continuing: true);
+        }
     }
 
     /// <summary>

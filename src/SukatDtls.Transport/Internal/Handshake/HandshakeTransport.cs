@@ -248,9 +248,7 @@ internal sealed partial class HandshakeTransport : DatagramTransport
     public int Receive(Span<byte> buffer, int waitMillis)
     {
         // BouncyCastle turns to receiving: the flight it wrote is complete, and the next one it writes is a new one.
-        Flush();
-        KeepFlightForResend();
-        _flight.Clear();
+        EndFlight();
 
         // waitMillis == 0 means "wait forever" in BouncyCastle's contract; the handshake timeout bounds it.
         long deadline = waitMillis == 0 ? long.MaxValue : Environment.TickCount64 + waitMillis;
@@ -357,17 +355,10 @@ internal sealed partial class HandshakeTransport : DatagramTransport
             // BouncyCastle's own parsing then rejects.
             bool framed = DtlsRecord.TryRead(rest, out var record);
             int take = framed ? record.Whole.Length : rest.Length;
-            if (framed && record.Epoch > 0 && record.ContentType is DtlsContentType.ApplicationData or DtlsContentType.Tls12Cid)
+            if (framed && IsEarlyApplicationRecord(record))
             {
-                // Early application data (BouncyCastle would drop it): kept for the record layer. Copied into a buffer
-                // of the pool, as the queue's are, so that whoever takes it returns it there.
-                if (_early.Count < MaxEarlyRecords)
-                {
-                    byte[] copy = ArrayPool<byte>.Shared.Rent(take);
-                    rest[..take].CopyTo(copy);
-                    _early.Add((copy, take));
-                }
-
+                // Early application data (BouncyCastle would drop it): kept for the record layer.
+                KeepEarlyRecordLocked(rest[..take]);
                 ReleaseRest(take);
                 continue;
             }
@@ -387,6 +378,44 @@ internal sealed partial class HandshakeTransport : DatagramTransport
             length = take;
             return true;
         }
+    }
+
+    /// <summary>An application record of the new epoch: the record layer's, never the handshake's.</summary>
+    public static bool IsEarlyApplicationRecord(in DtlsRecord record) =>
+        record.Epoch > 0 && record.ContentType is DtlsContentType.ApplicationData or DtlsContentType.Tls12Cid;
+
+    /// <summary>
+    /// Keeps an application record that came before the handshake was done, for the record layer
+    /// (<see cref="CloseAndTakeQueued"/>); bounded, and dropped once the transport is closed.
+    /// </summary>
+    public void KeepEarlyRecord(ReadOnlySpan<byte> record)
+    {
+        lock (_lock)
+        {
+            KeepEarlyRecordLocked(record);
+        }
+    }
+
+    private void KeepEarlyRecordLocked(ReadOnlySpan<byte> record)
+    {
+        // Copied into a buffer of the pool, as the queue's are, so that whoever takes it returns it there.
+        if (!_closed && _early.Count < MaxEarlyRecords)
+        {
+            byte[] copy = ArrayPool<byte>.Shared.Rent(record.Length);
+            record.CopyTo(copy);
+            _early.Add((copy, record.Length));
+        }
+    }
+
+    /// <summary>
+    /// The handshake turns to waiting for the peer: the flight it wrote is complete (what is packed leaves now), and
+    /// the next one it writes is a new one (<see cref="TakeFinalFlight"/> returns only that).
+    /// </summary>
+    public void EndFlight()
+    {
+        Flush();
+        KeepFlightForResend();
+        _flight.Clear();
     }
 
     private void ReleaseRest(int taken)

@@ -9,19 +9,47 @@ namespace SukatDtls.Transport.Internal;
 /// ClientHello on the peer's own socket, and the new session goes into the session cache.
 /// </summary>
 /// <remarks>
-/// Runs on a handshake thread: BouncyCastle's handshake blocks until it is done, failed or timed out. It computes only
-/// with a CPU pass of its <see cref="HandshakeSlot"/>; the transport gives the pass back while the peer is awaited.
+/// BouncyCastle's handshake runs on a handshake thread and blocks until it is done, failed or timed out. It computes
+/// only with a CPU pass of its <see cref="HandshakeSlot"/>; the transport gives the pass back while the peer is awaited.
+/// Our own runs between datagrams where it can (<see cref="ReceiveLoopHandshake"/>), else the same way.
 /// </remarks>
 internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider timeProvider)
 {
-    /// <summary>Runs the handshake to its end.</summary>
+    /// <summary>
+    /// On the listener's receive loop: starts our own handshake right there when it can run between datagrams
+    /// (<see cref="ReceiveLoopHandshake"/>), our handshake takes this ClientHello and a CPU pass is free at once. False
+    /// leaves the handshake to a handshake thread (<see cref="Run"/>), holding the pass if it was taken.
+    /// </summary>
+    public bool TryStartOnLoop(DtlsConnection connection, ClientHelloMessage clientHello, HandshakeSlot slot, long started, IServerHandshakeOwner owner)
+    {
+        var credentials = settings.Credentials;
+        if (!ReceiveLoopHandshake.IsPossible(settings, connection) || !EcdheServerPlan.IsEligible(settings, credentials, clientHello) || !slot.TryEnterCpu())
+        {
+            return false;
+        }
+
+        if (OwnPlan(connection, credentials!, clientHello, out _) is not { } plan)
+        {
+            return false;
+        }
+
+        ReceiveLoopHandshake.Start(settings, plan, clientHello, connection, slot, owner, started, timeProvider);
+        return true;
+    }
+
+    /// <summary>
+    /// Runs the handshake on a handshake thread: to its end, or — our own handshake, where it can run between datagrams
+    /// (<see cref="ReceiveLoopHandshake"/>) — until its first flight is sent (null: its end goes to <paramref name="owner"/>).
+    /// </summary>
     /// <param name="connection">The peer's connection, in handshake.</param>
     /// <param name="request">The verified ClientHello (BouncyCastle's request is made from it only for its handshake).</param>
+    /// <param name="clientHello">The verified ClientHello as our own handshake reads it; null when it cannot (BouncyCastle's then runs).</param>
     /// <param name="slot">The handshake's place in the scheduler.</param>
     /// <param name="started">When the handshake started (<see cref="TimeProvider.GetTimestamp"/>), for its duration.</param>
-    /// <param name="clientHello">The verified ClientHello as our own handshake reads it; null when it cannot (BouncyCastle's then runs).</param>
+    /// <param name="owner">Where the end of a handshake that goes on between datagrams is reported.</param>
     /// <exception cref="Exception">The handshake failed (<see cref="HandshakeFailure"/> names and describes why).</exception>
-    public CompletedHandshake Run(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot, long started)
+    public CompletedHandshake? Run(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot, long started,
+        IServerHandshakeOwner owner)
     {
         var datagrams = connection.Datagrams;
         datagrams.Slot = slot;
@@ -33,6 +61,12 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         if (clientHello is not null && EcdheServerPlan.IsEligible(settings, credentials, clientHello))
         {
             var plan = OwnPlan(connection, credentials!, clientHello, out lookedUp);
+            if (plan is not null && ReceiveLoopHandshake.IsPossible(settings, connection))
+            {
+                ReceiveLoopHandshake.Start(settings, plan, clientHello, connection, slot, owner, started, timeProvider);
+                return null;
+            }
+
             if (plan is not null)
             {
                 try

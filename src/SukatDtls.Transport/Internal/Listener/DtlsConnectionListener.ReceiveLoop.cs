@@ -17,6 +17,11 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
     private SocketAddress? _loopFrom;
     private PeerReceiveRegistration? _registration;
 
+    // Set (under _dispatchLock) for the last datagram of a pass that emptied the socket: with nothing else waiting, a
+    // verified ClientHello's handshake may compute its first flight on this loop instead of waking a handshake thread.
+    // With more waiting (a burst), handshake threads on the other cores take them.
+    private bool _mayStartHandshakeOnLoop;
+
     private Task StartReceiving(Socket socket)
     {
         var engine = _options.UseOwnReceiveLoops ? PeerReceiveEngine.Shared : null;
@@ -79,8 +84,11 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
                         }
 
                         batch.CopySource(i, _loopFrom!);
+                        _mayStartHandshakeOnLoop = i == received - 1 && received < batch.Capacity;
                         DispatchCopy(batch.Datagram(i), _loopFrom!);
                     }
+
+                    _mayStartHandshakeOnLoop = false;
                 }
 
                 datagrams += received;

@@ -22,7 +22,7 @@ namespace SukatDtls.Transport.Internal;
 /// listening address and port (SO_REUSEADDR + SO_REUSEPORT) and <c>connect()</c>ed to the peer, so the kernel hands
 /// that peer's datagrams to its socket from then on, like TCP's <c>accept()</c>.
 /// </remarks>
-internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtlsConnectionOwner
+internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtlsConnectionOwner, IServerHandshakeOwner
 {
     private readonly DtlsEndPoint _requestedEndPoint;
     private readonly DtlsTransportOptions _options;
@@ -305,7 +305,20 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         {
             // Read on the listener's thread, from the verified ClientHello's copy (our own handshake's transcript starts with it).
             var hello = _options.UseOwnServerHandshake && ClientHelloMessage.TryRead(request.Datagram, out var read) ? read : null;
-            _handshakes.Run(slot, () => RunHandshake(connection, request, hello, slot));
+            if (hello is not null && _mayStartHandshakeOnLoop)
+            {
+                // The loop has nothing else waiting: our handshake's first flight is computed here, with no hand-off to
+                // a handshake thread (when it can run between datagrams and a CPU pass is free at once).
+                _mayStartHandshakeOnLoop = false;
+                long started = _timeProvider.GetTimestamp();
+                if (_serverHandshake.TryStartOnLoop(connection, hello, slot, started, this))
+                {
+                    Statistics.OnHandshakeStarted();
+                    return;
+                }
+            }
+
+            _handshakes.RunOrHandOff(slot, () => RunHandshake(connection, request, hello, slot));
         }
         catch (ObjectDisposedException)
         {
@@ -314,15 +327,38 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         }
     }
 
-    /// <summary>Runs on a handshake thread: the handshake, then the accept queue.</summary>
-    private void RunHandshake(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot)
+    /// <summary>
+    /// Runs on a handshake thread: the handshake, then the accept queue. False when the handshake goes on between
+    /// datagrams (its end comes to <see cref="IServerHandshakeOwner"/>, which finishes its slot).
+    /// </summary>
+    private bool RunHandshake(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot)
     {
         long started = _timeProvider.GetTimestamp();
         Statistics.OnHandshakeStarted();
-        CompletedHandshake handshake;
+        CompletedHandshake? handshake;
         try
         {
-            handshake = _serverHandshake.Run(connection, request, clientHello, slot, started);
+            handshake = _serverHandshake.Run(connection, request, clientHello, slot, started, this);
+        }
+        catch (Exception ex)
+        {
+            ((IServerHandshakeOwner)this).OnHandshakeFailed(connection, slot, started, ex);
+            return true;
+        }
+
+        if (handshake is null)
+        {
+            return false;
+        }
+
+        ((IServerHandshakeOwner)this).OnHandshakeCompleted(connection, slot, started, handshake);
+        return true;
+    }
+
+    void IServerHandshakeOwner.OnHandshakeCompleted(DtlsConnection connection, HandshakeSlot slot, long started, CompletedHandshake handshake)
+    {
+        try
+        {
             connection.OnHandshakeCompleted(handshake);
 
             // Done: its place is free for the next peer now, not after the accept queue.
@@ -331,21 +367,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         }
         catch (Exception ex)
         {
-            if (slot.IsEvicted)
-            {
-                // Logged (at most once a second) where it was decided: PeerAdmission.
-                Statistics.OnHandshakeFailed(_timeProvider.GetElapsedTime(started), "evicted");
-                DtlsLog.ConnectionError(_logger, connection.ConnectionId, connection.RemoteEndPoint!,
-                    $"the handshake gave way to a new peer after waiting {slot.EvictedAfter.TotalSeconds:F1} s for this one", null);
-            }
-            else
-            {
-                Statistics.OnHandshakeFailed(_timeProvider.GetElapsedTime(started), HandshakeFailure.ErrorType(ex));
-                DtlsLog.HandshakeFailed(_logger, connection.ConnectionId, connection.RemoteEndPoint!, HandshakeFailure.Describe(ex), HandshakeFailure.ForLog(ex));
-            }
-
-            connection.Datagrams.EndHandshake();
-            _ = connection.AbortAndDisposeAsync("The DTLS handshake failed.");
+            ((IServerHandshakeOwner)this).OnHandshakeFailed(connection, slot, started, ex);
             return;
         }
 
@@ -367,6 +389,27 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
 
             _ = connection.AbortAndDisposeAsync("The connection was refused: the accept queue is full or the listener is unbound.");
         }
+    }
+
+    void IServerHandshakeOwner.OnHandshakeFailed(DtlsConnection connection, HandshakeSlot slot, long started, Exception error)
+    {
+        if (slot.IsEvicted)
+        {
+            // Logged (at most once a second) where it was decided: PeerAdmission.
+            Statistics.OnHandshakeFailed(_timeProvider.GetElapsedTime(started), "evicted");
+            DtlsLog.ConnectionError(_logger, connection.ConnectionId, connection.RemoteEndPoint!,
+                $"the handshake gave way to a new peer after waiting {slot.EvictedAfter.TotalSeconds:F1} s for this one", null);
+        }
+        else
+        {
+            Statistics.OnHandshakeFailed(_timeProvider.GetElapsedTime(started), HandshakeFailure.ErrorType(error));
+            DtlsLog.HandshakeFailed(_logger, connection.ConnectionId, connection.RemoteEndPoint!, HandshakeFailure.Describe(error), HandshakeFailure.ForLog(error));
+        }
+
+        // The place is free before the connection's end is awaited (a handshake thread's finishes it again: no-op).
+        slot.Finish();
+        connection.Datagrams.EndHandshake();
+        _ = connection.AbortAndDisposeAsync("The DTLS handshake failed.");
     }
 
     private void OnHeartbeat()

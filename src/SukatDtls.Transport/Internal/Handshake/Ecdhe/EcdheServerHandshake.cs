@@ -64,6 +64,9 @@ internal sealed class EcdheServerHandshake : IDisposable
     private readonly byte[] _clientVerifyData = new byte[VerifyDataLength];
 
     private long _writeSequence;
+    private long _deadline;
+    private long _retransmission;
+    private long _resendAt;
     private int _nextMessageSequence;
     private int _flightSends;
     private byte[]? _keyExchange;
@@ -105,7 +108,14 @@ internal sealed class EcdheServerHandshake : IDisposable
         }
     }
 
-    /// <summary>Runs the handshake to its end on the handshake thread (the caller holds the handshake's CPU pass).</summary>
+    /// <summary>A handshake from the verified ClientHello, not started yet (<see cref="Start"/>); the caller disposes it.</summary>
+    public static EcdheServerHandshake Create(ServerPeerSettings settings, EcdheServerPlan plan, ClientHelloMessage clientHello, HandshakeTransport transport) =>
+        new(settings, plan, clientHello, transport);
+
+    /// <summary>
+    /// Runs the handshake to its end on the handshake thread (the caller holds the handshake's CPU pass): where the
+    /// receive loops do not read the peer's socket, so the transport waits for the peer's datagrams.
+    /// </summary>
     /// <exception cref="TlsFatalAlert">The client's key share or Finished was wrong (our alert went out).</exception>
     /// <exception cref="TlsFatalAlertReceived">The client ended the handshake with a fatal alert.</exception>
     /// <exception cref="TlsTimeoutException">The client's flight did not come within the handshake timeout.</exception>
@@ -116,23 +126,138 @@ internal sealed class EcdheServerHandshake : IDisposable
         using var handshake = new EcdheServerHandshake(settings, plan, clientHello, transport);
         try
         {
-            return handshake.Run(events, started, timeProvider);
+            handshake.Start(started, timeProvider);
+            handshake.WaitUntilFinished();
+            return handshake.Complete(events, started, timeProvider);
         }
-        catch (TlsFatalAlert alert)
+        catch (Exception ex)
         {
-            handshake.Fail(events, alert.AlertDescription, alert.Message, alert);
+            handshake.OnFailed(events, ex);
             throw;
         }
-        catch (TlsFatalAlertReceived alert)
+    }
+
+    /// <summary>The client's Finished came and matched: <see cref="Complete"/> ends the handshake.</summary>
+    public bool IsFinished => _finished;
+
+    /// <summary>When (<see cref="Environment.TickCount64"/>) <see cref="OnTimer"/> is due next: a resend of our flight, or the timeout.</summary>
+    // Once the key exchange came, our flight is not resent (a lost Finished comes again with the client's own resend):
+    // only the timeout is due.
+    public long TimerDueAt => _clientAnswered ? _deadline : Math.Min(_resendAt, _deadline);
+
+    /// <summary>
+    /// Starts the handshake (the caller holds its CPU pass): computes our flight and sends it. The timeout counts from
+    /// <paramref name="started"/>, as BouncyCastle's does: the flight's computing is part of it.
+    /// </summary>
+    public void Start(long started, TimeProvider timeProvider)
+    {
+        _transcript.AddMessage(_clientHello.Message.Span);
+        if (_resuming)
         {
-            handshake.ForgetResumedSession(events, alert.AlertDescription);
-            throw;
+            WriteResumedFlight();
         }
-        catch (TlsTimeoutException timeout)
+        else
         {
-            // As BouncyCastle's handshake ends on its timeout: with internal_error, so the client stops too.
-            handshake.Fail(events, AlertDescription.internal_error, timeout.Message, cause: null);
-            throw;
+            WriteServerFlight();
+        }
+
+        SendFlight();
+        long now = Environment.TickCount64;
+        _deadline = now + (long)(_settings.Options.HandshakeTimeout - timeProvider.GetElapsedTime(started)).TotalMilliseconds;
+        _retransmission = Math.Max(1, (long)_settings.Options.HandshakeRetransmissionTimeout.TotalMilliseconds);
+        _resendAt = now + _retransmission;
+    }
+
+    /// <summary>The time came (<see cref="TimerDueAt"/>): our flight is sent again when the client's did not come.</summary>
+    /// <exception cref="TlsTimeoutException">The handshake timeout passed.</exception>
+    public void OnTimer(long now)
+    {
+        if (now >= _deadline)
+        {
+            throw new TlsTimeoutException("Handshake timed out");
+        }
+
+        if (now >= _resendAt && !_clientAnswered)
+        {
+            // The client's flight did not come: ours (or its) was lost.
+            SendFlight();
+            _retransmission = Math.Min(_retransmission * 2, MaxRetransmissionMillis);
+            _resendAt = now + _retransmission;
+        }
+    }
+
+    /// <summary>
+    /// A datagram from the client, its records in turn: returns how many bytes the handshake took — all of them, unless
+    /// the client's Finished came before the datagram's end (the rest, its first application records, is the record
+    /// layer's). Application records before that are kept for the record layer (<see cref="HandshakeTransport.KeepEarlyRecord"/>).
+    /// </summary>
+    /// <exception cref="TlsFatalAlert">The client's key share or Finished was wrong.</exception>
+    /// <exception cref="TlsFatalAlertReceived">The client ended the handshake with a fatal alert.</exception>
+    public int OnDatagram(Span<byte> datagram)
+    {
+        int offset = 0;
+        while (offset < datagram.Length && !_finished)
+        {
+            var rest = datagram[offset..];
+            if (!DtlsRecord.TryRead(rest, out var record))
+            {
+                // The rest does not frame as a record: nobody can read it.
+                return datagram.Length;
+            }
+
+            int length = record.Whole.Length;
+            if (HandshakeTransport.IsEarlyApplicationRecord(record))
+            {
+                _transport.KeepEarlyRecord(rest[..length]);
+            }
+            else
+            {
+                OnRecord(rest[..length]);
+            }
+
+            offset += length;
+        }
+
+        return offset;
+    }
+
+    /// <summary>
+    /// Ends a finished handshake: a full one with our ChangeCipherSpec and Finished, and its session kept for
+    /// resumption. The record layer goes on from here.
+    /// </summary>
+    public CompletedHandshake Complete(IDtlsPeerEvents events, long started, TimeProvider timeProvider)
+    {
+        if (!_resuming)
+        {
+            // Our ChangeCipherSpec and Finished end a full handshake (an abbreviated one ended with the client's).
+            SendFinalFlight();
+            _transport.Flush();
+            StoreSession(events);
+        }
+
+        var records = new DtlsRecordLayer(_read!, _write!, _transport.NextEpoch1Sequence, _transport.TakeFinalFlight());
+        _read = _write = null; // the record layer owns them now
+        return CompletedHandshake.CreateOwn(records, _plan.CipherSuite, _resuming, timeProvider.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// The handshake failed with <paramref name="error"/>: our alert goes out where one is due (a wrong key share or
+    /// Finished, the timeout) and a resumed session that failed is forgotten. Nothing for a closed connection.
+    /// </summary>
+    public void OnFailed(IDtlsPeerEvents events, Exception error)
+    {
+        switch (error)
+        {
+            case TlsFatalAlert alert:
+                Fail(events, alert.AlertDescription, alert.Message, alert);
+                break;
+            case TlsFatalAlertReceived alert:
+                ForgetResumedSession(events, alert.AlertDescription);
+                break;
+            case TlsTimeoutException timeout:
+                // As BouncyCastle's handshake ends on its timeout: with internal_error, so the client stops too.
+                Fail(events, AlertDescription.internal_error, timeout.Message, cause: null);
+                break;
         }
     }
 
@@ -154,71 +279,33 @@ internal sealed class EcdheServerHandshake : IDisposable
         }
     }
 
-    private CompletedHandshake Run(IDtlsPeerEvents events, long started, TimeProvider timeProvider)
+    /// <summary>On the handshake thread: receives the client's records until its Finished, resending on the timer.</summary>
+    private void WaitUntilFinished()
     {
-        _transcript.AddMessage(_clientHello.Message.Span);
-        if (_resuming)
-        {
-            WriteResumedFlight();
-        }
-        else
-        {
-            WriteServerFlight();
-        }
-
-        SendFlight();
-
-        // The timeout counts from the handshake's start, as BouncyCastle's does: the flight's computing is part of it.
-        long deadline = Environment.TickCount64 + (long)(_settings.Options.HandshakeTimeout - timeProvider.GetElapsedTime(started)).TotalMilliseconds;
-        long retransmission = Math.Max(1, (long)_settings.Options.HandshakeRetransmissionTimeout.TotalMilliseconds);
-        long resendAt = Environment.TickCount64 + retransmission;
         byte[] received = ArrayPool<byte>.Shared.Rent(DtlsConnection.MaxRecordDatagramSize);
         try
         {
             while (!_finished)
             {
                 long now = Environment.TickCount64;
-                if (now >= deadline)
+                long due = TimerDueAt;
+                if (now >= due)
                 {
-                    throw new TlsTimeoutException("Handshake timed out");
-                }
-
-                // Once the key exchange came, our flight is not resent (a lost Finished comes again with the client's own
-                // resend): only the deadline is due. Waiting for the resend time then, long past, woke every millisecond.
-                long wakeAt = _clientAnswered ? deadline : Math.Min(resendAt, deadline);
-                int length = _transport.Receive(received, (int)Math.Max(1, wakeAt - now));
-                if (length < 0)
-                {
-                    if (Environment.TickCount64 >= resendAt && !_clientAnswered)
-                    {
-                        // The client's flight did not come: ours (or its) was lost.
-                        SendFlight();
-                        retransmission = Math.Min(retransmission * 2, MaxRetransmissionMillis);
-                        resendAt = Environment.TickCount64 + retransmission;
-                    }
-
+                    OnTimer(now);
                     continue;
                 }
 
-                OnRecord(received.AsSpan(0, length));
+                int length = _transport.Receive(received, (int)Math.Max(1, due - now));
+                if (length >= 0)
+                {
+                    OnRecord(received.AsSpan(0, length));
+                }
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(received);
         }
-
-        if (!_resuming)
-        {
-            // Our ChangeCipherSpec and Finished end a full handshake (an abbreviated one ended with the client's).
-            SendFinalFlight();
-            _transport.Flush();
-            StoreSession(events);
-        }
-
-        var records = new DtlsRecordLayer(_read!, _write!, _transport.NextEpoch1Sequence, _transport.TakeFinalFlight());
-        _read = _write = null; // the record layer owns them now
-        return CompletedHandshake.CreateOwn(records, _plan.CipherSuite, _resuming, timeProvider.GetElapsedTime(started));
     }
 
     /// <summary>
@@ -379,8 +466,8 @@ internal sealed class EcdheServerHandshake : IDisposable
             _transport.Send(_finishedRecord);
         }
 
-        // The transport sends what it packed when we turn to receiving; a resend goes at once.
-        _transport.Flush();
+        // The flight is complete: what is packed leaves now, and only a later flight is a final one.
+        _transport.EndFlight();
     }
 
     private void SendHandshakeMessage(DtlsHandshakeType type, int sequence, ReadOnlySpan<byte> body)
