@@ -86,6 +86,34 @@ public sealed class OwnServerHandshakeHostileTests(ITestOutputHelper output)
         await HandshakeAndEchoAsync(host, new ScriptedClientOptions { FinishedFirst = true, ReceiveTimeout = TimeSpan.FromSeconds(3) });
     }
 
+    /// <summary>
+    /// Application data the client sends before our Finished reached it — after its own Finished in the same datagram,
+    /// or ahead of its whole flight (reordered) — is the record layer's once the handshake is done: echoed, not lost.
+    /// </summary>
+    /// <param name="first">The record comes in a datagram of its own before the key exchange (else after the Finished, in its datagram).</param>
+    /// <param name="receiveLoops">The handshake waits between datagrams on the receive loops (else on a handshake thread).</param>
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    public async Task Application_data_sent_with_the_final_flight_reaches_the_application(bool first, bool receiveLoops)
+    {
+        await using var host = await DtlsTestHost.StartAsync<EchoConnectionHandler>(output, o => o.UseOwnReceiveLoops = receiveLoops,
+            configureServices: s => s.AddSingleton(_observer));
+        using var client = ScriptedDtlsClient.Create(host.DtlsEndPoint, new ScriptedClientOptions
+        {
+            EarlyApplicationData = "early"u8.ToArray(),
+            EarlyApplicationDataFirst = first,
+            ReceiveTimeout = TimeSpan.FromSeconds(3),
+        });
+        Assert.Equal(new ScriptedHandshakeResult(Completed: true), await client.HandshakeAsync());
+
+        // The client sent it once: it comes back only if the server kept it.
+        Assert.Equal("early", Encoding.UTF8.GetString(await client.ReceiveApplicationDataAsync()));
+        await Wait.UntilAsync(() => host.Listener.Statistics.OwnHandshakesCompleted == 1);
+    }
+
     [Fact]
     public async Task A_key_exchange_in_two_fragments_second_half_first_is_put_back_together()
     {

@@ -27,6 +27,15 @@ internal sealed record ScriptedClientOptions
     /// <summary>Sends the ClientKeyExchange and ChangeCipherSpec but never the Finished (as if its record were lost).</summary>
     public bool OmitFinished { get; init; }
 
+    /// <summary>
+    /// Application data sent with the final flight, before the server's Finished came (its first record, epoch 1): in
+    /// the Finished's datagram after it, or (<see cref="EarlyApplicationDataFirst"/>) alone before the whole flight.
+    /// </summary>
+    public byte[]? EarlyApplicationData { get; init; }
+
+    /// <summary>Sends <see cref="EarlyApplicationData"/> in a datagram of its own before the ClientKeyExchange's.</summary>
+    public bool EarlyApplicationDataFirst { get; init; }
+
     /// <summary>How long each receive waits: the client retransmits nothing, so a lost or ignored flight ends in a timeout.</summary>
     public TimeSpan ReceiveTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
@@ -240,6 +249,20 @@ internal sealed class ScriptedDtlsClient : IDisposable
         else if (!_options.OmitFinished)
         {
             datagrams[^1] = [.. datagrams[^1], finishedRecord];
+        }
+
+        // Protected after the Finished (the next sequence number), whichever datagram it goes in.
+        if (_options.EarlyApplicationData is { } early)
+        {
+            byte[] earlyRecord = Protected(23, early);
+            if (_options.EarlyApplicationDataFirst)
+            {
+                datagrams.Insert(0, [earlyRecord]);
+            }
+            else
+            {
+                datagrams[^1] = [.. datagrams[^1], earlyRecord];
+            }
         }
 
         foreach (var datagram in datagrams)
