@@ -19,6 +19,11 @@ public sealed class EchoTests(ITestOutputHelper output)
         { "::1", "::1" },
         { "::", "127.0.0.1" },
         { "::", "::1" },
+
+        // A wildcard listener reached at another of its addresses than the one the kernel would send from towards the
+        // client (a multi-homed server): the peer's socket must answer from the address the client sent to.
+        { "0.0.0.0", "127.0.0.2" },
+        { "::", "127.0.0.2" },
     };
 
     [Theory]
@@ -33,11 +38,18 @@ public sealed class EchoTests(ITestOutputHelper output)
         Assert.Equal("hello over DTLS", client.ReceiveText());
 
         var observed = await _observer.NextAsync();
-        Assert.Equal(host.DtlsEndPoint.Port, ((IPEndPoint)observed.Connection.LocalEndPoint!).Port);
+        var local = (IPEndPoint)observed.Connection.LocalEndPoint!;
+        Assert.Equal(host.DtlsEndPoint.Port, local.Port);
         var remote = (IPEndPoint)observed.Connection.RemoteEndPoint!;
         Assert.Equal(client.LocalEndPoint.Port, remote.Port);
-        Assert.Equal(IPAddress.Parse(clientAddress), remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address);
+        Assert.Equal(Unmapped(client.LocalEndPoint.Address), Unmapped(remote.Address));
+
+        // The peer's socket is on the address the client talks to (a wildcard listener's made concrete).
+        Assert.Equal(IPAddress.Parse(clientAddress), Unmapped(local.Address));
+        Assert.Equal(IPAddress.Parse(clientAddress), Unmapped(((IPEndPoint)observed.Socket!.LocalEndPoint!).Address));
     }
+
+    private static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     [Fact]
     public async Task Each_connection_has_its_own_socket_connected_to_the_peer_on_the_listening_port()

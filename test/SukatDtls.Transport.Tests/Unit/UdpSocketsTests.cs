@@ -26,6 +26,25 @@ public sealed class UdpSocketsTests
         Assert.Equal(new IPEndPoint(IPAddress.Parse(expected), 5684), local);
     }
 
+    /// <summary>
+    /// Behind a wildcard listener, the address the ClientHello came to (read with IP_PKTINFO on the receive loop) wins
+    /// over the kernel's choice: on a host with several addresses the peer's socket answers from the one the client
+    /// talks to. A listener on one address keeps it.
+    /// </summary>
+    [Theory]
+    [InlineData("0.0.0.0", "127.0.0.1", "127.0.0.2", "127.0.0.2")]
+    [InlineData("::", "::ffff:127.0.0.1", "::ffff:127.0.0.2", "127.0.0.2")] // an IPv4 socket for an IPv4 peer, on the unmapped address
+    [InlineData("::", "::1", "::1", "::1")]
+    [InlineData("127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.1")]
+    public void Behind_a_wildcard_listener_a_peer_socket_binds_to_the_address_its_client_sent_to(string listening, string peer, string destination,
+        string expected)
+    {
+        var local = UdpSockets.PeerSocketLocalEndPoint(new IPEndPoint(IPAddress.Parse(listening), 5684), new IPEndPoint(IPAddress.Parse(peer), 40000),
+            IPAddress.Parse(destination));
+
+        Assert.Equal(new IPEndPoint(IPAddress.Parse(expected), 5684), local);
+    }
+
     [Fact]
     public void A_peer_socket_of_a_dual_stack_listener_shares_its_port_and_receives_its_peer()
     {

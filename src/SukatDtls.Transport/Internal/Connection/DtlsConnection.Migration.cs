@@ -82,7 +82,8 @@ internal sealed partial class DtlsConnection : IDtlsMigrationFeature
             // leaves the table as it was (moving back would take the address from the connection that now has it).
             try
             {
-                fresh = UdpSockets.ConnectPeer(listening, newEndPoint);
+                // On the address the peer talked to so far (a wildcard listener's made concrete), where the family allows.
+                fresh = UdpSockets.ConnectPeer(listening, newEndPoint, (LocalEndPoint as IPEndPoint)?.Address);
             }
             catch (SocketException ex)
             {

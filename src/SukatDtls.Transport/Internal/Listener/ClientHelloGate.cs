@@ -35,6 +35,12 @@ internal sealed class ClientHelloGate : IDisposable
     }
 
     /// <summary>
+    /// Where the next HelloVerifyRequests leave from: the address the ClientHello came to (a wildcard listener's, read
+    /// per datagram on the receive loop); empty: where the kernel chooses.
+    /// </summary>
+    public void AnswerFrom(ReadOnlySpan<byte> destination) => _helloVerifySender.AnswerFrom(destination);
+
+    /// <summary>
     /// Takes a datagram from a peer the listener does not know. Returns the verified ClientHello (reassembled if it came
     /// in fragments) to start a handshake with when it is a ClientHello with a valid cookie. Otherwise the datagram was answered with a HelloVerifyRequest, kept as a fragment, or dropped, and null is returned.
     /// </summary>

@@ -11,6 +11,18 @@ internal sealed class HelloVerifySender : DatagramSender
 
     public SocketAddress? Target { get; set; }
 
+    // The address the ClientHello came to (a wildcard listener's, read on the receive loop), where the answer leaves
+    // from; length 0: the kernel chooses.
+    private readonly byte[] _source = new byte[16];
+    private int _sourceLength;
+
+    /// <summary>Answers the next ClientHellos from <paramref name="source"/> (empty: from where the kernel chooses).</summary>
+    public void AnswerFrom(ReadOnlySpan<byte> source)
+    {
+        source.CopyTo(_source);
+        _sourceLength = source.Length;
+    }
+
     public int GetSendLimit() => 1200;
 
     public void Send(byte[] buf, int off, int len) => Send(buf.AsSpan(off, len));
@@ -19,6 +31,18 @@ internal sealed class HelloVerifySender : DatagramSender
     {
         try
         {
+            if (_sourceLength > 0)
+            {
+                // On a host with several addresses, a client's connected socket, a NAT or a firewall drops an answer
+                // from another address than the one it sent to. (Set only on the receive loops: Linux.)
+                if (LinuxSockets.SendFrom(Socket!.SafeHandle, buffer, Target!, _source.AsSpan(0, _sourceLength)) == 0)
+                {
+                    return;
+                }
+
+                // Refused (an address the kernel will not send from): from where it chooses, as before.
+            }
+
             Socket!.SendTo(buffer, SocketFlags.None, Target!);
         }
         catch (SocketException)

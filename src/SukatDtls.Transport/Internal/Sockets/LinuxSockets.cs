@@ -98,6 +98,43 @@ internal static unsafe partial class LinuxSockets
         }
     }
 
+    /// <summary>
+    /// Sends one datagram to <paramref name="target"/> from the local address <paramref name="source"/> (4 bytes: IPv4,
+    /// <c>IP_PKTINFO</c>; 16: IPv6 or, on a dual-stack socket, IPv4-mapped, <c>IPV6_PKTINFO</c>): a wildcard socket's
+    /// answer leaves from the address its datagram came to, not the one the routing table would pick. 0, or the errno.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The socket is closed.</exception>
+    public static int SendFrom(SafeHandle socket, ReadOnlySpan<byte> datagram, System.Net.SocketAddress target, ReadOnlySpan<byte> source)
+    {
+        // One cmsghdr (16 bytes) and an in6_pktinfo (20) or in_pktinfo (12), padded to 8.
+        byte* control = stackalloc byte[40];
+        new Span<byte>(control, 40).Clear();
+        bool ipv6 = source.Length == 16;
+        int dataLength = ipv6 ? 20 : 12;
+        *(nuint*)control = (nuint)(16 + dataLength);
+        *(int*)(control + 8) = ipv6 ? 41 : 0;  // IPPROTO_IPV6, IPPROTO_IP
+        *(int*)(control + 12) = ipv6 ? 50 : 8; // IPV6_PKTINFO, IP_PKTINFO
+        // in6_pktinfo { addr; ifindex = 0 }; in_pktinfo { ifindex = 0; spec_dst (the source); addr }.
+        source.CopyTo(new Span<byte>(control + 16 + (ipv6 ? 0 : 4), source.Length));
+
+        var name = target.Buffer.Span[..target.Size];
+        fixed (byte* data = datagram)
+        fixed (byte* address = name)
+        {
+            var vector = new IoVector { Base = data, Length = (nuint)datagram.Length };
+            var message = new MessageHeader
+            {
+                Name = address,
+                NameLength = (uint)name.Length,
+                Vectors = &vector,
+                VectorCount = 1,
+                Control = control,
+                ControlLength = (nuint)(16 + ((dataLength + 7) & ~7)),
+            };
+            return SendMsg(socket, &message, 0) >= 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+    }
+
     /// <summary>The socket error an ICMP report or a receive or send failure stands for (as .NET reports them).</summary>
     public static SocketError ToSocketError(int errno) => errno switch
     {
@@ -146,6 +183,9 @@ internal static unsafe partial class LinuxSockets
 
     [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
     private static partial nint SendCall(SafeHandle socket, byte* data, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
+    private static partial nint SendMsg(SafeHandle socket, MessageHeader* message, int flags);
 
     [LibraryImport("libc", EntryPoint = "recvmmsg", SetLastError = true)]
     private static partial int RecvMMsg(SafeHandle socket, MessageHeader* messages, uint count, int flags, void* timeout);

@@ -62,6 +62,15 @@ internal static class UdpSockets
                 // (about 208 KiB) overflowed with 600 clients connecting together, and each drop cost its client a
                 // retransmission timeout. The kernel caps the request at net.core.rmem_max.
                 socket.ReceiveBufferSize = ListeningReceiveBufferSize;
+
+                if (IsWildcard(local.Address))
+                {
+                    // A wildcard socket is reached at any of the host's addresses: each datagram says which one
+                    // (IP_PKTINFO; IPV6_RECVPKTINFO, which on a dual-stack socket covers IPv4 too), so that a peer's
+                    // socket answers from the address its client sent to (PeerSocketLocalEndPoint).
+                    socket.SetSocketOption(local.AddressFamily == AddressFamily.InterNetworkV6 ? SocketOptionLevel.IPv6 : SocketOptionLevel.IP,
+                        SocketOptionName.PacketInformation, true);
+                }
             });
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
@@ -70,13 +79,18 @@ internal static class UdpSockets
         }
     }
 
+    private static bool IsWildcard(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
+
     /// <summary>
-    /// A per-peer socket: bound to the listening socket's port and address (an IPv4 wildcard made concrete,
+    /// A per-peer socket: bound to the listening socket's port and address (a wildcard made concrete,
     /// <see cref="PeerSocketLocalEndPoint"/>), connected to the peer.
     /// </summary>
-    public static Socket ConnectPeer(IPEndPoint listening, IPEndPoint peer)
+    /// <param name="listening">The listening socket's address and port.</param>
+    /// <param name="peer">The peer.</param>
+    /// <param name="destination">The address the peer's ClientHello was sent to, when the listening socket told it (a wildcard's, on the receive loops).</param>
+    public static Socket ConnectPeer(IPEndPoint listening, IPEndPoint peer, IPAddress? destination = null)
     {
-        var local = PeerSocketLocalEndPoint(listening, peer);
+        var local = PeerSocketLocalEndPoint(listening, peer, destination);
         return Create(local.AddressFamily, socket =>
         {
             AllowReuse(socket, local);
@@ -103,15 +117,35 @@ internal static class UdpSockets
             : listening.AddressFamily;
 
     /// <summary>
-    /// The address and port the socket for <paramref name="peer"/> binds to: the listener's, except that an IPv4
-    /// socket behind a wildcard listener (<c>0.0.0.0</c>, or <c>[::]</c> for an IPv4 peer) binds to the address the
-    /// kernel sends from towards the peer (<see cref="SourceAddressTowards"/>).
+    /// The address and port the socket for <paramref name="peer"/> binds to: the listener's; behind a wildcard listener
+    /// (<c>0.0.0.0</c>, <c>[::]</c>), the address the peer sent its ClientHello to (<paramref name="destination"/>), so
+    /// that the peer's socket answers from the address the client talks to — on a host with several addresses, a reply
+    /// from another is dropped by a client's connected socket, a NAT or a firewall. Without it (.NET's socket engine
+    /// does not read it), an IPv4 socket binds to the address the kernel sends from towards the peer
+    /// (<see cref="SourceAddressTowards"/>) and an IPv6 one stays on the wildcard.
     /// </summary>
-    public static IPEndPoint PeerSocketLocalEndPoint(IPEndPoint listening, IPEndPoint peer) =>
-        PeerSocketFamily(listening, peer) == AddressFamily.InterNetwork
-            && (listening.AddressFamily == AddressFamily.InterNetworkV6 || listening.Address.Equals(IPAddress.Any))
+    public static IPEndPoint PeerSocketLocalEndPoint(IPEndPoint listening, IPEndPoint peer, IPAddress? destination = null)
+    {
+        var family = PeerSocketFamily(listening, peer);
+        if (!IsWildcard(listening.Address))
+        {
+            return listening;
+        }
+
+        if (destination is not null)
+        {
+            // An IPv4 address (mapped, on a dual-stack socket) serves only an IPv4 socket, an IPv6 one only an IPv6 socket.
+            var local = destination.IsIPv4MappedToIPv6 ? destination.MapToIPv4() : destination;
+            if (local.AddressFamily == family)
+            {
+                return new IPEndPoint(local, listening.Port);
+            }
+        }
+
+        return family == AddressFamily.InterNetwork
             ? new IPEndPoint(SourceAddressTowards(peer.InFamily(AddressFamily.InterNetwork)), listening.Port)
             : listening;
+    }
 
     /// <summary>
     /// The local IPv4 address the kernel sends from towards <paramref name="peer"/> (a throwaway socket's
