@@ -122,6 +122,38 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         await listener.DisposeAsync();
     }
 
+    /// <summary>
+    /// The ConnectionClosed token is made only when asked for (a connection nobody asked closes without a thread-pool
+    /// work item to cancel it); asked for after the close, it is cancelled already, and asked for before, it is cancelled
+    /// by the close.
+    /// </summary>
+    [Fact]
+    public async Task ConnectionClosed_asked_for_before_or_after_the_close_is_cancelled()
+    {
+        var options = new DtlsTransportOptions { ServerCertificate = TestCertificates.EcdsaServer() };
+        var factory = new DtlsTransportFactory(Options.Create(options), NullLoggerFactory.Instance);
+        await using var listener = await factory.BindAsync(new DtlsEndPoint(IPAddress.Loopback, 0));
+        var endPoint = ((DtlsEndPoint)listener.EndPoint).IPEndPoint;
+
+        using var late = await TestDtlsClient.ConnectAsync(endPoint);
+        await using var notAsked = (await listener.AcceptAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)))!;
+        using var early = await TestDtlsClient.ConnectAsync(endPoint);
+        await using var asked = (await listener.AcceptAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)))!;
+        var askedToken = asked.ConnectionClosed;
+        var cancelled = new TaskCompletionSource();
+        using var registration = askedToken.Register(cancelled.SetResult);
+        Assert.False(askedToken.IsCancellationRequested);
+
+        // Each client's close_notify ends its server side's input (EOF), and the connection closes.
+        late.Close();
+        early.Close();
+        Assert.True((await notAsked.Transport.Input.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10))).IsCompleted);
+        await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // The input ends just before the close is fired: a token asked for in between is cancelled by the close.
+        await Wait.UntilAsync(() => notAsked.ConnectionClosed.IsCancellationRequested, timeoutMillis: 5_000);
+    }
+
     [Fact]
     public async Task A_failed_handshake_is_counted_and_never_escapes_accept()
     {

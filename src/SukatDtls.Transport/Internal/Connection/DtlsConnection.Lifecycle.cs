@@ -131,11 +131,18 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
             return;
         }
 
+        // Nobody asked for the token yet (Kestrel's connection handlers often do not): nothing to cancel, and one who asks
+        // later gets it cancelled (ConnectionClosed). Read after the exchange's full fence.
+        if (Volatile.Read(ref _connectionClosedSource) is not { } closed)
+        {
+            return;
+        }
+
         // Not inline: callbacks are the application's code, and we may hold locks or run on a socket completion.
         ThreadPool.UnsafeQueueUserWorkItem(static source =>
         {
             source.Cancel();
-        }, _connectionClosedSource, preferLocal: false);
+        }, closed, preferLocal: false);
     }
 
     byte[]? IDtlsPeerEvents.ReserveConnectionId() => _owner.ReserveConnectionId(this);

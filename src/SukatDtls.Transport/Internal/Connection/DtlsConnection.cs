@@ -74,7 +74,9 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly RecordBoundaries _boundaries = new();
     private readonly RecordCountingPipeReader _inputReader;
     private readonly SemaphoreSlim _receiveProcessing = new(1, 1);
-    private readonly CancellationTokenSource _connectionClosedSource = new();
+    // Made when ConnectionClosed is first asked for: a connection whose token nobody holds is closed without a
+    // thread-pool work item to cancel it (FireConnectionClosed).
+    private CancellationTokenSource? _connectionClosedSource;
     private readonly long _createdTimestamp;
     private readonly DtlsMetrics? _metrics;
     private long _establishedTimestamp;
@@ -184,7 +186,27 @@ internal sealed partial class DtlsConnection : ConnectionContext,
 
     public override CancellationToken ConnectionClosed
     {
-        get => _connectionClosedSource.Token;
+        get
+        {
+            var source = Volatile.Read(ref _connectionClosedSource);
+            if (source is null)
+            {
+                var created = new CancellationTokenSource();
+                source = Interlocked.CompareExchange(ref _connectionClosedSource, created, null) ?? created;
+                if (!ReferenceEquals(source, created))
+                {
+                    created.Dispose();
+                }
+                else if (Volatile.Read(ref _connectionClosedFired) != 0)
+                {
+                    // Closed before anyone asked: the new token is cancelled already (no callbacks are registered yet).
+                    // The exchange above fenced against FireConnectionClosed, so one of the two cancels it.
+                    created.Cancel();
+                }
+            }
+
+            return source.Token;
+        }
         set => throw new NotSupportedException("The DTLS transport owns the ConnectionClosed token.");
     }
 
