@@ -75,9 +75,23 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
 
     public override async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        // Every caller waits for the one disposal: the listener's unbind may dispose a connection whose failed handshake
+        // is disposing it already, and must not return before that is done.
+        var disposal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _disposal, disposal, null) is { } first)
         {
-            await DisposeCoreAsync().ConfigureAwait(false);
+            await first.Task.ConfigureAwait(false);
+        }
+        else
+        {
+            try
+            {
+                await DisposeCoreAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                disposal.SetResult();
+            }
         }
 
         await base.DisposeAsync().ConfigureAwait(false);

@@ -93,7 +93,7 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private volatile bool _skipCloseNotify;
     private int _connectionClosedFired;
     private int _closeNotifySent;
-    private int _disposed;
+    private TaskCompletionSource? _disposal;
     private Task _receiveLoop = Task.CompletedTask;
     private readonly PeerReceiveEngine? _receiveEngine;
     private PeerReceiveRegistration? _registration;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Org.BouncyCastle.Tls;
 using SukatDtls.Transport.Internal.BouncyCastle;
 using SukatDtls.Transport.Internal.Ecdhe;
@@ -16,26 +17,28 @@ namespace SukatDtls.Transport.Internal;
 internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider timeProvider)
 {
     /// <summary>
-    /// On the listener's receive loop: starts our own handshake right there when it can run between datagrams
-    /// (<see cref="ReceiveLoopHandshake"/>), our handshake takes this ClientHello and a CPU pass is free at once. False
-    /// leaves the handshake to a handshake thread (<see cref="Run"/>), holding the pass if it was taken.
+    /// On the listener's receive loop: whether our own handshake can start right there (<see cref="StartOnLoop"/>) — it
+    /// can run between datagrams (<see cref="ReceiveLoopHandshake"/>), it takes this ClientHello, and a CPU pass was free
+    /// at once (then held in <paramref name="slot"/>). False leaves the handshake to a handshake thread
+    /// (<see cref="Run"/>), holding the pass if it was taken.
     /// </summary>
-    public bool TryStartOnLoop(DtlsConnection connection, ClientHelloMessage clientHello, HandshakeSlot slot, long started, IServerHandshakeOwner owner)
+    public bool TryPlanOnLoop(DtlsConnection connection, ClientHelloMessage clientHello, HandshakeSlot slot, [NotNullWhen(true)] out EcdheServerPlan? plan)
     {
+        plan = null;
         var credentials = settings.Credentials;
         if (!ReceiveLoopHandshake.IsPossible(settings, connection) || !EcdheServerPlan.IsEligible(settings, credentials, clientHello) || !slot.TryEnterCpu())
         {
             return false;
         }
 
-        if (OwnPlan(connection, credentials!, clientHello, out _) is not { } plan)
-        {
-            return false;
-        }
-
-        ReceiveLoopHandshake.Start(settings, plan, clientHello, connection, slot, owner, started, timeProvider);
-        return true;
+        plan = OwnPlan(connection, credentials!, clientHello, out _);
+        return plan is not null;
     }
+
+    /// <summary>Starts our own handshake on the listener's receive loop, with the plan and pass of <see cref="TryPlanOnLoop"/>.</summary>
+    public void StartOnLoop(DtlsConnection connection, ClientHelloMessage clientHello, EcdheServerPlan plan, HandshakeSlot slot, long started,
+        IServerHandshakeOwner owner) =>
+        ReceiveLoopHandshake.Start(settings, plan, clientHello, connection, slot, owner, started, timeProvider);
 
     /// <summary>
     /// Runs the handshake on a handshake thread: to its end, or — our own handshake, where it can run between datagrams

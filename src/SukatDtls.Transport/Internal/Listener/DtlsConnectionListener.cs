@@ -310,10 +310,11 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
                 // The loop has nothing else waiting: our handshake's first flight is computed here, with no hand-off to
                 // a handshake thread (when it can run between datagrams and a CPU pass is free at once).
                 _mayStartHandshakeOnLoop = false;
-                long started = _timeProvider.GetTimestamp();
-                if (_serverHandshake.TryStartOnLoop(connection, hello, slot, started, this))
+                if (_serverHandshake.TryPlanOnLoop(connection, hello, slot, out var plan))
                 {
+                    long started = _timeProvider.GetTimestamp();
                     Statistics.OnHandshakeStarted();
+                    _serverHandshake.StartOnLoop(connection, hello, plan, slot, started, this);
                     return;
                 }
             }
