@@ -1,10 +1,11 @@
 namespace SukatDtls.Transport.Internal;
 
 /// <summary>
-/// Admits handshakes and runs each on a thread of its own (<see cref="HandshakeThreads"/>), with at most
-/// <see cref="HandshakeCpuGate.Passes"/> computing at once. How many may be in progress is bounded by memory
-/// (<see cref="Capacity"/>), not by CPU: a handshake waiting for its peer costs a parked thread, and round trips no
-/// longer limit how many handshakes finish per second.
+/// Admits handshakes and runs each on a thread of its own (<see cref="HandshakeThreads"/>) — or, ours, between datagrams
+/// (<see cref="Ecdhe.ReceiveLoopHandshake"/>) — with at most <see cref="HandshakeCpuGate.Passes"/> computing at once on
+/// threads. How many may be in progress is bounded by memory (<see cref="Capacity"/>), not by CPU: a handshake waiting
+/// for its peer costs a parked thread (between datagrams, a timer), and round trips no longer limit how many handshakes
+/// finish per second.
 /// </summary>
 /// <remarks>
 /// <para>
