@@ -92,6 +92,48 @@ public sealed class HandshakeCapacityTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A peer that passed the cookie exchange and then sends only junk to its socket has not answered: nothing
+    /// unauthenticated makes its handshake look fresh, so once it has waited a retransmission period a new peer of the
+    /// same network takes its place (our handshake, between datagrams).
+    /// </summary>
+    [Fact]
+    public async Task Junk_from_a_silent_peer_does_not_keep_its_handshake_from_giving_way()
+    {
+        await using var listener = await BindAsync(o =>
+        {
+            o.MaxConcurrentHandshakes = 1;
+            o.HandshakeTimeout = TimeSpan.FromSeconds(20);
+            o.HandshakeRetransmissionTimeout = TimeSpan.FromMilliseconds(300);
+        });
+        var server = EndPointOf(listener);
+        using var silent = await SilentPeer.PassCookieAsync(server, IPAddress.Loopback);
+        await Wait.UntilAsync(() => listener.Statistics.HandshakesStarted == 1);
+
+        // Junk every 20 ms (bounded: at most 15 s) until the newcomer is in.
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        var junk = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                silent.Send("not a DTLS record"u8);
+                await Task.Delay(20, CancellationToken.None);
+            }
+        });
+        try
+        {
+            // The newcomer retransmits its ClientHello until it gets a place (refused peers get no answer).
+            using var client = await TestDtlsClient.ConnectAsync(server, handshakeTimeoutMillis: 10_000).WaitAsync(TimeSpan.FromSeconds(15));
+            Assert.Equal(1, listener.Statistics.HandshakesEvicted);
+            Assert.Equal(1, listener.Statistics.HandshakesCompleted);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await junk;
+        }
+    }
+
     [Fact]
     public async Task A_slow_legitimate_handshake_is_not_displaced_by_a_flood_from_another_network()
     {

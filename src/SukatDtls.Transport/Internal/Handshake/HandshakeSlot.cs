@@ -79,17 +79,10 @@ internal sealed class HandshakeSlot
     }
 
     /// <summary>A datagram from the peer came: the handshake computes again (after a pass is free).</summary>
-    /// <param name="takePass">
-    /// Whether to wait for a CPU pass: not on a receive loop, which computes the peer's flight without one (it bounds
-    /// itself: one thread) and must never wait.
-    /// </param>
-    public void PeerAnswered(bool takePass = true)
+    public void PeerAnswered()
     {
         _scheduler.OnWaitingForPeer(this, waiting: false);
-        if (takePass)
-        {
-            EnterCpu(continuing: true);
-        }
+        EnterCpu(continuing: true);
     }
 
     /// <summary>

@@ -358,6 +358,15 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
 
     void IServerHandshakeOwner.OnHandshakeCompleted(DtlsConnection connection, HandshakeSlot slot, long started, CompletedHandshake handshake)
     {
+        if (slot.IsEvicted)
+        {
+            // Its place went to a new peer while the client's last flight was being processed: the connection is
+            // closing already, so it does not reach the accept queue.
+            handshake.Records.Dispose();
+            ((IServerHandshakeOwner)this).OnHandshakeFailed(connection, slot, started, new IOException("The DTLS connection was closed."));
+            return;
+        }
+
         try
         {
             connection.OnHandshakeCompleted(handshake);

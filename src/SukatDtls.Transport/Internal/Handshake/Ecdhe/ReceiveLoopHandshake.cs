@@ -106,14 +106,15 @@ internal sealed class ReceiveLoopHandshake : IDatagramHandshake
                 return datagram.Length;
             }
 
-            // Computing now, not waiting: not a handshake to evict meanwhile (as a handshake thread's when a datagram came).
-            _slot.PeerAnswered(takePass: false);
+            // The handshake stays "waiting for its peer" in the scheduler, since its start: nothing before the client's
+            // Finished is authenticated, so no datagram makes it look fresh (a peer sending junk to its own socket would
+            // otherwise never give way). An eviction meanwhile waits for this lock, and a handshake it ended is
+            // refused by the owner.
             try
             {
                 int used = _handshake.OnDatagram(datagram);
                 if (!_handshake.IsFinished)
                 {
-                    _slot.WaitForPeer();
                     return used;
                 }
 
