@@ -6,8 +6,10 @@ namespace SukatDtls.Transport;
 /// implement this to change where and how long sessions are kept.
 /// </summary>
 /// <remarks>
-/// A session holds its master secret: keep it as carefully as a private key. Calls come from handshake threads,
-/// concurrently; the handshake waits for them (on its own thread, not holding a CPU pass), so bound them. A cache that
+/// A session holds its master secret: keep it as carefully as a private key. Calls come concurrently. Lookups come
+/// from handshake threads, and the handshake waits for them (on its own thread, not holding a CPU pass), so bound them.
+/// A new session from the transport's own handshake, which runs between datagrams, is stored without the handshake
+/// waiting: <see cref="SetAsync"/> is then called on a thread-pool thread, bounded by the handshake timeout. A cache that
 /// throws never fails a handshake: a lookup that throws is a full handshake, a session that cannot be stored is not
 /// kept (both logged, event 54). For sessions shared by several servers and kept across restarts, register the
 /// distributed store (<c>services.AddDtlsDistributedSessionCache(...)</c>) instead of writing one.

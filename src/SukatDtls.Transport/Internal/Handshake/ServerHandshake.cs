@@ -26,7 +26,7 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
     {
         plan = null;
         var credentials = settings.Credentials;
-        if (!ReceiveLoopHandshake.IsPossible(settings, connection) || !EcdheServerPlan.IsEligible(settings, credentials, clientHello) || !slot.TryEnterCpu())
+        if (!ReceiveLoopHandshake.IsPossible(settings, connection, clientHello) || !EcdheServerPlan.IsEligible(settings, credentials, clientHello) || !slot.TryEnterCpu())
         {
             return false;
         }
@@ -64,7 +64,7 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         if (clientHello is not null && EcdheServerPlan.IsEligible(settings, credentials, clientHello))
         {
             var plan = OwnPlan(connection, credentials!, clientHello, out lookedUp);
-            if (plan is not null && ReceiveLoopHandshake.IsPossible(settings, connection))
+            if (plan is not null && ReceiveLoopHandshake.IsPossible(settings, connection, clientHello))
             {
                 ReceiveLoopHandshake.Start(settings, plan, clientHello, connection, slot, owner, started, timeProvider);
                 return null;

@@ -98,6 +98,77 @@ internal static class ServerSessionStore
     }
 
     /// <summary>
+    /// Puts a new session into the cache without waiting for it (a handshake between datagrams, on a receive loop). The
+    /// in-memory cache takes it at once, and so does the distributed store (it seals the session and writes in the
+    /// background). An application's cache is called on the thread pool, since its <c>SetAsync</c> may block before it
+    /// returns. Either way the operation is bounded by the handshake timeout, and its failure is counted and logged as
+    /// <see cref="Store"/>'s would be.
+    /// </summary>
+    public static void StoreWithoutWaiting(ServerPeerSettings settings, TlsSession session)
+    {
+        if (settings.Sessions is not { } sessions || !session.IsResumable)
+        {
+            return;
+        }
+
+        var state = new DtlsSessionState(session, settings.TimeProvider.GetUtcNow());
+        if (sessions is MemoryDtlsSessionCache memory)
+        {
+            memory.Set(session.SessionID, state);
+            return;
+        }
+
+        if (sessions is DistributedDtlsSessionCache)
+        {
+            StartStore(settings, sessions, session.SessionID, state);
+            return;
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(static work => StartStore(work.Settings, work.Sessions, work.SessionId, work.State),
+            (Settings: settings, Sessions: sessions, SessionId: session.SessionID, State: state), preferLocal: false);
+    }
+
+    private static void StartStore(ServerPeerSettings settings, IDtlsSessionCache sessions, byte[] sessionId, DtlsSessionState state)
+    {
+        var timeout = new CancellationTokenSource(settings.Options.HandshakeTimeout);
+        ValueTask pending;
+        try
+        {
+            pending = sessions.SetAsync(sessionId, state, timeout.Token);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            timeout.Dispose();
+            OnFailed(settings, sessions, "SetAsync", ex);
+            return;
+        }
+
+        if (pending.IsCompletedSuccessfully)
+        {
+            timeout.Dispose();
+            return;
+        }
+
+        _ = FinishInBackgroundAsync(settings, sessions, pending, timeout);
+    }
+
+    private static async Task FinishInBackgroundAsync(ServerPeerSettings settings, IDtlsSessionCache sessions, ValueTask pending, CancellationTokenSource timeout)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OnFailed(settings, sessions, "SetAsync", ex);
+        }
+        finally
+        {
+            timeout.Dispose();
+        }
+    }
+
+    /// <summary>
     /// Waits for a cache operation on the handshake thread, off the CPU gate, bounded by the handshake timeout (the
     /// handshake thread is a dedicated one: waiting there blocks no pool thread).
     /// </summary>

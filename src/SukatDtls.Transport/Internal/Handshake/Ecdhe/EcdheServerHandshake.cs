@@ -225,14 +225,21 @@ internal sealed class EcdheServerHandshake : IDisposable
     /// Ends a finished handshake: a full one with our ChangeCipherSpec and Finished, and its session kept for
     /// resumption. The record layer goes on from here.
     /// </summary>
-    public CompletedHandshake Complete(IDtlsPeerEvents events, long started, TimeProvider timeProvider)
+    /// <param name="events">The connection.</param>
+    /// <param name="started">When the handshake started, for its duration.</param>
+    /// <param name="timeProvider">The clock of <paramref name="started"/>.</param>
+    /// <param name="waitForStore">
+    /// Whether to wait (bounded) for the session cache to take the new session: on a handshake thread; on a receive
+    /// loop, which must never wait, the store goes on in the background.
+    /// </param>
+    public CompletedHandshake Complete(IDtlsPeerEvents events, long started, TimeProvider timeProvider, bool waitForStore = true)
     {
         if (!_resuming)
         {
             // Our ChangeCipherSpec and Finished end a full handshake (an abbreviated one ended with the client's).
             SendFinalFlight();
             _transport.Flush();
-            StoreSession(events);
+            StoreSession(events, waitForStore);
         }
 
         var records = new DtlsRecordLayer(_read!, _write!, _transport.NextEpoch1Sequence, _transport.TakeFinalFlight());
@@ -730,7 +737,7 @@ internal sealed class EcdheServerHandshake : IDisposable
     /// Keeps the session for resumption, as BouncyCastle's handshake would have: a <see cref="TlsSession"/> with the
     /// same parameters, so either handshake resumes it (ours through <see cref="EcdheServerPlan.ForResumption"/>).
     /// </summary>
-    private void StoreSession(IDtlsPeerEvents events)
+    private void StoreSession(IDtlsPeerEvents events, bool wait)
     {
         if (_settings.Sessions is null || _sessionId.Length == 0)
         {
@@ -745,7 +752,15 @@ internal sealed class EcdheServerHandshake : IDisposable
             .SetNegotiatedVersion(ProtocolVersion.DTLSv12)
             .SetServerExtensions(ServerExtensions())
             .Build();
-        ServerSessionStore.Store(_settings, events, TlsUtilities.ImportSession(_sessionId, parameters));
+        var session = TlsUtilities.ImportSession(_sessionId, parameters);
+        if (wait)
+        {
+            ServerSessionStore.Store(_settings, events, session);
+        }
+        else
+        {
+            ServerSessionStore.StoreWithoutWaiting(_settings, session);
+        }
     }
 
     public void Dispose()

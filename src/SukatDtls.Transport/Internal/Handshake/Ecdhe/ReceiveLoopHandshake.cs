@@ -19,9 +19,9 @@ namespace SukatDtls.Transport.Internal.Ecdhe;
 /// <para>
 /// The client's flight is computed on the receive loop without a CPU pass (a loop is one thread, and there is one per two
 /// cores: it bounds itself); the first flight takes a pass, so no more than <see cref="HandshakeCpuGate.Passes"/> first
-/// flights compute at once, as on handshake threads. Only with a session cache that answers at once (none, or the
-/// in-memory one): a distributed cache's lookups and stores wait, which a loop must never do, so those handshakes stay
-/// on their threads.
+/// flights compute at once, as on handshake threads. A distributed session cache's lookup waits, which a loop must never
+/// do: a client that offers a session to resume there stays on a handshake thread; a new session is stored without
+/// waiting (<see cref="ServerSessionStore.StoreWithoutWaiting"/>).
 /// </para>
 /// <para>
 /// Thread-safety: the receive loop (datagrams), the timer (resends, the timeout) and an abort (eviction, shutdown) meet
@@ -53,11 +53,13 @@ internal sealed class ReceiveLoopHandshake : IDatagramHandshake
     }
 
     /// <summary>
-    /// Whether a handshake of <paramref name="settings"/> on <paramref name="connection"/> can run between datagrams:
-    /// the receive loops read the peer's socket, and the session cache never makes the handshake wait.
+    /// Whether a handshake of <paramref name="settings"/> on <paramref name="connection"/> for <paramref name="clientHello"/>
+    /// can run between datagrams: the receive loops read the peer's socket, and the session cache never makes it wait —
+    /// none, the in-memory one, or any other when the client offers no session to resume (no lookup; the new session is
+    /// stored in the background).
     /// </summary>
-    public static bool IsPossible(ServerPeerSettings settings, DtlsConnection connection) =>
-        connection.ReceivesOnLoops && settings.Sessions is null or MemoryDtlsSessionCache;
+    public static bool IsPossible(ServerPeerSettings settings, DtlsConnection connection, ClientHelloMessage clientHello) =>
+        connection.ReceivesOnLoops && (settings.Sessions is null or MemoryDtlsSessionCache || clientHello.SessionId.IsEmpty);
 
     /// <summary>
     /// Starts the handshake (the caller holds its CPU pass, which is given back here): our first flight is computed and
@@ -118,7 +120,7 @@ internal sealed class ReceiveLoopHandshake : IDatagramHandshake
                     return used;
                 }
 
-                var completed = _handshake.Complete(_connection, _started, _timeProvider);
+                var completed = _handshake.Complete(_connection, _started, _timeProvider, waitForStore: false);
                 EndQuietly();
                 _owner.OnHandshakeCompleted(_connection, _slot, _started, completed);
                 return used;
