@@ -445,28 +445,13 @@ internal sealed class ScriptedDtlsClient : IDisposable
 
     /// <summary>A whole handshake message: 12-byte header (one fragment) and body.</summary>
     private static byte[] Handshake(byte type, int messageSequence, ReadOnlySpan<byte> body) =>
-        Fragment(type, messageSequence, body, 0, body.Length);
+        DtlsRecords.HandshakeMessage(type, (ushort)messageSequence, body);
 
     /// <summary>One fragment of a handshake message (RFC 6347 §4.2.2).</summary>
-    private static byte[] Fragment(byte type, int messageSequence, ReadOnlySpan<byte> body, int offset, int length)
-    {
-        byte[] message = new byte[12 + length];
-        message[0] = type;
-        WriteUInt24(message.AsSpan(1), body.Length);
-        BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(4), (ushort)messageSequence);
-        WriteUInt24(message.AsSpan(6), offset);
-        WriteUInt24(message.AsSpan(9), length);
-        body.Slice(offset, length).CopyTo(message.AsSpan(12));
-        return message;
-    }
+    private static byte[] Fragment(byte type, int messageSequence, ReadOnlySpan<byte> body, int offset, int length) =>
+        DtlsRecords.HandshakeMessage(type, (ushort)messageSequence, body.Slice(offset, length), declaredLength: body.Length, fragmentOffset: offset);
 
-    private byte[] Plaintext(byte type, ReadOnlySpan<byte> content)
-    {
-        byte[] record = new byte[13 + content.Length];
-        WriteHeader(record, type, _epoch0Sequence++, content.Length);
-        content.CopyTo(record.AsSpan(13));
-        return record;
-    }
+    private byte[] Plaintext(byte type, ReadOnlySpan<byte> content) => DtlsRecords.Record(type, epoch: 0, (ulong)_epoch0Sequence++, content);
 
     /// <summary>An epoch-1 record (RFC 5288 §3, RFC 6347 §4.1.2.1): explicit nonce = epoch and sequence, the additional data the plaintext's header.</summary>
     private byte[] Protected(byte type, ReadOnlySpan<byte> content)
@@ -519,13 +504,6 @@ internal sealed class ScriptedDtlsClient : IDisposable
         BinaryPrimitives.WriteUInt16BigEndian(record[1..], Dtls12);
         BinaryPrimitives.WriteInt64BigEndian(record[3..], epochAndSequence);
         BinaryPrimitives.WriteUInt16BigEndian(record[11..], (ushort)length);
-    }
-
-    private static void WriteUInt24(Span<byte> destination, int value)
-    {
-        destination[0] = (byte)(value >> 16);
-        destination[1] = (byte)(value >> 8);
-        destination[2] = (byte)value;
     }
 
     /// <summary>The records of a datagram: type, epoch, epoch and sequence (the nonce's and additional data's), fragment.</summary>

@@ -35,10 +35,13 @@ internal sealed class ClientHelloGate : IDisposable
     }
 
     /// <summary>
-    /// Where the next HelloVerifyRequests leave from: the address the ClientHello came to (a wildcard listener's, read
-    /// per datagram on the receive loop); empty: where the kernel chooses.
+    /// Where the next HelloVerifyRequests leave from: the address the datagram being dispatched came to (a wildcard
+    /// listener's, read per datagram on the receive loop); empty: where the kernel chooses.
     /// </summary>
     public void AnswerFrom(ReadOnlySpan<byte> destination) => _helloVerifySender.AnswerFrom(destination);
+
+    /// <summary>The address given to <see cref="AnswerFrom"/>, where a new peer's socket binds too; null: not known.</summary>
+    public IPAddress? AnsweringFrom => _helloVerifySender.Source;
 
     /// <summary>
     /// Takes a datagram from a peer the listener does not know. Returns the verified ClientHello (reassembled if it came

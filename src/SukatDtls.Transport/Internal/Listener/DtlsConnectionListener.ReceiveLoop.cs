@@ -22,11 +22,6 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
     // With more waiting (a burst), handshake threads on the other cores take them.
     private bool _mayStartHandshakeOnLoop;
 
-    // The address the datagram being dispatched was sent to (a wildcard listener's; length 0: not known). Under
-    // _dispatchLock, set per datagram on the loop; a new peer's socket binds to it (UdpSockets.PeerSocketLocalEndPoint).
-    private readonly byte[] _loopDestination = new byte[16];
-    private int _loopDestinationLength;
-
     private Task StartReceiving(Socket socket)
     {
         var engine = _options.UseOwnReceiveLoops ? PeerReceiveEngine.Shared : null;
@@ -39,9 +34,6 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
         // A full fence between the caller's _unbound write and this read; the registering side fences the other way.
         Interlocked.CompareExchange(ref _registration, null, null)?.Stop();
     }
-
-    /// <summary>The address the datagram being dispatched was sent to, when the loop read it (under <see cref="_dispatchLock"/>).</summary>
-    private IPAddress? DispatchedDestination() => _loopDestinationLength == 0 ? null : new IPAddress(_loopDestination.AsSpan(0, _loopDestinationLength));
 
     private Task ReceiveOnEngineAsync(PeerReceiveEngine engine, Socket socket)
     {
@@ -67,6 +59,9 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
         {
             int datagrams = 0;
             int errors = 0;
+
+            // Where each datagram was sent to (a wildcard listener's address; empty: not known).
+            Span<byte> destination = stackalloc byte[16];
             while (datagrams < DatagramsPerPass)
             {
                 int received = batch.Receive(registration.Handle, out SocketError error);
@@ -92,14 +87,12 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
                         }
 
                         batch.CopySource(i, _loopFrom!);
-                        _loopDestinationLength = batch.CopyDestination(i, _loopDestination);
-                        _gate!.AnswerFrom(_loopDestination.AsSpan(0, _loopDestinationLength));
+                        _gate!.AnswerFrom(destination[..batch.CopyDestination(i, destination)]);
                         _mayStartHandshakeOnLoop = i == received - 1 && received < batch.Capacity;
                         DispatchCopy(batch.Datagram(i), _loopFrom!);
                     }
 
                     _mayStartHandshakeOnLoop = false;
-                    _loopDestinationLength = 0;
                     _gate!.AnswerFrom([]);
                 }
 

@@ -278,7 +278,7 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         DtlsConnection connection;
         try
         {
-            socket = UdpSockets.ConnectPeer(_boundEndPoint, remoteEndPoint, DispatchedDestination());
+            socket = UdpSockets.ConnectPeer(_boundEndPoint, remoteEndPoint, _gate!.AnsweringFrom);
             var datagrams = new HandshakeTransport(socket, _handshakeReceiveLimit,
                 sendLimit: DatagramSizes.ForConnectedSocket(socket, _options.MaxDatagramSize), capacity: 64);
             connection = new DtlsConnection(socket, peerAddress, remoteEndPoint, datagrams, this, _memoryPool, _timeProvider, _connectionLogger, _metrics,

@@ -23,6 +23,9 @@ internal sealed class HelloVerifySender : DatagramSender
         _sourceLength = source.Length;
     }
 
+    /// <summary>The address answers leave from, or null when the kernel chooses.</summary>
+    public IPAddress? Source => _sourceLength == 0 ? null : new IPAddress(_source.AsSpan(0, _sourceLength));
+
     public int GetSendLimit() => 1200;
 
     public void Send(byte[] buf, int off, int len) => Send(buf.AsSpan(off, len));

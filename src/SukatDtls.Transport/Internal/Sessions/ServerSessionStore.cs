@@ -72,7 +72,15 @@ internal static class ServerSessionStore
         }
     }
 
-    public static void Store(ServerPeerSettings settings, IDtlsPeerEvents events, TlsSession session)
+    /// <summary>
+    /// Puts a new session into the cache. The in-memory cache takes it at once. Otherwise, on a handshake thread
+    /// (<paramref name="wait"/>), the handshake waits for the cache, off the CPU gate and bounded by the handshake
+    /// timeout. A handshake between datagrams, on a receive loop, must never wait: the distributed store takes it at once
+    /// (it seals the session and writes in the background), and an application's cache is called on the thread pool,
+    /// since its <c>SetAsync</c> may block before it returns; either goes on bounded by the handshake timeout. A failure
+    /// is counted and logged, never the handshake's.
+    /// </summary>
+    public static void Store(ServerPeerSettings settings, IDtlsPeerEvents events, TlsSession session, bool wait = true)
     {
         if (settings.Sessions is not { } sessions || !session.IsResumable)
         {
@@ -84,50 +92,30 @@ internal static class ServerSessionStore
         {
             // The default in-memory cache answers at once: no wait, so no CPU pass to give back and no timeout.
             memory.Set(session.SessionID, state);
-            return;
         }
-
-        try
+        else if (wait)
         {
-            WaitOffCpu(settings, events, cancel => sessions.SetAsync(session.SessionID, state, cancel));
+            try
+            {
+                WaitOffCpu(settings, events, cancel => sessions.SetAsync(session.SessionID, state, cancel));
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                OnFailed(settings, sessions, "SetAsync", ex);
+            }
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            OnFailed(settings, sessions, "SetAsync", ex);
-        }
-    }
-
-    /// <summary>
-    /// Puts a new session into the cache without waiting for it (a handshake between datagrams, on a receive loop). The
-    /// in-memory cache takes it at once, and so does the distributed store (it seals the session and writes in the
-    /// background). An application's cache is called on the thread pool, since its <c>SetAsync</c> may block before it
-    /// returns. Either way the operation is bounded by the handshake timeout, and its failure is counted and logged as
-    /// <see cref="Store"/>'s would be.
-    /// </summary>
-    public static void StoreWithoutWaiting(ServerPeerSettings settings, TlsSession session)
-    {
-        if (settings.Sessions is not { } sessions || !session.IsResumable)
-        {
-            return;
-        }
-
-        var state = new DtlsSessionState(session, settings.TimeProvider.GetUtcNow());
-        if (sessions is MemoryDtlsSessionCache memory)
-        {
-            memory.Set(session.SessionID, state);
-            return;
-        }
-
-        if (sessions is DistributedDtlsSessionCache)
+        else if (sessions is DistributedDtlsSessionCache)
         {
             StartStore(settings, sessions, session.SessionID, state);
-            return;
         }
-
-        ThreadPool.UnsafeQueueUserWorkItem(static work => StartStore(work.Settings, work.Sessions, work.SessionId, work.State),
-            (Settings: settings, Sessions: sessions, SessionId: session.SessionID, State: state), preferLocal: false);
+        else
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static work => StartStore(work.Settings, work.Sessions, work.SessionId, work.State),
+                (Settings: settings, Sessions: sessions, SessionId: session.SessionID, State: state), preferLocal: false);
+        }
     }
 
+    /// <summary>Starts a store the handshake does not wait for; its end, if later, is awaited in the background.</summary>
     private static void StartStore(ServerPeerSettings settings, IDtlsSessionCache sessions, byte[] sessionId, DtlsSessionState state)
     {
         var timeout = new CancellationTokenSource(settings.Options.HandshakeTimeout);

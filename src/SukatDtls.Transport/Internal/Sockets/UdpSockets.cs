@@ -126,11 +126,12 @@ internal static class UdpSockets
     /// </summary>
     public static IPEndPoint PeerSocketLocalEndPoint(IPEndPoint listening, IPEndPoint peer, IPAddress? destination = null)
     {
-        var family = PeerSocketFamily(listening, peer);
         if (!IsWildcard(listening.Address))
         {
             return listening;
         }
+
+        var family = PeerSocketFamily(listening, peer);
 
         if (destination is not null)
         {

@@ -81,7 +81,8 @@ internal sealed class EcdheServerHandshake : IDisposable
     // An abbreviated handshake's flight ends with ChangeCipherSpec and our Finished, kept protected for resends.
     private byte[]? _finishedRecord;
 
-    private EcdheServerHandshake(ServerPeerSettings settings, EcdheServerPlan plan, ClientHelloMessage clientHello, HandshakeTransport transport)
+    /// <summary>A handshake from the verified ClientHello, not started yet (<see cref="Start"/>); the caller disposes it.</summary>
+    public EcdheServerHandshake(ServerPeerSettings settings, EcdheServerPlan plan, ClientHelloMessage clientHello, HandshakeTransport transport)
     {
         _settings = settings;
         _plan = plan;
@@ -107,10 +108,6 @@ internal sealed class EcdheServerHandshake : IDisposable
             _clientFinishedSequence = clientHello.MessageSequence + 2;
         }
     }
-
-    /// <summary>A handshake from the verified ClientHello, not started yet (<see cref="Start"/>); the caller disposes it.</summary>
-    public static EcdheServerHandshake Create(ServerPeerSettings settings, EcdheServerPlan plan, ClientHelloMessage clientHello, HandshakeTransport transport) =>
-        new(settings, plan, clientHello, transport);
 
     /// <summary>
     /// Runs the handshake to its end on the handshake thread (the caller holds the handshake's CPU pass): where the
@@ -752,15 +749,7 @@ internal sealed class EcdheServerHandshake : IDisposable
             .SetNegotiatedVersion(ProtocolVersion.DTLSv12)
             .SetServerExtensions(ServerExtensions())
             .Build();
-        var session = TlsUtilities.ImportSession(_sessionId, parameters);
-        if (wait)
-        {
-            ServerSessionStore.Store(_settings, events, session);
-        }
-        else
-        {
-            ServerSessionStore.StoreWithoutWaiting(_settings, session);
-        }
+        ServerSessionStore.Store(_settings, events, TlsUtilities.ImportSession(_sessionId, parameters), wait);
     }
 
     public void Dispose()

@@ -21,7 +21,7 @@ namespace SukatDtls.Transport.Internal.Ecdhe;
 /// cores: it bounds itself); the first flight takes a pass, so no more than <see cref="HandshakeCpuGate.Passes"/> first
 /// flights compute at once, as on handshake threads. A distributed session cache's lookup waits, which a loop must never
 /// do: a client that offers a session to resume there stays on a handshake thread; a new session is stored without
-/// waiting (<see cref="ServerSessionStore.StoreWithoutWaiting"/>).
+/// waiting (<see cref="ServerSessionStore.Store"/>).
 /// </para>
 /// <para>
 /// Thread-safety: the receive loop (datagrams), the timer (resends, the timeout) and an abort (eviction, shutdown) meet
@@ -70,7 +70,7 @@ internal sealed class ReceiveLoopHandshake : IDatagramHandshake
         IServerHandshakeOwner owner, long started, TimeProvider timeProvider)
     {
         var datagrams = connection.Datagrams;
-        var handshake = new ReceiveLoopHandshake(EcdheServerHandshake.Create(settings, plan, clientHello, datagrams), connection, slot, owner, started, timeProvider);
+        var handshake = new ReceiveLoopHandshake(new EcdheServerHandshake(settings, plan, clientHello, datagrams), connection, slot, owner, started, timeProvider);
         handshake.Start();
     }
 
