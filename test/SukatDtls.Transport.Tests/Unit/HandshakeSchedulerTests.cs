@@ -193,4 +193,48 @@ public sealed class HandshakeSchedulerTests
         Assert.Null(scheduler.TryAdmit(NetworkA, out _));
         await Infrastructure.Wait.UntilAsync(() => scheduler.Threads == 0);
     }
+
+    [Fact]
+    public async Task Queued_first_flights_are_taken_in_turn_by_at_most_one_thread_per_cpu_pass()
+    {
+        using var scheduler = new HandshakeScheduler(16, MinWait, "test handshake", _time, cpuPasses: 2);
+        using var release = new ManualResetEventSlim();
+        var threads = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+        var firstStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int ran = 0;
+        void FirstFlight()
+        {
+            threads[Environment.CurrentManagedThreadId] = true;
+            firstStarted.TrySetResult();
+            release.Wait(TimeSpan.FromSeconds(10));
+            Interlocked.Increment(ref ran);
+        }
+
+        scheduler.QueueFirstFlight(FirstFlight);
+        await firstStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // The first thread computes; one more first flight waits for it, a second one more wakes the second thread,
+        // and the rest wait for those two: no thread per handshake.
+        scheduler.QueueFirstFlight(FirstFlight);
+        Assert.Equal(1, scheduler.FirstFlightThreads);
+        scheduler.QueueFirstFlight(() => throw new InvalidOperationException("a first flight failed"));
+        Assert.Equal(2, scheduler.FirstFlightThreads);
+        for (int i = 0; i < 5; i++)
+        {
+            scheduler.QueueFirstFlight(FirstFlight);
+        }
+
+        Assert.Equal(2, scheduler.FirstFlightThreads);
+        release.Set();
+        await Infrastructure.Wait.UntilAsync(() => Volatile.Read(ref ran) == 7 && scheduler.FirstFlightThreads == 0);
+        Assert.InRange(threads.Count, 1, 2);
+
+        // Idle again: the next first flight wakes a thread again.
+        var again = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        scheduler.QueueFirstFlight(() => again.SetResult());
+        await again.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        scheduler.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => scheduler.QueueFirstFlight(() => { }));
+    }
 }

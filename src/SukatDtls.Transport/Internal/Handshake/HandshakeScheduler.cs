@@ -27,6 +27,8 @@ internal sealed class HandshakeScheduler : IDisposable
     private readonly Dictionary<ulong, PrefixLoad> _prefixes = [];
     private readonly HandshakeThreads _threads;
     private readonly TimeProvider _timeProvider;
+    private readonly Queue<Action> _firstFlights = new();
+    private int _firstFlightThreads;
     private int _inProgress;
     private bool _stopped;
 
@@ -112,35 +114,21 @@ internal sealed class HandshakeScheduler : IDisposable
         }
     }
 
-    /// <summary>Runs an admitted handshake on a handshake thread; the slot is finished when <paramref name="handshake"/> returns.</summary>
-    public void Run(HandshakeSlot slot, Action handshake) => RunOrHandOff(slot, () =>
-    {
-        handshake();
-        return true;
-    });
-
-    /// <summary>
-    /// Runs an admitted handshake on a handshake thread. The slot is finished when <paramref name="handshake"/> returns
-    /// true or throws; false means the handshake goes on between datagrams (<see cref="Ecdhe.ReceiveLoopHandshake"/>),
-    /// whose end finishes the slot.
-    /// </summary>
-    public void RunOrHandOff(HandshakeSlot slot, Func<bool> handshake)
+    /// <summary>Runs an admitted handshake on a handshake thread; the slot is finished when <paramref name="handshake"/> returns or throws.</summary>
+    /// <exception cref="ObjectDisposedException">The scheduler was stopped (the slot is finished).</exception>
+    public void Run(HandshakeSlot slot, Action handshake)
     {
         try
         {
             _threads.Run(() =>
             {
-                bool ended = true;
                 try
                 {
-                    ended = handshake();
+                    handshake();
                 }
                 finally
                 {
-                    if (ended)
-                    {
-                        slot.Finish();
-                    }
+                    slot.Finish();
                 }
             });
         }
@@ -148,6 +136,68 @@ internal sealed class HandshakeScheduler : IDisposable
         {
             slot.Finish();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Queues the first flight of a handshake that goes on between datagrams (<see cref="Ecdhe.ReceiveLoopHandshake"/>):
+    /// work that only computes and never waits for the peer, so a few handshake threads take such work in turn — at
+    /// most one per CPU pass, another woken only when more first flights wait than threads are taking them — and a
+    /// burst of new handshakes costs a wake-up per thread, not one per handshake (and none waits for a pass it could
+    /// not get). <paramref name="firstFlight"/> reports its own end and failures (its slot stays admitted until then).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The scheduler was stopped.</exception>
+    public void QueueFirstFlight(Action firstFlight)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_stopped, this);
+            _firstFlights.Enqueue(firstFlight);
+            if (_firstFlightThreads < Gate.Passes && _firstFlights.Count > _firstFlightThreads)
+            {
+                // Under the lock, so that Dispose (which stops the threads after setting _stopped here) cannot come
+                // between the check and the start, leaving queued work without a thread.
+                _firstFlightThreads++;
+                _threads.Run(ComputeFirstFlights);
+            }
+        }
+    }
+
+    /// <summary>Handshake threads that take queued first flights now.</summary>
+    internal int FirstFlightThreads
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _firstFlightThreads;
+            }
+        }
+    }
+
+    /// <summary>A handshake thread's turn at the queued first flights: until none is left.</summary>
+    private void ComputeFirstFlights()
+    {
+        while (true)
+        {
+            Action? next;
+            lock (_lock)
+            {
+                if (!_firstFlights.TryDequeue(out next))
+                {
+                    _firstFlightThreads--;
+                    return;
+                }
+            }
+
+            try
+            {
+                next();
+            }
+            catch (Exception)
+            {
+                // The work reports its own failures (its handshake ends with them); nothing may stop the queue's turn.
+            }
         }
     }
 

@@ -17,16 +17,16 @@ namespace SukatDtls.Transport.Internal;
 internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider timeProvider)
 {
     /// <summary>
-    /// On the listener's receive loop: whether our own handshake can start right there (<see cref="StartOnLoop"/>) — it
-    /// can run between datagrams (<see cref="ReceiveLoopHandshake"/>), it takes this ClientHello, and a CPU pass was free
-    /// at once (then held in <paramref name="slot"/>). False leaves the handshake to a handshake thread
-    /// (<see cref="Run"/>), holding the pass if it was taken.
+    /// On the listener's receive loop: whether our own handshake takes this ClientHello and can run between datagrams
+    /// (<see cref="ReceiveLoopHandshake"/>), and its plan if so — chosen here, where the session it may resume is
+    /// looked up in memory at once. Its first flight is then computed by <see cref="Start"/>, on the loop or a handshake
+    /// thread; false leaves the handshake to a handshake thread (<see cref="Run"/>).
     /// </summary>
-    public bool TryPlanOnLoop(DtlsConnection connection, ClientHelloMessage clientHello, HandshakeSlot slot, [NotNullWhen(true)] out EcdheServerPlan? plan)
+    public bool TryPlanBetweenDatagrams(DtlsConnection connection, ClientHelloMessage clientHello, [NotNullWhen(true)] out EcdheServerPlan? plan)
     {
         plan = null;
         var credentials = settings.Credentials;
-        if (!ReceiveLoopHandshake.IsPossible(settings, connection, clientHello) || !EcdheServerPlan.IsEligible(settings, credentials, clientHello) || !slot.TryEnterCpu())
+        if (!ReceiveLoopHandshake.IsPossible(settings, connection, clientHello) || !EcdheServerPlan.IsEligible(settings, credentials, clientHello))
         {
             return false;
         }
@@ -35,24 +35,26 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         return plan is not null;
     }
 
-    /// <summary>Starts our own handshake on the listener's receive loop, with the plan and pass of <see cref="TryPlanOnLoop"/>.</summary>
-    public void StartOnLoop(DtlsConnection connection, ClientHelloMessage clientHello, EcdheServerPlan plan, HandshakeSlot slot, long started,
+    /// <summary>
+    /// Computes and sends the first flight of our own handshake with the plan of <see cref="TryPlanBetweenDatagrams"/>
+    /// and a CPU pass held in <paramref name="slot"/> (given back when the flight is out); the handshake then goes on
+    /// between datagrams, and its end — failures included — goes to <paramref name="owner"/>.
+    /// </summary>
+    public void Start(DtlsConnection connection, ClientHelloMessage clientHello, EcdheServerPlan plan, HandshakeSlot slot, long started,
         IServerHandshakeOwner owner) =>
         ReceiveLoopHandshake.Start(settings, plan, clientHello, connection, slot, owner, started, timeProvider);
 
     /// <summary>
-    /// Runs the handshake on a handshake thread: to its end, or — our own handshake, where it can run between datagrams
-    /// (<see cref="ReceiveLoopHandshake"/>) — until its first flight is sent (null: its end goes to <paramref name="owner"/>).
+    /// Runs the handshake on a handshake thread, to its end: BouncyCastle's, or our own where it cannot go on between
+    /// datagrams (it looks up the session the client offers in a cache that may wait, or the receive loops do not run).
     /// </summary>
     /// <param name="connection">The peer's connection, in handshake.</param>
     /// <param name="request">The verified ClientHello (BouncyCastle's request is made from it only for its handshake).</param>
     /// <param name="clientHello">The verified ClientHello as our own handshake reads it; null when it cannot (BouncyCastle's then runs).</param>
     /// <param name="slot">The handshake's place in the scheduler.</param>
     /// <param name="started">When the handshake started (<see cref="TimeProvider.GetTimestamp"/>), for its duration.</param>
-    /// <param name="owner">Where the end of a handshake that goes on between datagrams is reported.</param>
     /// <exception cref="Exception">The handshake failed (<see cref="HandshakeFailure"/> names and describes why).</exception>
-    public CompletedHandshake? Run(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot, long started,
-        IServerHandshakeOwner owner)
+    public CompletedHandshake Run(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot, long started)
     {
         var datagrams = connection.Datagrams;
         datagrams.Slot = slot;
@@ -64,12 +66,6 @@ internal sealed class ServerHandshake(ServerPeerSettings settings, TimeProvider 
         if (clientHello is not null && EcdheServerPlan.IsEligible(settings, credentials, clientHello))
         {
             var plan = OwnPlan(connection, credentials!, clientHello, out lookedUp);
-            if (plan is not null && ReceiveLoopHandshake.IsPossible(settings, connection, clientHello))
-            {
-                ReceiveLoopHandshake.Start(settings, plan, clientHello, connection, slot, owner, started, timeProvider);
-                return null;
-            }
-
             if (plan is not null)
             {
                 try

@@ -305,21 +305,30 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
         {
             // Read on the listener's thread, from the verified ClientHello's copy (our own handshake's transcript starts with it).
             var hello = _options.UseOwnServerHandshake && ClientHelloMessage.TryRead(request.Datagram, out var read) ? read : null;
-            if (hello is not null && _mayStartHandshakeOnLoop)
+            if (hello is not null && _serverHandshake.TryPlanBetweenDatagrams(connection, hello, out var plan))
             {
-                // The loop has nothing else waiting: our handshake's first flight is computed here, with no hand-off to
-                // a handshake thread (when it can run between datagrams and a CPU pass is free at once).
+                bool onLoop = _mayStartHandshakeOnLoop;
                 _mayStartHandshakeOnLoop = false;
-                if (_serverHandshake.TryPlanOnLoop(connection, hello, slot, out var plan))
+                if (onLoop && slot.TryEnterCpu())
                 {
-                    long started = _timeProvider.GetTimestamp();
-                    Statistics.OnHandshakeStarted();
-                    _serverHandshake.StartOnLoop(connection, hello, plan, slot, started, this);
-                    return;
+                    // The loop has nothing else waiting: the first flight is computed here, with no hand-off at all.
+                    StartBetweenDatagrams(connection, hello, plan, slot);
                 }
+                else
+                {
+                    // A burst: the first flights go to a few handshake threads that take them in turn (one wake-up
+                    // for many), while the loop reads on.
+                    _handshakes.QueueFirstFlight(() =>
+                    {
+                        slot.EnterCpu(continuing: false);
+                        StartBetweenDatagrams(connection, hello, plan, slot);
+                    });
+                }
+
+                return;
             }
 
-            _handshakes.RunOrHandOff(slot, () => RunHandshake(connection, request, hello, slot));
+            _handshakes.Run(slot, () => RunHandshake(connection, request, hello, slot));
         }
         catch (ObjectDisposedException)
         {
@@ -329,31 +338,33 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
     }
 
     /// <summary>
-    /// Runs on a handshake thread: the handshake, then the accept queue. False when the handshake goes on between
-    /// datagrams (its end comes to <see cref="IServerHandshakeOwner"/>, which finishes its slot).
+    /// Our own handshake's first flight (with a CPU pass held), then its handshake goes on between datagrams; its end
+    /// comes to <see cref="IServerHandshakeOwner"/>, which finishes its slot.
     /// </summary>
-    private bool RunHandshake(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot)
+    private void StartBetweenDatagrams(DtlsConnection connection, ClientHelloMessage hello, EcdheServerPlan plan, HandshakeSlot slot)
     {
         long started = _timeProvider.GetTimestamp();
         Statistics.OnHandshakeStarted();
-        CompletedHandshake? handshake;
+        _serverHandshake.Start(connection, hello, plan, slot, started, this);
+    }
+
+    /// <summary>Runs on a handshake thread: the whole handshake, then the accept queue.</summary>
+    private void RunHandshake(DtlsConnection connection, VerifiedClientHello request, ClientHelloMessage? clientHello, HandshakeSlot slot)
+    {
+        long started = _timeProvider.GetTimestamp();
+        Statistics.OnHandshakeStarted();
+        CompletedHandshake handshake;
         try
         {
-            handshake = _serverHandshake.Run(connection, request, clientHello, slot, started, this);
+            handshake = _serverHandshake.Run(connection, request, clientHello, slot, started);
         }
         catch (Exception ex)
         {
             ((IServerHandshakeOwner)this).OnHandshakeFailed(connection, slot, started, ex);
-            return true;
-        }
-
-        if (handshake is null)
-        {
-            return false;
+            return;
         }
 
         ((IServerHandshakeOwner)this).OnHandshakeCompleted(connection, slot, started, handshake);
-        return true;
     }
 
     void IServerHandshakeOwner.OnHandshakeCompleted(DtlsConnection connection, HandshakeSlot slot, long started, CompletedHandshake handshake)

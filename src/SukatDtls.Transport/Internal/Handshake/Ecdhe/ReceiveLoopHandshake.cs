@@ -4,8 +4,9 @@ namespace SukatDtls.Transport.Internal.Ecdhe;
 
 /// <summary>
 /// Runs our own server handshake (<see cref="EcdheServerHandshake"/>) between datagrams instead of on a thread that
-/// waits for the peer. Its first flight is computed where the verified ClientHello is — on the listener's receive loop
-/// when a CPU pass is free at once, else on a handshake thread, which then goes back to its pool — and sent; from then on
+/// waits for the peer. Its first flight is computed on the listener's receive loop when the loop has nothing else
+/// waiting and a CPU pass is free at once, else by one of the few handshake threads that take queued first flights in
+/// turn (<see cref="HandshakeScheduler.QueueFirstFlight"/>) — and sent; from then on
 /// the receive loop that reads the peer's socket hands the client's datagrams in (<see cref="OnDatagram"/>), the
 /// client's flight is processed right there, and a timer resends our flight and ends the handshake at its timeout.
 /// </summary>
@@ -69,9 +70,19 @@ internal sealed class ReceiveLoopHandshake : IDatagramHandshake
     public static void Start(ServerPeerSettings settings, EcdheServerPlan plan, ClientHelloMessage clientHello, DtlsConnection connection, HandshakeSlot slot,
         IServerHandshakeOwner owner, long started, TimeProvider timeProvider)
     {
-        var datagrams = connection.Datagrams;
-        var handshake = new ReceiveLoopHandshake(new EcdheServerHandshake(settings, plan, clientHello, datagrams), connection, slot, owner, started, timeProvider);
-        handshake.Start();
+        EcdheServerHandshake ecdhe;
+        try
+        {
+            ecdhe = new EcdheServerHandshake(settings, plan, clientHello, connection.Datagrams);
+        }
+        catch (Exception ex)
+        {
+            // Its key share could not be made: it ends before it began, as any failure (the pass goes with the slot).
+            owner.OnHandshakeFailed(connection, slot, started, ex);
+            return;
+        }
+
+        new ReceiveLoopHandshake(ecdhe, connection, slot, owner, started, timeProvider).Start();
     }
 
     private void Start()
