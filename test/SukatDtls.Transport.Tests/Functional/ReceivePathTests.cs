@@ -101,6 +101,64 @@ public sealed class ReceivePathTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// With inline scheduling, the application's read continues on the receive loop within the pass that read the
+    /// peer's close_notify; a handler that then ends its connection finds the disposal done at once — the end is done
+    /// within that pass (which holds the connection's receive gate), not after it from the thread pool — and the
+    /// connection is gone from the listener with its records' ciphers.
+    /// </summary>
+    [Fact]
+    public async Task Disposing_from_the_inline_read_that_saw_close_notify_completes_at_once()
+    {
+        var ended = new DisposeAfterCloseNotifyHandler.Result();
+        await using var host = await DtlsTestHost.StartAsync<DisposeAfterCloseNotifyHandler>(output, o =>
+        {
+            o.UnsafePreferInlineScheduling = true;
+            o.UseOwnReceiveLoops = true;
+        }, [IPAddress.Loopback], services => services.AddSingleton(ended));
+        using var client = await TestDtlsClient.ConnectAsync(host.DtlsEndPoint);
+        client.Send("reading");
+        await ended.Reading.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        client.Close();
+
+        var (thread, disposedAtOnce) = await ended.Disposed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.StartsWith("DTLS receive", thread);
+        Assert.True(disposedAtOnce, "the disposal waited for a hop to the thread pool");
+        Assert.Equal(1, host.Listener.Statistics.ConnectionsClosed);
+    }
+
+    /// <summary>Reads until the input ends (the peer's close_notify), then disposes its connection and reports how.</summary>
+    private sealed class DisposeAfterCloseNotifyHandler(DisposeAfterCloseNotifyHandler.Result result) : ConnectionHandler
+    {
+        public override async Task OnConnectedAsync(ConnectionContext connection)
+        {
+            var input = connection.Transport.Input;
+            while (true)
+            {
+                var read = await input.ReadAsync();
+                input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+
+                result.Reading.TrySetResult();
+            }
+
+            string thread = Thread.CurrentThread.Name ?? "";
+            var disposing = connection.DisposeAsync();
+            result.Disposed.TrySetResult((thread, disposing.IsCompleted));
+            await disposing;
+        }
+
+        public sealed class Result
+        {
+            public TaskCompletionSource Reading { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            public TaskCompletionSource<(string Thread, bool DisposedAtOnce)> Disposed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>
     /// On each request, writes numbered records through <c>Transport.Output</c>, one flush each: the first half straight
     /// from the read's continuation (with inline scheduling that is the receive loop, and each flush sends inline too),
     /// the rest after hopping to the thread pool.

@@ -114,8 +114,16 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         CloseSocket(Volatile.Read(ref _socket));
         await Volatile.Read(ref _receiveLoop).ConfigureAwait(false);
 
-        // A processing pass queued at handshake completion may still be running.
-        await _receiveProcessing.WaitAsync().ConfigureAwait(false);
+        // A processing pass queued at handshake completion may still be running. Unless this runs within this
+        // connection's own receive pass on this thread (the application's read continued inline and its handler
+        // returned): that pass holds the gate, and after the application returns it reads no record and writes no
+        // input, so the end is done here rather than after the pass, from the thread pool.
+        bool inOwnPass = _passThread == Environment.CurrentManagedThreadId;
+        if (!inOwnPass)
+        {
+            await _receiveProcessing.WaitAsync().ConfigureAwait(false);
+        }
+
         try
         {
             CompleteInput(_abortReason);
@@ -125,7 +133,10 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         }
         finally
         {
-            _receiveProcessing.Release();
+            if (!inOwnPass)
+            {
+                _receiveProcessing.Release();
+            }
         }
 
         _owner.OnConnectionClosed(this);

@@ -78,7 +78,15 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
         }
         finally
         {
-            await EndReceivingAsync(socket).ConfigureAwait(false);
+            // Here on the thread that stopped the registration. The disposal stopped it (or will not return before it
+            // ends the input itself): nothing is left to do, and this task completes at once, so the disposal goes on
+            // without a hop. Any other stop — an abort, a move, the loop — may come from under its caller's locks or
+            // from within a receive pass: the input ends from the thread pool.
+            if (Volatile.Read(ref _disposal) is null)
+            {
+                await Task.Yield();
+                await EndReceivingAsync(socket).ConfigureAwait(false);
+            }
         }
     }
 
@@ -109,6 +117,7 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
             return;
         }
 
+        _passThread = Environment.CurrentManagedThreadId;
         bool handedOff = false;
         try
         {
@@ -195,6 +204,7 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
         }
         finally
         {
+            _passThread = 0;
             if (!handedOff)
             {
                 _receiveProcessing.Release();

@@ -9,7 +9,9 @@ namespace SukatDtls.Transport.Internal;
 internal sealed class PeerReceiveRegistration
 {
     private readonly PeerReceiveLoop _loop;
-    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Its continuations run on the thread that stops it (no thread-pool hop at every connection's end): an awaiter whose
+    // work may not run there (under the stopping caller's locks, within a receive pass) moves on by itself.
+    private readonly TaskCompletionSource _ended = new();
     private readonly Lock _lock = new();
     private bool _paused;
     private volatile bool _stopped;
@@ -42,7 +44,7 @@ internal sealed class PeerReceiveRegistration
     /// <summary>Stopped: the loop no longer calls the receiver.</summary>
     public bool IsStopped => _stopped;
 
-    /// <summary>Completes when the registration stops.</summary>
+    /// <summary>Completes when the registration stops; its continuations run on the stopping thread, within <see cref="Stop"/>.</summary>
     public Task Ended => _ended.Task;
 
     /// <summary>
