@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using SukatDtls.Transport.Internal.BouncyCastle;
 
 namespace SukatDtls.Transport.Internal;
 
@@ -83,7 +84,7 @@ internal static class ClientHelloCookie
         body[afterCookie..].CopyTo(scratch[(clientId.Length + cookieAt)..]);
         var macInput = scratch[..(clientId.Length + body.Length - 1 - presentedLength)];
         var cookie = helloVerifyRequest[(DtlsRecord.HeaderLength + DtlsHandshakeFragment.HeaderLength + 3)..];
-        int cookieLength = HMACSHA256.HashData(key, macInput, cookie);
+        int cookieLength = PlatformHmac.Compute(sha384: false, key, macInput, cookie);
         if (presentedLength > 0)
         {
             var presented = body.Slice(cookieAt + 1, presentedLength);
@@ -94,7 +95,7 @@ internal static class ClientHelloCookie
 
             // A cookie of the previous key is still good (the client answered a HelloVerifyRequest just before a rotation).
             Span<byte> previous = stackalloc byte[HMACSHA256.HashSizeInBytes];
-            if (!previousKey.IsEmpty && HMACSHA256.HashData(previousKey, macInput, previous) == presentedLength
+            if (!previousKey.IsEmpty && PlatformHmac.Compute(sha384: false, previousKey, macInput, previous) == presentedLength
                 && CryptographicOperations.FixedTimeEquals(presented, previous))
             {
                 return ClientHelloCookieOutcome.VerifiedByPreviousKey;

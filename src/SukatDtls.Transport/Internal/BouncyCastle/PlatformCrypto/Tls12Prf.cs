@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 namespace SukatDtls.Transport.Internal.BouncyCastle;
 
 /// <summary>
-/// The TLS 1.2 PRF (RFC 5246 §5): P_hash(secret, label + seed) on .NET's one-shot HMAC, without allocating. A full
+/// The TLS 1.2 PRF (RFC 5246 §5): P_hash(secret, label + seed) on <see cref="PlatformHmac"/>, without allocating. A full
 /// handshake runs it four times (master secret, key block twice, each Finished); BouncyCastle's own builds an HMAC, two
 /// platform digest contexts and their buffers each time.
 /// </summary>
@@ -64,7 +64,7 @@ internal static class Tls12Prf
 
     private static void Hmac(bool sha384, ReadOnlySpan<byte> key, ReadOnlySpan<byte> source, Span<byte> destination)
     {
-        int written = sha384 ? HMACSHA384.HashData(key, source, destination) : HMACSHA256.HashData(key, source, destination);
+        int written = PlatformHmac.Compute(sha384, key, source, destination);
         System.Diagnostics.Debug.Assert(written == destination.Length);
     }
 }
