@@ -63,6 +63,25 @@ public sealed class OwnServerHandshakeHostileTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Each_handshake_draws_its_own_server_random_session_ID_and_key_share()
+    {
+        // They come from one draw of the platform's generator per handshake: each must be its own part of it.
+        await using var host = await StartAsync();
+        var seen = new List<byte[]>();
+        for (int i = 0; i < 2; i++)
+        {
+            using var client = ScriptedDtlsClient.Create(host.DtlsEndPoint);
+            Assert.True((await client.HandshakeAsync()).Completed);
+            Assert.Equal(32, client.ServerRandom.Length);
+            Assert.Equal(32, client.ServerSessionId.Length);
+            Assert.Equal(32, client.ServerKeyShare.Length);
+            seen.AddRange([client.ServerRandom, client.ServerSessionId, client.ServerKeyShare]);
+        }
+
+        Assert.Equal(seen.Count, seen.Select(Convert.ToHexString).Distinct().Count());
+    }
+
+    [Fact]
     public async Task A_Finished_that_authenticates_but_is_wrong_ends_the_handshake_with_decrypt_error()
     {
         await using var host = await StartAsync();

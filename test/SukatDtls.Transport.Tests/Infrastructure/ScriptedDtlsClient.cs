@@ -139,6 +139,15 @@ internal sealed class ScriptedDtlsClient : IDisposable
     /// <summary>Runs the handshake as scripted, up to the server's Finished (verified), its alert, or a timeout.</summary>
     /// <exception cref="TimeoutException">The server did not answer a ClientHello in time.</exception>
     /// <exception cref="InvalidDataException">The server's flight is not what this client asked for.</exception>
+    /// <summary>The ServerHello's random, once the server's flight came.</summary>
+    public byte[] ServerRandom => _serverRandom;
+
+    /// <summary>The ServerHello's session ID, once the server's flight came.</summary>
+    public byte[] ServerSessionId { get; private set; } = [];
+
+    /// <summary>The server's X25519 public value from its ServerKeyExchange, once the server's flight came.</summary>
+    public byte[] ServerKeyShare { get; private set; } = [];
+
     public async Task<ScriptedHandshakeResult> HandshakeAsync()
     {
         // ClientHello without a cookie (message_seq 0, record 0), then with the server's (message_seq 1, record 1).
@@ -157,6 +166,7 @@ internal sealed class ScriptedDtlsClient : IDisposable
         var serverHello = Message(1, 2);
         _serverRandom = serverHello.AsSpan(2, RandomLength).ToArray();
         int sessionIdLength = serverHello[2 + RandomLength];
+        ServerSessionId = serverHello.AsSpan(2 + RandomLength + 1, sessionIdLength).ToArray();
         ushort suite = BinaryPrimitives.ReadUInt16BigEndian(serverHello.AsSpan(2 + RandomLength + 1 + sessionIdLength));
         if (suite != CipherSuite)
         {
@@ -171,6 +181,7 @@ internal sealed class ScriptedDtlsClient : IDisposable
         }
 
         byte[] serverPublic = serverKeyExchange.AsSpan(4, 32).ToArray(); // the signature after it is not checked (see remarks)
+        ServerKeyShare = serverPublic;
         _ = Message(4, 14);
         for (int sequence = 1; sequence <= 4; sequence++)
         {

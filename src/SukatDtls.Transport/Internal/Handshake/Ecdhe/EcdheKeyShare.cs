@@ -30,21 +30,16 @@ internal sealed class EcdheKeyShare : IDisposable
     /// <summary>The shared secret's length (the premaster secret).</summary>
     public int SecretLength => _x25519 is not null ? OpenSslX25519.KeySize : P256CoordinateLength;
 
-    public static EcdheKeyShare Create(int namedGroup)
+    /// <summary>How many random bytes <see cref="Create"/> takes for <paramref name="namedGroup"/> (X25519's private scalar; P-256 draws its own).</summary>
+    public static int RandomLength(int namedGroup) => namedGroup == Org.BouncyCastle.Tls.NamedGroup.x25519 ? OpenSslX25519.KeySize : 0;
+
+    /// <summary>Makes the key; <paramref name="random"/> (<see cref="RandomLength"/> fresh random bytes, drawn with the handshake's others) becomes X25519's private scalar.</summary>
+    public static EcdheKeyShare Create(int namedGroup, ReadOnlySpan<byte> random)
     {
         if (namedGroup == Org.BouncyCastle.Tls.NamedGroup.x25519)
         {
-            Span<byte> privateKey = stackalloc byte[OpenSslX25519.KeySize];
-            RandomNumberGenerator.Fill(privateKey);
             byte[] publicKey = new byte[OpenSslX25519.KeySize];
-            try
-            {
-                return new EcdheKeyShare(OpenSslX25519.CreatePrivateKey(privateKey, publicKey), null, publicKey);
-            }
-            finally
-            {
-                CryptographicOperations.ZeroMemory(privateKey);
-            }
+            return new EcdheKeyShare(OpenSslX25519.CreatePrivateKey(random, publicKey), null, publicKey);
         }
 
         var ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);

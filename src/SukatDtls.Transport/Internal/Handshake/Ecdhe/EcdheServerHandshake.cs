@@ -38,6 +38,7 @@ namespace SukatDtls.Transport.Internal.Ecdhe;
 internal sealed class EcdheServerHandshake : IDisposable
 {
     private const int RandomLength = 32;
+    private const int SessionIdLength = 32;
     private const int MasterSecretLength = 48;
     private const int VerifyDataLength = 12;
     private const int MaxRetransmissionMillis = 60_000;
@@ -91,8 +92,16 @@ internal sealed class EcdheServerHandshake : IDisposable
         _record = ArrayPool<byte>.Shared.Rent(DtlsConnection.MaxRecordDatagramSize);
         _writeSequence = clientHello.RecordSequence;
         _nextMessageSequence = clientHello.MessageSequence;
-        RandomNumberGenerator.Fill(_serverRandom);
         _resuming = plan.ResumedSession is not null;
+
+        // Every random value of the handshake in one draw: each call into the platform's generator costs more than the
+        // bytes (about 2.5 µs on OpenSSL 3: its DRBG's lock and fork check).
+        bool newSessionId = !_resuming && settings.Sessions is not null;
+        int keyRandom = _resuming ? 0 : EcdheKeyShare.RandomLength(plan.NamedGroup);
+        Span<byte> random = stackalloc byte[RandomLength + SessionIdLength + OpenSslX25519.KeySize];
+        random = random[..(RandomLength + (newSessionId ? SessionIdLength : 0) + keyRandom)];
+        RandomNumberGenerator.Fill(random);
+        random[..RandomLength].CopyTo(_serverRandom);
         if (_resuming)
         {
             // RFC 5246 §7.4.1.3: the ServerHello of an abbreviated handshake repeats the session's ID.
@@ -103,8 +112,16 @@ internal sealed class EcdheServerHandshake : IDisposable
         }
         else
         {
-            _sessionId = settings.Sessions is null ? [] : RandomNumberGenerator.GetBytes(32);
-            _keyShare = EcdheKeyShare.Create(plan.NamedGroup);
+            _sessionId = newSessionId ? random.Slice(RandomLength, SessionIdLength).ToArray() : [];
+            try
+            {
+                _keyShare = EcdheKeyShare.Create(plan.NamedGroup, random[^keyRandom..]);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(random[^keyRandom..]);
+            }
+
             _clientFinishedSequence = clientHello.MessageSequence + 2;
         }
     }
