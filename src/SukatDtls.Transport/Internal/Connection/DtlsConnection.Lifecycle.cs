@@ -99,6 +99,9 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
 
     private async Task DisposeCoreAsync()
     {
+        // Started within this connection's own receive pass on this thread: which pass (0: not in one; see _passThread).
+        int startedInPass = _passThread == Environment.CurrentManagedThreadId ? _passNumber : 0;
+
         // The application is done with the pipes: send what it wrote, then close_notify, then the socket.
         var sending = CompleteOutput();
         _inputReader.Complete();
@@ -114,11 +117,12 @@ internal sealed partial class DtlsConnection : IDtlsPeerEvents
         CloseSocket(Volatile.Read(ref _socket));
         await Volatile.Read(ref _receiveLoop).ConfigureAwait(false);
 
-        // A processing pass queued at handshake completion may still be running. Unless this runs within this
-        // connection's own receive pass on this thread (the application's read continued inline and its handler
-        // returned): that pass holds the gate, and after the application returns it reads no record and writes no
-        // input, so the end is done here rather than after the pass, from the thread pool.
-        bool inOwnPass = _passThread == Environment.CurrentManagedThreadId;
+        // A processing pass queued at handshake completion may still be running. Unless this disposal began, and still
+        // runs, within this connection's own receive pass on this thread (the application's read continued inline at
+        // the pass's end and its handler returned): that pass holds the gate, and after the application returns it
+        // reads no record and writes no input, so the end is done here rather than after the pass, from the thread
+        // pool. A disposal begun elsewhere always waits, even if it goes on inline within a pass.
+        bool inOwnPass = startedInPass != 0 && _passThread == Environment.CurrentManagedThreadId && _passNumber == startedInPass;
         if (!inOwnPass)
         {
             await _receiveProcessing.WaitAsync().ConfigureAwait(false);

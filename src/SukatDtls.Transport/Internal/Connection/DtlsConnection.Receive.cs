@@ -118,6 +118,7 @@ internal sealed partial class DtlsConnection : IHandshakeSocketEvents, IPeerData
         }
 
         _passThread = Environment.CurrentManagedThreadId;
+        _passNumber = _passNumber == int.MaxValue ? 1 : _passNumber + 1;
         bool handedOff = false;
         try
         {

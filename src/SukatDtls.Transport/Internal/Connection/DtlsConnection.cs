@@ -74,10 +74,11 @@ internal sealed partial class DtlsConnection : ConnectionContext,
     private readonly RecordBoundaries _boundaries = new();
     private readonly RecordCountingPipeReader _inputReader;
     private readonly SemaphoreSlim _receiveProcessing = new(1, 1);
-    // The thread whose receive pass (OnReadable) holds _receiveProcessing, while that pass is on its stack (0 otherwise):
-    // what the pass runs inline — the application's read continuation, and Kestrel's disposal when the handler returns —
-    // must not wait for the gate its own thread holds (DisposeCoreAsync).
+    // The thread whose receive pass (OnReadable) holds _receiveProcessing, while that pass is on its stack (0 otherwise),
+    // and which pass that is (never 0): what the pass runs inline — the application's read continuation, and Kestrel's
+    // disposal when the handler returns — must not wait for the gate its own thread holds (DisposeCoreAsync).
     private int _passThread;
+    private int _passNumber;
     // Made when ConnectionClosed is first asked for: a connection whose token nobody holds is closed without a
     // thread-pool work item to cancel it (FireConnectionClosed).
     private CancellationTokenSource? _connectionClosedSource;
