@@ -35,10 +35,14 @@ internal sealed partial class DtlsConnectionListener : IPeerDatagramReceiver
         Interlocked.CompareExchange(ref _registration, null, null)?.Stop();
     }
 
-    private Task ReceiveOnEngineAsync(PeerReceiveEngine engine, Socket socket)
+    private async Task ReceiveOnEngineAsync(PeerReceiveEngine engine, Socket socket)
     {
         _loopFrom = new SocketAddress(socket.AddressFamily);
-        return engine.ReceiveUntilStoppedAsync(socket, this);
+        await engine.ReceiveUntilStoppedAsync(socket, this).ConfigureAwait(false);
+
+        // The registration's end runs this on the thread that stopped it, which may be the loop's (a failed receive):
+        // unbinding, which waits for this task, goes on from the thread pool, never on a receive loop.
+        await Task.Yield();
     }
 
     bool IPeerDatagramReceiver.OnRegistered(PeerReceiveRegistration registration)
