@@ -210,31 +210,37 @@ public sealed class HandshakeSchedulerTests
             Interlocked.Increment(ref ran);
         }
 
-        scheduler.QueueFirstFlight(FirstFlight);
+        scheduler.QueueFirstFlight(Admit(scheduler, NetworkA), FirstFlight);
         await firstStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         // The first thread computes; one more first flight waits for it, a second one more wakes the second thread,
         // and the rest wait for those two: no thread per handshake.
-        scheduler.QueueFirstFlight(FirstFlight);
+        scheduler.QueueFirstFlight(Admit(scheduler, NetworkA), FirstFlight);
         Assert.Equal(1, scheduler.FirstFlightThreads);
-        scheduler.QueueFirstFlight(() => throw new InvalidOperationException("a first flight failed"));
+        var failing = Admit(scheduler, NetworkA);
+        scheduler.QueueFirstFlight(failing, () => throw new InvalidOperationException("a first flight failed"));
         Assert.Equal(2, scheduler.FirstFlightThreads);
         for (int i = 0; i < 5; i++)
         {
-            scheduler.QueueFirstFlight(FirstFlight);
+            scheduler.QueueFirstFlight(Admit(scheduler, NetworkA), FirstFlight);
         }
 
         Assert.Equal(2, scheduler.FirstFlightThreads);
         release.Set();
         await Infrastructure.Wait.UntilAsync(() => Volatile.Read(ref ran) == 7 && scheduler.FirstFlightThreads == 0);
+
+        // The one that threw gave its place back; the others keep theirs until their handshakes end.
+        Assert.Equal(7, scheduler.InProgress);
         Assert.InRange(threads.Count, 1, 2);
 
         // Idle again: the next first flight wakes a thread again.
         var again = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        scheduler.QueueFirstFlight(() => again.SetResult());
+        scheduler.QueueFirstFlight(Admit(scheduler, NetworkB), () => again.SetResult());
+        var lastSlot = Admit(scheduler, NetworkC);
         await again.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         scheduler.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => scheduler.QueueFirstFlight(() => { }));
+        Assert.Throws<ObjectDisposedException>(() => scheduler.QueueFirstFlight(lastSlot, () => { }));
+        Assert.Equal(8, scheduler.InProgress); // the refused one's place was given back
     }
 }

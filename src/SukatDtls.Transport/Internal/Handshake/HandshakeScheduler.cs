@@ -27,7 +27,7 @@ internal sealed class HandshakeScheduler : IDisposable
     private readonly Dictionary<ulong, PrefixLoad> _prefixes = [];
     private readonly HandshakeThreads _threads;
     private readonly TimeProvider _timeProvider;
-    private readonly Queue<Action> _firstFlights = new();
+    private readonly Queue<(HandshakeSlot Slot, Action FirstFlight)> _firstFlights = new();
     private int _firstFlightThreads;
     private int _inProgress;
     private bool _stopped;
@@ -144,23 +144,31 @@ internal sealed class HandshakeScheduler : IDisposable
     /// work that only computes and never waits for the peer, so a few handshake threads take such work in turn — at
     /// most one per CPU pass, another woken only when more first flights wait than threads are taking them — and a
     /// burst of new handshakes costs a wake-up per thread, not one per handshake (and none waits for a pass it could
-    /// not get). <paramref name="firstFlight"/> reports its own end and failures (its slot stays admitted until then).
+    /// not get). <paramref name="firstFlight"/> reports its own end and failures, which finish <paramref name="slot"/>;
+    /// if it throws, the slot is finished here, as <see cref="Run"/> does.
     /// </summary>
-    /// <exception cref="ObjectDisposedException">The scheduler was stopped.</exception>
-    public void QueueFirstFlight(Action firstFlight)
+    /// <exception cref="ObjectDisposedException">The scheduler was stopped (the slot is finished).</exception>
+    public void QueueFirstFlight(HandshakeSlot slot, Action firstFlight)
     {
         lock (_lock)
         {
-            ObjectDisposedException.ThrowIf(_stopped, this);
-            _firstFlights.Enqueue(firstFlight);
-            if (_firstFlightThreads < Gate.Passes && _firstFlights.Count > _firstFlightThreads)
+            if (!_stopped)
             {
-                // Under the lock, so that Dispose (which stops the threads after setting _stopped here) cannot come
-                // between the check and the start, leaving queued work without a thread.
-                _firstFlightThreads++;
-                _threads.Run(ComputeFirstFlights);
+                _firstFlights.Enqueue((slot, firstFlight));
+                if (_firstFlightThreads < Gate.Passes && _firstFlights.Count > _firstFlightThreads)
+                {
+                    // Under the lock, so that Dispose (which stops the threads after setting _stopped here) cannot come
+                    // between the check and the start, leaving queued work without a thread.
+                    _firstFlightThreads++;
+                    _threads.Run(ComputeFirstFlights);
+                }
+
+                return;
             }
         }
+
+        slot.Finish();
+        throw new ObjectDisposedException(nameof(HandshakeScheduler));
     }
 
     /// <summary>Handshake threads that take queued first flights now.</summary>
@@ -180,7 +188,7 @@ internal sealed class HandshakeScheduler : IDisposable
     {
         while (true)
         {
-            Action? next;
+            (HandshakeSlot Slot, Action FirstFlight) next;
             lock (_lock)
             {
                 if (!_firstFlights.TryDequeue(out next))
@@ -192,11 +200,13 @@ internal sealed class HandshakeScheduler : IDisposable
 
             try
             {
-                next();
+                next.FirstFlight();
             }
             catch (Exception)
             {
-                // The work reports its own failures (its handshake ends with them); nothing may stop the queue's turn.
+                // The work reports its own failures (its handshake ends with them); one that escapes still gives the
+                // handshake's place and pass back (Finish is once only), and nothing may stop the queue's turn.
+                next.Slot.Finish();
             }
         }
     }

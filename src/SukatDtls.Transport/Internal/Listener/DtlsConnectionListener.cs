@@ -318,20 +318,11 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
                 {
                     // A burst: the first flights go to a few handshake threads that take them in turn (one wake-up
                     // for many), while the loop reads on.
-                    try
+                    _handshakes.QueueFirstFlight(slot, () =>
                     {
-                        _handshakes.QueueFirstFlight(() =>
-                        {
-                            slot.EnterCpu(continuing: false);
-                            StartBetweenDatagrams(connection, hello, plan, slot);
-                        });
-                    }
-                    catch (ObjectDisposedException)
-                    {
-                        // Unbound meanwhile: the place is given back, and the connection ends below.
-                        slot.Finish();
-                        throw;
-                    }
+                        slot.EnterCpu(continuing: false);
+                        StartBetweenDatagrams(connection, hello, plan, slot);
+                    });
                 }
 
                 return;
