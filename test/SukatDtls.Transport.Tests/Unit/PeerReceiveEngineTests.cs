@@ -305,6 +305,63 @@ public sealed class PeerReceiveEngineTests : IDisposable
         await ProveLoopMovedOnAsync(failingRegistration);
     }
 
+    [Fact]
+    public async Task Work_deferred_to_a_loop_runs_on_its_thread_after_the_call_once_nothing_waits()
+    {
+        Assert.Null(PeerReceiveLoop.Current);
+
+        // A loop of its own that never runs idle work early (a busy loop's bound: an hour), so only idleness can run it;
+        // on the engine's, other tests' datagrams keep it busy. Its thread stays parked in epoll_wait (loops never end).
+        var ownLoop = new PeerReceiveLoop(index: 99, batchCapacity: 8, datagramRoom: DtlsConnection.MaxRecordDatagramSize, maxIdleWorkDelay: TimeSpan.FromHours(1));
+        var (local, peer) = ConnectedPair();
+        var work = new RecordingIdleWork();
+        RecordingReceiver? receiver = null;
+        PeerReceiveLoop? loopInCall = null;
+        receiver = new RecordingReceiver(peer.LocalEndPoint!.Serialize())
+        {
+            OnCall = () =>
+            {
+                loopInCall = PeerReceiveLoop.Current;
+                loopInCall!.RunWhenIdle(work, receiver!);
+            },
+        };
+        var registration = ownLoop.Add(local, receiver);
+
+        peer.Send([1]);
+        var (state, thread, loop, datagramsThen) = await work.Ran.Task.WaitAsync(s_timeout);
+
+        Assert.Same(ownLoop, loopInCall);
+        Assert.Same(receiver, state);
+        Assert.Same(ownLoop, loop);
+        Assert.StartsWith("DTLS receive", thread, StringComparison.Ordinal);
+
+        // Not within the call: the datagram it read after deferring was there before the work ran.
+        Assert.Equal(1, datagramsThen);
+        registration.Stop();
+    }
+
+    [Fact]
+    public async Task Work_deferred_to_a_loop_that_stays_busy_runs_while_it_is_still_busy()
+    {
+        // The receiver reads a batch and sends as many back each call, so its socket is never empty: the loop is never
+        // idle until the feeding stops. Bounded: at most 50,000 calls.
+        const int MaxCalls = 50_000;
+        var (local, peer) = ConnectedPair();
+        var work = new RecordingIdleWork();
+        var receiver = new FeedingReceiver(peer, work, MaxCalls);
+        for (int i = 0; i < 16; i++)
+        {
+            // Twice what one recvmmsg takes (8).
+            peer.Send([1]);
+        }
+
+        var registration = PeerReceiveEngine.Shared!.Register(local, receiver);
+        var (_, _, _, callsThen) = await work.Ran.Task.WaitAsync(s_timeout);
+
+        Assert.True(callsThen < MaxCalls, $"the work ran after {callsThen} calls: only once the loop went idle");
+        registration.Stop();
+    }
+
     /// <summary>
     /// A datagram through a fresh socket on <paramref name="registration"/>'s loop has been delivered, sent after
     /// everything before: the loop (one thread, handling its events in order) has handled what it had fetched.
@@ -350,6 +407,52 @@ public sealed class PeerReceiveEngineTests : IDisposable
     }
 
     private sealed record Received(byte[] Bytes, bool FromPeer, bool Truncated, string Thread);
+
+    /// <summary>Records where and when a loop ran it.</summary>
+    private sealed class RecordingIdleWork : IIdleWork
+    {
+        /// <summary>Its state, thread and loop, and how far the state's receiver had got then (datagrams or calls).</summary>
+        public TaskCompletionSource<(object State, string Thread, PeerReceiveLoop? Loop, int ProgressThen)> Ran { get; } =
+            new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void RunWhenIdle(object state) =>
+            Ran.TrySetResult((state, Thread.CurrentThread.Name ?? "", PeerReceiveLoop.Current,
+                state switch
+                {
+                    RecordingReceiver receiver => receiver.Datagrams.Reader.Count,
+                    FeedingReceiver feeding => feeding.Calls,
+                    _ => -1,
+                }));
+    }
+
+    /// <summary>Defers <c>work</c> on its first call; each call reads one batch and sends as many back, up to a bound.</summary>
+    private sealed class FeedingReceiver(Socket peer, RecordingIdleWork work, int maxCalls) : IPeerDatagramReceiver
+    {
+        private int _calls;
+
+        /// <summary>Calls so far (read on the loop's thread, as the work runs).</summary>
+        public int Calls => _calls;
+
+        public bool OnRegistered(PeerReceiveRegistration registration) => false;
+
+        public void OnReadable(PeerReceiveRegistration registration, DatagramBatch batch)
+        {
+            if (++_calls == 1)
+            {
+                PeerReceiveLoop.Current!.RunWhenIdle(work, this);
+            }
+
+            int count = batch.Receive(registration.Handle, out _);
+            for (int i = 0; i < count && _calls < maxCalls; i++)
+            {
+                peer.Send([1]);
+            }
+        }
+
+        public void OnReceiveFailed(Exception error)
+        {
+        }
+    }
 
     /// <summary>Reads everything the loop offers and records it; can pause or throw once on request.</summary>
     private sealed class RecordingReceiver(SocketAddress peer) : IPeerDatagramReceiver

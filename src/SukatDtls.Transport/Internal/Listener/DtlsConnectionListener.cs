@@ -22,7 +22,7 @@ namespace SukatDtls.Transport.Internal;
 /// listening address and port (SO_REUSEADDR + SO_REUSEPORT) and <c>connect()</c>ed to the peer, so the kernel hands
 /// that peer's datagrams to its socket from then on, like TCP's <c>accept()</c>.
 /// </remarks>
-internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtlsConnectionOwner, IServerHandshakeOwner
+internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtlsConnectionOwner, IServerHandshakeOwner, IIdleWork
 {
     private readonly DtlsEndPoint _requestedEndPoint;
     private readonly DtlsTransportOptions _options;
@@ -398,6 +398,22 @@ internal sealed partial class DtlsConnectionListener : IConnectionListener, IDtl
             DtlsLog.HandshakeCompleted(_logger, connection.ConnectionId, connection.RemoteEndPoint!, handshake.CipherSuiteName, handshake.Duration.TotalMilliseconds);
         }
 
+        if (PeerReceiveLoop.Current is { } loop)
+        {
+            // Finished between datagrams on a receive loop: Kestrel gets it when the loop runs out of events, with any
+            // others the loop finishes meanwhile (see PeerReceiveLoop.RunWhenIdle).
+            loop.RunWhenIdle(this, connection);
+            return;
+        }
+
+        Deliver(connection);
+    }
+
+    void IIdleWork.RunWhenIdle(object state) => Deliver((DtlsConnection)state);
+
+    /// <summary>Puts a finished handshake's connection in the accept queue, or ends it if there is no room.</summary>
+    private void Deliver(DtlsConnection connection)
+    {
         if (_unbound || !_acceptQueue.Writer.TryWrite(connection))
         {
             // Logged before counted, as PeerAdmission's refusals are.

@@ -27,6 +27,12 @@ internal sealed class PeerReceiveEngine
     /// <summary>Datagrams one <c>recvmmsg</c> takes at most.</summary>
     private const int BatchCapacity = 8;
 
+    /// <summary>
+    /// How long a loop defers idle work (<see cref="PeerReceiveLoop.RunWhenIdle"/>) at most while it stays busy: short
+    /// against any network round trip, long enough to gather what a busy loop finishes meanwhile.
+    /// </summary>
+    private static readonly TimeSpan s_maxIdleWorkDelay = TimeSpan.FromMilliseconds(1);
+
     /// <summary>The environment variable that sets how many loops run (as <c>DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT</c> does for .NET's engine).</summary>
     public const string ThreadCountVariable = "SUKAT_DTLS_RECEIVE_THREAD_COUNT";
 
@@ -41,7 +47,7 @@ internal sealed class PeerReceiveEngine
         _loops = new PeerReceiveLoop[loops];
         for (int i = 0; i < loops; i++)
         {
-            _loops[i] = new PeerReceiveLoop(i, BatchCapacity, DtlsConnection.MaxRecordDatagramSize);
+            _loops[i] = new PeerReceiveLoop(i, BatchCapacity, DtlsConnection.MaxRecordDatagramSize, s_maxIdleWorkDelay);
         }
     }
 

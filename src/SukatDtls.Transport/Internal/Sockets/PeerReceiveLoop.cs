@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
@@ -16,6 +17,14 @@ internal sealed unsafe class PeerReceiveLoop
 {
     private const int MaxEvents = 64;
 
+    [ThreadStatic]
+    private static PeerReceiveLoop? t_current;
+
+    // Touched only by the loop's own thread.
+    private readonly List<(IIdleWork Work, object State)> _idleWork = [];
+    private long _idleWorkSince;
+    private readonly long _maxIdleWorkDelay;
+
     private readonly int _epoll;
     private readonly Lock _slotsLock = new();
     private readonly Stack<int> _freeSlots = new();
@@ -23,8 +32,13 @@ internal sealed unsafe class PeerReceiveLoop
     private int _usedSlots;
     private uint _nextGeneration;
 
-    public PeerReceiveLoop(int index, int batchCapacity, int datagramRoom)
+    /// <param name="index">Its number, in its thread's name.</param>
+    /// <param name="batchCapacity">Datagrams one <c>recvmmsg</c> takes at most.</param>
+    /// <param name="datagramRoom">Bytes of room for each datagram.</param>
+    /// <param name="maxIdleWorkDelay">How long work deferred with <see cref="RunWhenIdle"/> waits at most while the loop stays busy.</param>
+    public PeerReceiveLoop(int index, int batchCapacity, int datagramRoom, TimeSpan maxIdleWorkDelay)
     {
+        _maxIdleWorkDelay = (long)(maxIdleWorkDelay.TotalSeconds * Stopwatch.Frequency);
         _epoll = LinuxSockets.CreateEpoll();
         var batch = new DatagramBatch(batchCapacity, datagramRoom);
         var thread = new Thread(() => Run(batch))
@@ -114,17 +128,73 @@ internal sealed unsafe class PeerReceiveLoop
         }
     }
 
+    /// <summary>The loop whose thread calls; null on any other thread.</summary>
+    public static PeerReceiveLoop? Current => t_current;
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on this loop's thread once it has served the events at hand and none wait (just
+    /// before it would sleep in <c>epoll_wait</c>), or at the latest after the loop's bound (a millisecond on the engine's loops) if events keep coming.
+    /// Only this loop's own thread (<see cref="Current"/>) may call.
+    /// </summary>
+    /// <remarks>
+    /// For work that wakes another thread and need not happen at once: done when the loop is about to sleep, the woken
+    /// thread takes the core the loop leaves instead of preempting it, and work gathered meanwhile goes out together.
+    /// Its use: finished handshakes reach Kestrel's accept loop together, which queues their connections to the thread
+    /// pool back to back.
+    /// </remarks>
+    public void RunWhenIdle(IIdleWork work, object state)
+    {
+        Debug.Assert(t_current == this, "only the loop's own thread defers work to it");
+        if (_idleWork.Count == 0)
+        {
+            _idleWorkSince = Stopwatch.GetTimestamp();
+        }
+
+        _idleWork.Add((work, state));
+    }
+
+    private void RunIdleWork()
+    {
+        // Work run here may defer more: that waits for the next round.
+        int count = _idleWork.Count;
+        for (int i = 0; i < count; i++)
+        {
+            var (work, state) = _idleWork[i];
+            try
+            {
+                work.RunWhenIdle(state);
+            }
+            catch (Exception)
+            {
+                // Each work item reports its own failures; the loop must live whatever happened.
+            }
+        }
+
+        _idleWork.RemoveRange(0, count);
+        if (_idleWork.Count > 0)
+        {
+            _idleWorkSince = Stopwatch.GetTimestamp();
+        }
+    }
+
     private static ulong EventData(PeerReceiveRegistration registration) => ((ulong)registration.Generation << 32) | (uint)registration.Slot;
 
     private void Run(DatagramBatch batch)
     {
+        t_current = this;
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * LinuxSockets.EpollEventSize));
         while (true)
         {
-            int count = LinuxSockets.Wait(_epoll, events, MaxEvents, -1);
-            if (count < 0)
+            // With idle work waiting, look without sleeping: nothing ready means idle, and the work runs now.
+            int count = LinuxSockets.Wait(_epoll, events, MaxEvents, _idleWork.Count > 0 ? 0 : -1);
+            if (count <= 0)
             {
-                // EINTR (the runtime suspends threads with signals); nothing else can fail on a valid epoll.
+                // Below 0: EINTR (the runtime suspends threads with signals); nothing else can fail on a valid epoll.
+                if (count == 0)
+                {
+                    RunIdleWork();
+                }
+
                 continue;
             }
 
@@ -157,6 +227,12 @@ internal sealed unsafe class PeerReceiveLoop
                         // Nothing more can be done for that socket here; the loop must live.
                     }
                 }
+            }
+
+            if (_idleWork.Count > 0 && Stopwatch.GetTimestamp() - _idleWorkSince >= _maxIdleWorkDelay)
+            {
+                // Busy all the while since the oldest was deferred: its turn without waiting for idle.
+                RunIdleWork();
             }
         }
     }
