@@ -27,6 +27,42 @@ public sealed class PlatformX25519Tests
     }
 
     [Fact]
+    public void Keys_are_imported_on_a_context_kept_per_thread_with_openssl_3()
+    {
+        if (!OperatingSystem.IsLinux() || OpenSslX25519.LibraryName != "libcrypto.so.3")
+        {
+            return; // OpenSSL 1.1.1 has no EVP_PKEY_fromdata: the raw-key functions are used, as elsewhere
+        }
+
+        Assert.True(OpenSslX25519.ImportsOnThreadContext, "EVP_PKEY_fromdata should load and pass RFC 7748's test vector");
+    }
+
+    [Fact]
+    public void Keys_made_and_used_on_several_threads_agree_with_bouncycastle()
+    {
+        if (!PlatformX25519IsUsable())
+        {
+            return;
+        }
+
+        // Each thread imports on its own context; a key made on one thread is used on another (as a handshake's
+        // first flight on a handshake thread and its last on a receive loop).
+        var made = new System.Collections.Concurrent.ConcurrentQueue<(Org.BouncyCastle.Tls.Crypto.TlsAgreement Ours, byte[] OurPublic)>();
+        Parallel.For(0, 40, new ParallelOptions { MaxDegreeOfParallelism = 4 }, _ =>
+        {
+            var ours = new PlatformX25519Domain(new BcTlsCrypto(new SecureRandom())).CreateECDH();
+            made.Enqueue((ours, ours.GenerateEphemeral()));
+        });
+        Parallel.ForEach(made, new ParallelOptions { MaxDegreeOfParallelism = 4 }, pair =>
+        {
+            var theirs = new BcTlsCrypto(new SecureRandom()).CreateECDomain(X25519).CreateECDH();
+            pair.Ours.ReceivePeerValue(theirs.GenerateEphemeral());
+            theirs.ReceivePeerValue(pair.OurPublic);
+            Assert.Equal(theirs.CalculateSecret().Extract(), pair.Ours.CalculateSecret().Extract());
+        });
+    }
+
+    [Fact]
     public void Both_sides_agree_with_bouncycastle_in_either_role()
     {
         if (!PlatformX25519IsUsable())

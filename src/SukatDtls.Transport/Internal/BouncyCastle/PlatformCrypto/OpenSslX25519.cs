@@ -13,6 +13,13 @@ namespace SukatDtls.Transport.Internal.BouncyCastle;
 /// missing or wrong (Windows, macOS, no OpenSSL) <see cref="IsAvailable"/> is false and BouncyCastle's X25519 is used.
 /// Keys live in native EVP_PKEY objects owned by <see cref="KeyHandle"/>; secrets copied to managed memory are zeroed
 /// by the callers after use.
+/// <para>
+/// On OpenSSL 3 keys are imported with <c>EVP_PKEY_fromdata</c> on a context made once per thread
+/// (<see cref="KeyImport"/>), not with <c>EVP_PKEY_new_raw_*_key</c>: OpenSSL 3.0 makes a new context inside each of
+/// those, and every new context walks all of libcrypto's algorithm names to find the key type's legacy number (about
+/// 2.3 µs each here, two of them per handshake; docs/benchmarks.md). The derivation still needs a context per private
+/// key. Both ways are checked against RFC 7748's test vector; the raw-key way is used where the other is missing or fails.
+/// </para>
 /// </remarks>
 internal static unsafe class OpenSslX25519
 {
@@ -33,6 +40,25 @@ internal static unsafe class OpenSslX25519
     private static readonly delegate* unmanaged<nint, nint, int> s_deriveSetPeer;
     private static readonly delegate* unmanaged<nint, byte*, nuint*, int> s_derive;
     private static readonly delegate* unmanaged<void> s_clearErrors;
+
+    // OpenSSL 3 only: key import on a context kept per thread.
+    private static readonly delegate* unmanaged<nint, byte*, byte*, nint> s_newContextFromName;
+    private static readonly delegate* unmanaged<nint, int> s_fromDataInit;
+    private static readonly delegate* unmanaged<nint, nint*, int, OsslParam*, int> s_fromData;
+
+    // EVP_PKEY_PUBLIC_KEY and EVP_PKEY_KEYPAIR: OSSL_KEYMGMT_SELECT_ALL_PARAMETERS (0x84) with the public key (0x02), and
+    // with the private key (0x01) too.
+    private const int SelectPublicKey = 0x86;
+    private const int SelectKeyPair = 0x87;
+
+    // OSSL_PARAM_OCTET_STRING; OSSL_PARAM_UNMODIFIED is (size_t)-1.
+    private const uint OsslParamOctetString = 5;
+
+    private static bool s_canImportOnThreadContext;
+    private static bool s_importsOnThreadContext;
+
+    [ThreadStatic]
+    private static KeyImport? t_keyImport;
 
 #pragma warning disable CA1810 // The loading and the self-test must run in this order, once.
     static OpenSslX25519()
@@ -75,6 +101,19 @@ internal static unsafe class OpenSslX25519
                 if (IsAvailable)
                 {
                     LibraryName = name;
+                    if (TryGet(library, "EVP_PKEY_CTX_new_from_name", out nint newContextFromName)
+                        && TryGet(library, "EVP_PKEY_fromdata_init", out nint fromDataInit)
+                        && TryGet(library, "EVP_PKEY_fromdata", out nint fromData))
+                    {
+                        s_newContextFromName = (delegate* unmanaged<nint, byte*, byte*, nint>)newContextFromName;
+                        s_fromDataInit = (delegate* unmanaged<nint, int>)fromDataInit;
+                        s_fromData = (delegate* unmanaged<nint, nint*, int, OsslParam*, int>)fromData;
+                        s_canImportOnThreadContext = true;
+                        ImportsOnThreadContext = true;
+                        s_canImportOnThreadContext = PassesSelfTest();
+                        ImportsOnThreadContext = s_canImportOnThreadContext;
+                    }
+
                     return;
                 }
             }
@@ -89,6 +128,17 @@ internal static unsafe class OpenSslX25519
     /// <summary>The library that was loaded, for diagnostics.</summary>
     public static string? LibraryName { get; }
 
+    /// <summary>
+    /// True when keys are imported on a context kept per thread (OpenSSL 3, checked with RFC 7748's test vector); else
+    /// with <c>EVP_PKEY_new_raw_*_key</c>. Tests and the micro-benchmark set it to compare both ways; it never becomes
+    /// true where the context way is missing or failed its check.
+    /// </summary>
+    public static bool ImportsOnThreadContext
+    {
+        get => s_importsOnThreadContext;
+        internal set => s_importsOnThreadContext = value && s_canImportOnThreadContext;
+    }
+
     /// <summary>Makes a key from a private scalar (OpenSSL clamps it) and writes its public value.</summary>
     public static KeyHandle CreatePrivateKey(ReadOnlySpan<byte> privateKey, Span<byte> publicKey)
     {
@@ -101,10 +151,12 @@ internal static unsafe class OpenSslX25519
         fixed (byte* privatePointer = privateKey)
         fixed (byte* publicPointer = publicKey)
         {
-            key.SetHandle(s_newRawPrivateKey(EvpPkeyX25519, 0, privatePointer, KeySize));
+            key.SetHandle(ImportsOnThreadContext
+                ? Import("priv\0"u8, privatePointer, SelectKeyPair)
+                : s_newRawPrivateKey(EvpPkeyX25519, 0, privatePointer, KeySize));
             if (key.IsInvalid)
             {
-                throw Failure("EVP_PKEY_new_raw_private_key");
+                throw Failure(ImportsOnThreadContext ? "EVP_PKEY_fromdata" : "EVP_PKEY_new_raw_private_key");
             }
 
             nuint length = KeySize;
@@ -138,7 +190,9 @@ internal static unsafe class OpenSslX25519
             fixed (byte* peerPointer = peerPublicKey)
             fixed (byte* secretPointer = sharedSecret)
             {
-                peer = s_newRawPublicKey(EvpPkeyX25519, 0, peerPointer, KeySize);
+                peer = ImportsOnThreadContext
+                    ? Import("pub\0"u8, peerPointer, SelectPublicKey)
+                    : s_newRawPublicKey(EvpPkeyX25519, 0, peerPointer, KeySize);
                 context = peer == 0 ? 0 : s_newContext(privateKey.DangerousGetHandle(), 0);
                 nuint length = KeySize;
                 bool derived = context != 0
@@ -175,6 +229,25 @@ internal static unsafe class OpenSslX25519
         }
     }
 
+    /// <summary>A new EVP_PKEY from 32 bytes as the parameter <paramref name="name"/>; 0 when libcrypto refuses.</summary>
+    private static nint Import(ReadOnlySpan<byte> name, byte* value, int selection)
+    {
+        nint context = (t_keyImport ??= new KeyImport()).Context;
+        if (context == 0)
+        {
+            return 0;
+        }
+
+        fixed (byte* namePointer = name)
+        {
+            OsslParam* parameters = stackalloc OsslParam[2];
+            parameters[0] = new OsslParam { Key = namePointer, DataType = OsslParamOctetString, Data = value, DataSize = KeySize, ReturnSize = nuint.MaxValue };
+            parameters[1] = default;
+            nint key = 0;
+            return s_fromData(context, &key, selection, parameters) == 1 ? key : 0;
+        }
+    }
+
     private static bool TryGet(nint library, string name, out nint export) => NativeLibrary.TryGetExport(library, name, out export);
 
     private static CryptographicException Failure(string function)
@@ -201,6 +274,54 @@ internal static unsafe class OpenSslX25519
         {
             return false;
         }
+    }
+
+    /// <summary>OpenSSL's <c>OSSL_PARAM</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct OsslParam
+    {
+        public byte* Key;
+        public uint DataType;
+        public void* Data;
+        public nuint DataSize;
+        public nuint ReturnSize;
+    }
+
+    /// <summary>
+    /// One thread's X25519 context ready for <c>EVP_PKEY_fromdata</c> (a context is not safe to share between threads;
+    /// it is reused for every import on its thread). Freed when its thread has ended and the object is collected.
+    /// </summary>
+    private sealed class KeyImport
+    {
+        public KeyImport()
+        {
+            fixed (byte* name = "X25519\0"u8)
+            {
+                Context = s_newContextFromName(0, name, null);
+            }
+
+            if (Context != 0 && s_fromDataInit(Context) != 1)
+            {
+                s_freeContext(Context);
+                Context = 0;
+            }
+
+            if (Context == 0)
+            {
+                s_clearErrors();
+            }
+        }
+
+        ~KeyImport()
+        {
+            if (Context != 0)
+            {
+                s_freeContext(Context);
+            }
+        }
+
+        /// <summary>The context; 0 if libcrypto could not make one (then every import on this thread fails, and says so).</summary>
+        public nint Context { get; }
     }
 
     /// <summary>An EVP_PKEY owned by managed code.</summary>
