@@ -31,6 +31,7 @@ internal sealed class PlatformSigner(PlatformKeyPool keys, Certificate certifica
         {
             return key switch
             {
+                OpenSslEcdsaKey native when SignatureAndHashAlgorithm.Signature == SignatureAlgorithm.ecdsa => native.Sign(hash),
                 ECDsa ecdsa when SignatureAndHashAlgorithm.Signature == SignatureAlgorithm.ecdsa => SignEcdsa(ecdsa, hash),
                 RSA rsa when SignatureAndHashAlgorithm.Signature == SignatureAlgorithm.rsa =>
                     rsa.SignHash(hash, HashName(SignatureAndHashAlgorithm.Hash)!.Value, RSASignaturePadding.Pkcs1),
