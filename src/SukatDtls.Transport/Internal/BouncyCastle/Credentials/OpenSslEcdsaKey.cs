@@ -19,8 +19,6 @@ internal sealed unsafe class OpenSslEcdsaKey : IDisposable
     /// <summary>Room for the DER signature of the largest curve, P-521 (at most 139 bytes).</summary>
     private const int MaxSignatureLength = 144;
 
-    private static readonly string[] s_libraryNames = ["libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.3.dylib", "libcrypto.1.1.dylib"];
-
     private static readonly delegate* unmanaged<nint, byte**, nint, nint> s_readPrivateKey;
     private static readonly delegate* unmanaged<nint, void> s_freeKey;
     private static readonly delegate* unmanaged<nint, nint, nint> s_newContext;
@@ -37,15 +35,9 @@ internal sealed unsafe class OpenSslEcdsaKey : IDisposable
     static OpenSslEcdsaKey()
 #pragma warning restore CA1810
     {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD())
+        foreach (var (_, library) in LibCrypto.Candidates())
         {
-            return;
-        }
-
-        foreach (string name in s_libraryNames)
-        {
-            if (NativeLibrary.TryLoad(name, out nint library)
-                && NativeLibrary.TryGetExport(library, "d2i_AutoPrivateKey", out nint readPrivateKey)
+            if (NativeLibrary.TryGetExport(library, "d2i_AutoPrivateKey", out nint readPrivateKey)
                 && NativeLibrary.TryGetExport(library, "EVP_PKEY_free", out nint freeKey)
                 && NativeLibrary.TryGetExport(library, "EVP_PKEY_CTX_new", out nint newContext)
                 && NativeLibrary.TryGetExport(library, "EVP_PKEY_CTX_free", out nint freeContext)
@@ -63,8 +55,6 @@ internal sealed unsafe class OpenSslEcdsaKey : IDisposable
                 s_isAvailable = true;
                 return;
             }
-
-            // Keep a loaded library loaded: .NET may use it too, and unloading a libcrypto is never safe.
         }
     }
 

@@ -28,8 +28,6 @@ internal static unsafe class OpenSslX25519
     // NID_X25519 == EVP_PKEY_X25519 in OpenSSL 1.1.1 and 3.x.
     private const int EvpPkeyX25519 = 1034;
 
-    private static readonly string[] s_libraryNames = ["libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.3.dylib", "libcrypto.1.1.dylib"];
-
     private static readonly delegate* unmanaged<int, nint, byte*, nuint, nint> s_newRawPrivateKey;
     private static readonly delegate* unmanaged<int, nint, byte*, nuint, nint> s_newRawPublicKey;
     private static readonly delegate* unmanaged<nint, byte*, nuint*, int> s_getRawPublicKey;
@@ -64,18 +62,8 @@ internal static unsafe class OpenSslX25519
     static OpenSslX25519()
 #pragma warning restore CA1810
     {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD())
+        foreach (var (name, library) in LibCrypto.Candidates())
         {
-            return;
-        }
-
-        foreach (string name in s_libraryNames)
-        {
-            if (!NativeLibrary.TryLoad(name, out nint library))
-            {
-                continue;
-            }
-
             if (TryGet(library, "EVP_PKEY_new_raw_private_key", out nint newRawPrivateKey)
                 && TryGet(library, "EVP_PKEY_new_raw_public_key", out nint newRawPublicKey)
                 && TryGet(library, "EVP_PKEY_get_raw_public_key", out nint getRawPublicKey)
@@ -117,8 +105,6 @@ internal static unsafe class OpenSslX25519
                     return;
                 }
             }
-
-            // Keep the library loaded: .NET may use it too, and unloading a libcrypto is never safe.
         }
     }
 

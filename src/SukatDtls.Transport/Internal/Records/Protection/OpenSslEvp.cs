@@ -19,21 +19,13 @@ internal static unsafe class OpenSslEvp
     public const int CtrlAeadGetTag = 0x10;
     public const int CtrlAeadSetTag = 0x11;
 
-    private static readonly string[] s_libraryNames = ["libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.3.dylib", "libcrypto.1.1.dylib"];
-
 #pragma warning disable CA1810 // The entry points are resolved together, once.
     static OpenSslEvp()
 #pragma warning restore CA1810
     {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD())
+        foreach (var (name, library) in LibCrypto.Candidates())
         {
-            return;
-        }
-
-        foreach (string name in s_libraryNames)
-        {
-            if (NativeLibrary.TryLoad(name, out nint library)
-                && Get(library, "EVP_CIPHER_CTX_new", out var newContext)
+            if (Get(library, "EVP_CIPHER_CTX_new", out var newContext)
                 && Get(library, "EVP_CIPHER_CTX_free", out var freeContext)
                 && Get(library, "EVP_CipherInit_ex", out var init)
                 && Get(library, "EVP_CIPHER_CTX_ctrl", out var ctrl)
@@ -73,8 +65,6 @@ internal static unsafe class OpenSslEvp
                 LibraryName = name;
                 return;
             }
-
-            // Keep a loaded library loaded: .NET may use it too, and unloading a libcrypto is never safe.
         }
     }
 
