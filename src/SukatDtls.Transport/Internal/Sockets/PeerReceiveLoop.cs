@@ -133,8 +133,9 @@ internal sealed unsafe class PeerReceiveLoop
 
     /// <summary>
     /// Runs <paramref name="work"/> on this loop's thread once it has served the events at hand and none wait (just
-    /// before it would sleep in <c>epoll_wait</c>), or at the latest after the loop's bound (a millisecond on the engine's loops) if events keep coming.
-    /// Only this loop's own thread (<see cref="Current"/>) may call.
+    /// before it would sleep in <c>epoll_wait</c>); if events keep coming, after the batch of events during which the
+    /// loop's bound passed (a millisecond on the engine's loops). Only this loop's own thread (<see cref="Current"/>)
+    /// may call.
     /// </summary>
     /// <remarks>
     /// For work that wakes another thread and need not happen at once: done when the loop is about to sleep, the woken
