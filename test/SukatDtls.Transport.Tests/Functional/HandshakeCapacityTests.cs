@@ -135,6 +135,49 @@ public sealed class HandshakeCapacityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Records_from_a_silent_peer_do_not_keep_its_handshake_on_a_thread_from_giving_way()
+    {
+        // BouncyCastle's handshake, on a thread: every record it is given (and drops) used to restart its wait.
+        await using var listener = await BindAsync(o =>
+        {
+            o.UseOwnServerHandshake = false;
+            o.MaxConcurrentHandshakes = 1;
+            o.HandshakeTimeout = TimeSpan.FromSeconds(20);
+            o.HandshakeRetransmissionTimeout = TimeSpan.FromMilliseconds(300);
+        });
+        var server = EndPointOf(listener);
+        using var silent = await SilentPeer.PassCookieAsync(server, IPAddress.Loopback);
+        await Wait.UntilAsync(() => listener.Statistics.HandshakesStarted == 1);
+
+        // A well-formed handshake record of an epoch the handshake never reaches: BouncyCastle is given it and drops it.
+        byte[] record = [22, 0xFE, 0xFD, 0, 5, 0, 0, 0, 0, 0, 1, 0, 4, 1, 2, 3, 4];
+
+        // One every 20 ms (bounded: at most 15 s) until the newcomer is in.
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        var junk = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                silent.Send(record);
+                await Task.Delay(20, CancellationToken.None);
+            }
+        });
+        try
+        {
+            using var client = await TestDtlsClient.ConnectAsync(server, handshakeTimeoutMillis: 10_000).WaitAsync(TimeSpan.FromSeconds(15));
+            Assert.Equal(1, listener.Statistics.HandshakesEvicted);
+
+            // The client is done once it has the server's Finished; the server counts its end right after sending it.
+            await Wait.UntilAsync(() => listener.Statistics.HandshakesCompleted == 1);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await junk;
+        }
+    }
+
+    [Fact]
     public async Task A_slow_legitimate_handshake_is_not_displaced_by_a_flood_from_another_network()
     {
         const int Capacity = 6;

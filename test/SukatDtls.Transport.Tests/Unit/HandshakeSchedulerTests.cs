@@ -95,6 +95,31 @@ public sealed class HandshakeSchedulerTests
     }
 
     [Fact]
+    public void What_a_peer_sends_does_not_make_its_handshake_look_new_when_it_waits_again()
+    {
+        // Nothing before the client's Finished is authenticated: a handshake on a thread that is given a datagram and
+        // waits again keeps its first wait's time and its place among its network's waiting handshakes.
+        using var scheduler = Scheduler(capacity: 2);
+        var older = Admit(scheduler, NetworkA);
+        var newer = Admit(scheduler, NetworkA);
+        older.EnterCpu(continuing: false);
+        older.WaitForPeer();
+        _time.Advance(MinWait);
+        newer.EnterCpu(continuing: false);
+        newer.WaitForPeer();
+        _time.Advance(MinWait);
+
+        // The older one's peer sends something (junk, or a flight): it computes, then waits again.
+        older.PeerAnswered();
+        older.WaitForPeer();
+
+        Assert.NotNull(scheduler.TryAdmit(NetworkA, out var evicted));
+        Assert.Same(older, evicted);
+        Assert.Equal(MinWait * 2, older.EvictedAfter);
+        newer.Finish();
+    }
+
+    [Fact]
     public void The_victim_is_the_oldest_waiting_handshake_of_the_heaviest_network()
     {
         using var scheduler = Scheduler(capacity: 5);

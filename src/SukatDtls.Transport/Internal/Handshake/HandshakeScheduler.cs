@@ -222,13 +222,42 @@ internal sealed class HandshakeScheduler : IDisposable
 
             if (waiting && !slot.IsWaitingForPeer)
             {
-                slot.WaitingSince = _timeProvider.GetTimestamp();
-                load.Waiting.AddLast(slot.WaitingNode);
+                if (!slot.HasWaitedForPeer)
+                {
+                    slot.HasWaitedForPeer = true;
+                    slot.WaitingSince = _timeProvider.GetTimestamp();
+                    load.Waiting.AddLast(slot.WaitingNode);
+                }
+                else
+                {
+                    // Waiting again (a handshake on a thread, after its peer sent something): back in its place by its
+                    // first wait, so that the list stays oldest first and what the peer sent does not make it look new.
+                    InsertByWaitingSince(load.Waiting, slot.WaitingNode);
+                }
             }
             else if (!waiting && slot.IsWaitingForPeer)
             {
                 load.Waiting.Remove(slot.WaitingNode);
             }
+        }
+    }
+
+    /// <summary>Inserts <paramref name="node"/> after the last one that has waited at least as long (searched from the newest).</summary>
+    private static void InsertByWaitingSince(LinkedList<HandshakeSlot> waiting, LinkedListNode<HandshakeSlot> node)
+    {
+        var before = waiting.Last;
+        while (before is not null && before.Value.WaitingSince > node.Value.WaitingSince)
+        {
+            before = before.Previous;
+        }
+
+        if (before is null)
+        {
+            waiting.AddFirst(node);
+        }
+        else
+        {
+            waiting.AddAfter(before, node);
         }
     }
 

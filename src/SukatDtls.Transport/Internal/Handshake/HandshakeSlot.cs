@@ -41,8 +41,15 @@ internal sealed class HandshakeSlot
     /// <summary>How long the handshake had waited for its peer when it was evicted.</summary>
     public TimeSpan EvictedAfter { get; internal set; }
 
-    /// <summary>Since when the handshake waits for its peer (a timestamp; meaningful while <see cref="IsWaitingForPeer"/>).</summary>
+    /// <summary>
+    /// Since when the handshake waits for its peer: a timestamp of its first wait (after its first flight).
+    /// Its peer's datagrams do not move it: nothing before the client's Finished is authenticated, so a silent peer's
+    /// junk must not make its handshake look fresh.
+    /// </summary>
     internal long WaitingSince { get; set; }
+
+    /// <summary>Whether the handshake has waited for its peer yet (<see cref="WaitingSince"/> is set).</summary>
+    internal bool HasWaitedForPeer { get; set; }
 
     internal bool IsWaitingForPeer => WaitingNode.List is not null;
 
@@ -71,14 +78,20 @@ internal sealed class HandshakeSlot
         return _holdsPass;
     }
 
-    /// <summary>The handshake blocks for the peer's next flight: its pass goes to another, and it may be evicted.</summary>
+    /// <summary>
+    /// The handshake blocks for the peer's next flight: its pass goes to another, and it may be evicted, counted as
+    /// waiting since its first wait.
+    /// </summary>
     public void WaitForPeer()
     {
         ReleasePass();
         _scheduler.OnWaitingForPeer(this, waiting: true);
     }
 
-    /// <summary>A datagram from the peer came: the handshake computes again (after a pass is free).</summary>
+    /// <summary>
+    /// A datagram from the peer came: the handshake computes again (after a pass is free), and cannot be evicted until
+    /// it waits again.
+    /// </summary>
     public void PeerAnswered()
     {
         _scheduler.OnWaitingForPeer(this, waiting: false);
